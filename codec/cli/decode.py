@@ -1,0 +1,60 @@
+"""snf-decode IN.snf -o OUT.png [--level K] [--size WxH]"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+
+from .common import UsageError, check_output_path, run
+
+PROG = "snf-decode"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Decode an .snf file, or any prefix of one, to an image. "
+                                "Without --level it renders the highest complete level and says which.")
+    p.add_argument("input", help=".snf file (a partial download is fine)")
+    p.add_argument("-o", "--output", required=True, help="output image (format from the extension; PNG if none)")
+    p.add_argument("--level", type=int, help="level to render (exit code 2 if the file does not hold it)")
+    p.add_argument("--size", help="render at another size, WIDTHxHEIGHT (the field is continuous)")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return p
+
+
+def body(argv) -> int:
+    args = parser().parse_args(argv)
+    from ..container import read_path, write_atomic
+    from ..decoder import parse_size, pick_level, render_image
+
+    size = parse_size(args.size) if args.size else None
+    check_output_path(args.output)
+    fmt = _format_for(args.output)
+    parsed = read_path(args.input)
+    k = pick_level(parsed, args.level)
+    img = render_image(parsed, k, size)
+    buf = io.BytesIO()
+    from PIL import Image
+    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format=fmt)
+    write_atomic(args.output, buf.getvalue())
+    if not args.quiet:
+        total = parsed.arch.levels
+        note = "" if parsed.levels_complete == total else f"; file holds levels 1..{parsed.levels_complete} of {total}"
+        print(f"decoded level {k} of {total} to {args.output}{note}", file=sys.stderr)
+    return 0
+
+
+def _format_for(path: str) -> str:
+    from PIL import Image
+    ext = os.path.splitext(path)[1].lower()
+    if not ext:
+        return "PNG"
+    Image.init()
+    fmt = Image.EXTENSION.get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise UsageError(f"{path}: cannot write images with extension {ext}")
+    return fmt
+
+
+def main(argv=None) -> int:
+    sys.exit(run(PROG, body, argv))
