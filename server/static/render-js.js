@@ -1,0 +1,73 @@
+// Pure-JS renderer: the fallback where WebGL2 or float render targets are
+// missing (and `?renderer=js`). Rows are evaluated in bands and the loop yields
+// to the event loop every few milliseconds, so the page keeps streaming and
+// stays responsive while a large level renders.
+
+import { gridAxis } from "./snf-image.js";
+
+const SLICE_MS = 12;
+
+export class JsRenderer {
+  constructor() {
+    this.name = "js";
+  }
+
+  /**
+   * Evaluate `net` (snf-model.js) on a width x height grid.
+   * Returns Float32Array of width*height*dOut values, pixel-major, rows top to bottom.
+   * `onRows(y0, y1, values)` (optional) is told as bands finish, for progressive display.
+   */
+  async render(net, width, height, onRows) {
+    const xs = gridAxis(width), ys = gridAxis(height);
+    const values = new Float32Array(width * height * net.dOut);
+    const scratch = makeScratch(net);
+    let sliceStart = performance.now(), bandStart = 0;
+    for (let r = 0; r < height; r++) {
+      for (let c = 0; c < width; c++) {
+        evalPixel(net, xs[c], ys[r], scratch, values, (r * width + c) * net.dOut);
+      }
+      if (performance.now() - sliceStart > SLICE_MS) {
+        if (onRows) onRows(bandStart, r + 1, values);
+        bandStart = r + 1;
+        await yieldToPage();
+        sliceStart = performance.now();
+      }
+    }
+    return values;
+  }
+}
+
+function makeScratch(net) {
+  // Activations stored as float32 (as numpy holds them); sums run in double.
+  return { h: new Float32Array(net.width), z: new Float32Array(net.width), x: new Float32Array(net.dIn) };
+}
+
+/** One pixel through every layer: h = sin(w0 W h + w0 b) (w0 folded in), y = Wout h + bout. */
+function evalPixel(net, x, y, s, out, at) {
+  s.x[0] = x;
+  if (net.dIn > 1) s.x[1] = y;
+  let input = s.x, h = s.h, z = s.z;
+  for (const layer of net.sine) {
+    const { rows, cols, W, b, rowLen } = layer;
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      const base = r * cols, n = rowLen[r];
+      for (let c = 0; c < n; c++) acc += W[base + c] * input[c];
+      z[r] = acc + b[r];
+      z[r] = Math.sin(z[r]);
+    }
+    input = z;
+    [h, z] = [z, h];
+  }
+  const { rows, cols, W, b } = net.out;
+  for (let o = 0; o < rows; o++) {
+    let acc = 0;
+    for (let c = 0; c < cols; c++) acc += W[o * cols + c] * input[c];
+    out[at + o] = acc + b[o];
+  }
+}
+
+/** Let the event loop run (network reads, paint) between bands. */
+function yieldToPage() {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
