@@ -270,6 +270,8 @@ class Parser:
             elif p.levels_complete < p.arch.levels:
                 p.error = SnfError(f"truncated: level {p.levels_complete + 1} of {p.arch.levels} incomplete",
                                    p.levels_complete + 1)
+            else:
+                p.error = SnfError("truncated: every level is complete but the end chunk is missing")
         return p
 
 

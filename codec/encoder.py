@@ -36,12 +36,13 @@ def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
 def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressive", bits: int = 8,
              preset: str = "fast", steps: int | None = None, time_budget: float | None = None,
              seed: int = 0, layers: int = 5, init: str = "siren", quiet: bool = True,
-             device: str | None = None, lr: float | None = None, batch: int | None = None) -> dict:
+             device: str | None = None, lr: float | None = None, batch: int | None = None,
+             qat: bool = False, refit: bool | None = None) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes."""
     torch.manual_seed(seed)
     arch = Arch(tuple(widths), layers=layers, d_in=2, d_out=img.shape[2], mode=mode, init=init)
     quant = default_quant(bits)
-    p = with_overrides(PRESETS[preset], lr=lr, batch=batch)
+    p = with_overrides(PRESETS[preset], lr=lr, batch=batch, refit=refit)
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
         Budget(steps=[steps] * arch.levels if steps else per_level(p.steps, arch.levels))
     coords, values = image_samples(img)
@@ -49,10 +50,15 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
     trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar)
     payloads, deq, levels = {}, {}, {}
 
-    def on_stage_end(stage_levels: list, model) -> None:
+    def on_stage_end(stage_levels: list, model, refit) -> None:
         for k in stage_levels:
             floats = model.level_tensors(k)
             payloads[k], deq[k] = encode_level(arch, k, floats, quant)
+            if qat and refit is not None:  # output columns re-solved for the quantised hidden units
+                n_out = 2 if k == 1 else 1
+                model.set_level(k, deq[k][:-n_out] + floats[-n_out:])
+                refit()
+                payloads[k], deq[k] = encode_level(arch, k, model.level_tensors(k), quant)
             before = _render_psnr(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
             if mode != "slimmable":
                 model.set_level(k, deq[k])

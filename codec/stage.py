@@ -136,6 +136,30 @@ class CachedLevel:
                 torch.mm(dz, P[2 * i][:, self.a:], out=dh)
 
     @torch.no_grad()
+    def refit_output(self, ridge: float = 1e-6) -> None:
+        """Solve level k's output columns (and, at level 1, the output bias) by least
+        squares on every sample: the output layer is linear, so given the hidden
+        weights this is the exact optimum that Adam only approaches."""
+        k, n, lead = self.k, self.n, self.di + self.do
+        m = n + (1 if k == 1 else 0)
+        A = torch.zeros(m, m, dtype=torch.float64, device=self.tables[0].device)
+        rhs = torch.zeros(m, self.do, dtype=torch.float64, device=A.device)
+        for s in range(0, self.rows, self.B):
+            G = [t[s:s + self.B] for t in self.tables]
+            self.forward(G)
+            H = self.h[:G[0].shape[0]].double()
+            if k == 1:
+                H = torch.cat([H, torch.ones_like(H[:, :1])], 1)
+            resid = (G[0][:, self.di:lead] - G[0][:, lead:]).double()
+            A += H.T @ H
+            rhs += H.T @ resid
+        A += ridge * torch.trace(A) / m * torch.eye(m, dtype=A.dtype, device=A.device)
+        sol = torch.linalg.solve(A, rhs)
+        self.params[2 * self.L].copy_(sol[:n].T)
+        if k == 1:
+            self.params[2 * self.L + 1].copy_(sol[n])
+
+    @torch.no_grad()
     def extend(self) -> list:
         """The tables for stage k+1: this level's (now final) units join the frozen ones."""
         arch, N = self.model.arch, self.rows

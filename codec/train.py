@@ -30,6 +30,7 @@ class Preset:
     share: tuple               # time-budget share per level (normalised)
     lr_floor: float = 0.02
     cache_limit: int = 8 << 30  # bytes of cached activations before falling back to autograd
+    refit: bool = True          # least-squares output columns at the end of a progressive stage
 
 
 PRESETS = {
@@ -80,7 +81,8 @@ class Trainer:
         return [[k] for k in range(1, self.arch.levels + 1)]
 
     def run(self, on_stage_end) -> BlockSiren:
-        """Train every stage; `on_stage_end(levels, model)` runs after each."""
+        """Train every stage; `on_stage_end(levels, model, refit)` runs after each
+        (`refit` re-solves the stage's output columns, or is None)."""
         arch, t_start, tables = self.arch, time.monotonic(), None
         stages = self.stages()
         share = [sum(per_level(self.preset.share, arch.levels)[k - 1] for k in s) for s in stages]
@@ -95,7 +97,10 @@ class Trainer:
             else:
                 steps, secs = sum(self.budget.steps[k - 1] for k in levels), None
             self.stage_steps.append(self._loop(obj, levels, steps, secs))
-            on_stage_end(levels, self.model)
+            refit = getattr(obj, "refit_output", None) if self.preset.refit else None
+            if refit is not None:
+                refit()
+            on_stage_end(levels, self.model, refit)
             if isinstance(obj, CachedLevel) and levels[-1] < arch.levels:
                 tables = obj.extend()
             obj.close()

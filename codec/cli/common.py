@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 from ..arch import ArchError
 from ..container import SnfError
@@ -56,5 +57,8 @@ def check_output_path(path: str, directory: bool = False) -> None:
         raise UsageError(f"{path}: is a directory")
     if not os.path.isdir(folder):
         raise UsageError(f"{path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{path}: folder is not writable")
+    try:  # really try: access() says yes to root on read-only file systems
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise UsageError(f"{path}: folder is not writable") from None

@@ -1,0 +1,139 @@
+"""The growing SIREN: growth, freezing, the fast path's gradients, slimmable accumulation."""
+import numpy as np
+import pytest
+import torch
+
+from snf.codec.arch import Arch
+from snf.codec.field import BlockSiren
+from snf.codec.render import Network, grid
+from snf.codec.stage import Autograd, CachedLevel, initial_tables
+from snf.codec.train import PRESETS, Budget, Trainer
+
+
+def grown(arch, levels, seed=0):
+    m, g = BlockSiren(arch), torch.Generator().manual_seed(seed)
+    for _ in range(levels):
+        m.grow(g)
+    return m, g
+
+
+def coords(n=300, d=2, seed=0):
+    return torch.rand(n, d, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_dense_layout_matches_blocks():
+    arch = Arch((3, 7, 12), layers=4)
+    m, _ = grown(arch, 3)
+    t = m.dense(3)
+    W = t["l2.w"].detach()
+    assert W.shape == (12, 12)
+    assert torch.all(W[0:3, 3:] == 0) and torch.all(W[3:7, 7:] == 0)  # earlier units never read later ones
+    assert sum(p.numel() for p in m.parameters()) == arch.params(3)
+
+
+@pytest.mark.parametrize("init", ["siren", "zero-out"])
+def test_growth_keeps_earlier_levels_and_inits_as_the_paper(init):
+    arch = Arch((6, 14, 20), layers=4, init=init)
+    m, g = grown(arch, 1)
+    x = coords()
+    before = m(x, 1).detach()
+    m.grow(g)
+    assert torch.equal(m(x, 1).detach(), before)
+    blocks = dict(zip([b.tensor for b in arch.blocks(2)], m.levels[1]))
+    assert torch.all(blocks["l2.w"][:, 6:] == 0) and torch.any(blocks["l2.w"][:, :6] != 0)  # new->new zero
+    if init == "zero-out":
+        assert torch.all(blocks["out.w"] == 0)
+        assert torch.allclose(m(x, 2).detach(), before, atol=1e-6)  # starts at the smaller network
+    else:
+        assert torch.any(blocks["out.w"] != 0)
+
+
+def test_cached_fast_path_gradients_equal_autograd():
+    arch = Arch((8, 16, 24), layers=4)
+    m, g = grown(arch, 0)
+    x, t = coords(200), torch.rand(200, 3) * 2 - 1
+    tables = initial_tables(arch, x, t)
+    idx = torch.arange(0, 200, 3)
+    for k in (1, 2, 3):
+        m.grow(g)
+        for j in range(1, k):
+            m.freeze(j)
+        fast = CachedLevel(m, k, tables, 64)
+        loss = fast.step(idx)
+        grads = [p.grad.clone() for p in fast.params]
+        fast.close()
+        slow = Autograd(m, [k], x, t)
+        assert slow.step(idx) == pytest.approx(loss, rel=1e-5)
+        for a, p in zip(grads, slow.params):
+            assert torch.allclose(a, p.grad, atol=1e-6, rtol=1e-4)
+        if k < 3:
+            tables = CachedLevel(m, k, tables, 64).extend()
+
+
+def test_slimmable_step_accumulates_every_width():
+    arch = Arch((4, 8, 12), layers=3, mode="slimmable")
+    m, _ = grown(arch, 3)
+    x, t = coords(100), torch.rand(100, 3)
+    Autograd(m, [1, 2, 3], x, t).step(None)
+    total = [p.grad.clone() for p in m.parameters()]
+    expect = [torch.zeros_like(p) for p in m.parameters()]
+    for k in (1, 2, 3):
+        m.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(m(x, k), t).backward()
+        expect = [e + (p.grad if p.grad is not None else 0) for e, p in zip(expect, m.parameters())]
+    for a, b in zip(total, expect):
+        assert torch.allclose(a, b, atol=1e-7)
+    # the widest level's own blocks only get the widest loss; level-1 blocks get all three
+    assert all(p.grad is not None for p in m.levels[0])
+
+
+def test_numpy_decoder_matches_torch_model():
+    for mode in ("progressive", "slimmable", "individual"):
+        arch = Arch((5, 11, 17), layers=4, mode=mode)
+        m, _ = grown(arch, 3, seed=3)
+        xy = grid((23, 19))
+        levels = [m.level_tensors(k) for k in (1, 2, 3)]
+        for k in (1, 2, 3):
+            ref = m(torch.from_numpy(xy), k).detach().numpy()
+            got = Network(arch, levels, k)(xy)
+            assert np.abs(ref - got).max() < 1e-5, mode
+
+
+def test_progressive_stage_leaves_earlier_levels_bit_identical(tiny_image):
+    from snf.codec.signals import image_samples
+    arch = Arch((6, 12, 18), layers=3)
+    x, v = image_samples(tiny_image)
+    trainer = Trainer(arch, x, v, PRESETS["fast"], Budget(steps=[15, 15, 15]), seed=0)
+    snaps = {}
+
+    def on_end(levels, model, refit):
+        k = levels[-1]
+        for j in range(1, k):
+            assert all(np.array_equal(a, b) for a, b in zip(snaps[j], model.level_tensors(j))), f"level {j} moved"
+        snaps[k] = model.level_tensors(k)
+
+    trainer.run(on_end)
+    assert set(snaps) == {1, 2, 3}
+
+
+def test_short_fit_gains_with_every_level(tiny_encoded):
+    psnrs = [lv["psnr"] for lv in tiny_encoded["levels"]]
+    assert psnrs[0] > 22 and all(b > a + 1.0 for a, b in zip(psnrs, psnrs[1:])), psnrs
+
+
+def test_1d_levels_add_higher_frequencies():
+    """The seed's 1D check: 10 sines (k = 5..50), widths 10/20/30/40, Adam 1e-4, 150 steps a level."""
+    from snf.codec.signals import sines_1d
+    from snf.codec.train import Preset
+    x, y = sines_1d(1024, seed=0)
+    arch = Arch((10, 20, 30, 40), layers=3, d_in=1, d_out=1)
+    preset = Preset("seed-1d", None, 1e-4, "constant", (150,), (1.0,))
+    model = Trainer(arch, x, y, preset, Budget(steps=[150] * 4), seed=0).run(lambda levels, m, refit: None)
+    freq = np.fft.rfftfreq(len(x), d=2 / len(x))  # sin(pi k x) sits at k/2 cycles per unit
+    high = (freq >= 15) & (freq <= 26)           # k = 30..50
+    bands = []
+    for k in range(1, 5):
+        err = model(torch.from_numpy(x), k).detach().numpy()[:, 0] - y[:, 0]
+        bands.append(np.abs(np.fft.rfft(err))[high].sum())
+    assert all(b < a for a, b in zip(bands, bands[1:])), bands
+    assert bands[-1] < 0.6 * bands[0], bands
