@@ -1,0 +1,161 @@
+"""Bounded load run on loopback: N concurrent paced streams against a real snf-serve.
+
+    python bench/load_streams.py [--streams 200] [--seconds 3] [--asset FILE.snf]
+
+Starts `snf-serve` on 127.0.0.1 (a free port) over a temporary folder holding one
+asset (a 96x64 image encoded with 4 levels unless --asset is given), opens all
+streams at once with `?kbps=` set so one stream lasts about --seconds, and
+reports completed streams, errors, p50/p99 time to first level (client-side:
+request sent -> level 1's last byte received), total time, and the server's
+peak memory (VmHWM from /proc). Every stream is checked byte for byte.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+BIN = Path(sys.executable).parent
+
+
+def make_asset(folder: Path) -> Path:
+    from PIL import Image
+    h, w = 64, 96
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    img = np.stack([0.5 + 0.4 * np.sin(6 * x + 3 * y), 0.5 + 0.4 * np.cos(9 * y - 2 * x),
+                    0.5 + 0.3 * np.sin(15 * x * y)], -1)
+    Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(folder / "bench.png")
+    out = folder / "bench.snf"
+    subprocess.run([str(BIN / "snf-encode"), str(folder / "bench.png"), "-o", str(out), "--widths", "16,32,48,64",
+                    "--steps", "20", "--threads", "1", "--quiet"], check=True)
+    (folder / "bench.png").unlink()
+    return out
+
+
+def start_server(folder: Path, log: Path) -> tuple:
+    out = open(log, "w")
+    proc = subprocess.Popen([str(BIN / "snf-serve"), str(folder), "--host", "127.0.0.1", "--port", "0",
+                             "--no-access-log", "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        m = re.search(r"at (http://127\.0\.0\.1:\d+)/", log.read_text())
+        if m:
+            try:
+                if httpx.get(m.group(1) + "/healthz", timeout=2).status_code == 200:
+                    return proc, m.group(1)
+            except httpx.TransportError:
+                pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"snf-serve did not start: {log.read_text()[-300:]}")
+
+
+def proc_kib(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+async def one_stream(client: httpx.AsyncClient, url: str, raw: bytes, end1: int) -> dict:
+    t0 = time.monotonic()
+    got, first = bytearray(), None
+    try:
+        async with client.stream("GET", url) as r:
+            if r.status_code != 200:
+                return {"error": f"HTTP {r.status_code}"}
+            async for piece in r.aiter_raw():
+                got += piece
+                if first is None and len(got) >= end1:
+                    first = time.monotonic() - t0
+    except httpx.HTTPError as e:
+        return {"error": f"{e.__class__.__name__}: {e}"}
+    if bytes(got) != raw:
+        return {"error": f"wrong bytes ({len(got)} of {len(raw)})"}
+    return {"first": first, "total": time.monotonic() - t0}
+
+
+async def run_load(url: str, n: int, raw: bytes, end1: int) -> tuple:
+    limits = httpx.Limits(max_connections=n + 8, max_keepalive_connections=n + 8)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0)) as client:
+        t0 = time.monotonic()
+        results = await asyncio.gather(*(one_stream(client, url, raw, end1) for _ in range(n)))
+        return results, time.monotonic() - t0
+
+
+def summarise(results, streams, raw, ends, kbps, wall, rss0, hwm, alive) -> dict:
+    ok = [r for r in results if "error" not in r]
+    errors = [r["error"] for r in results if "error" in r]
+    firsts = np.array([r["first"] for r in ok]) if ok else np.array([np.nan])
+    totals = np.array([r["total"] for r in ok]) if ok else np.array([np.nan])
+    return {
+        "streams": streams, "completed": len(ok), "errors": len(errors), "error_kinds": sorted(set(errors))[:5],
+        "file_bytes": len(raw), "level1_end": ends[0], "kbps": kbps,
+        "first_level_p50_s": round(float(np.percentile(firsts, 50)), 3),
+        "first_level_p99_s": round(float(np.percentile(firsts, 99)), 3),
+        "first_level_ideal_s": round(ends[0] * 8 / (kbps * 1000), 3),
+        "stream_p50_s": round(float(np.percentile(totals, 50)), 3),
+        "stream_p99_s": round(float(np.percentile(totals, 99)), 3),
+        "wall_s": round(wall, 3), "server_rss_before_mib": round(rss0 / 1024, 1),
+        "server_peak_rss_mib": round(hwm / 1024, 1), "server_alive_after": alive, "cpus": os.cpu_count(),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--streams", type=int, default=200)
+    p.add_argument("--seconds", type=float, default=3.0, help="paced duration of one stream")
+    p.add_argument("--asset", help="an .snf file to serve (default: encode a small one)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="snf-load-"))
+    folder = work / "assets"
+    folder.mkdir()
+    proc = None
+    try:
+        asset = shutil.copy(args.asset, folder / "bench.snf") if args.asset else make_asset(folder)
+        raw = Path(asset).read_bytes()
+        proc, base = start_server(folder, work / "serve.log")
+        ends = [lv["end"] for lv in httpx.get(f"{base}/v1/assets/bench").json()["levels"]]
+        kbps = max(1, round(len(raw) * 8 / 1000 / args.seconds))
+        rss0 = proc_kib(proc.pid, "VmRSS")
+        results, wall = asyncio.run(run_load(f"{base}/v1/assets/bench/stream?kbps={kbps}", args.streams, raw, ends[0]))
+        hwm = proc_kib(proc.pid, "VmHWM")
+        alive = proc.poll() is None
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(15)
+        shutil.rmtree(work, ignore_errors=True)
+    report = summarise(results, args.streams, raw, ends, kbps, wall, rss0, hwm, alive)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"{report['completed']}/{args.streams} streams completed, {report['errors']} errors "
+              f"({len(raw):,} bytes each at {kbps} kbps; level 1 ends at byte {ends[0]:,})")
+        print(f"time to first level: p50 {report['first_level_p50_s']:.3f} s, p99 {report['first_level_p99_s']:.3f} s "
+              f"(pacing alone: {report['first_level_ideal_s']:.3f} s)")
+        print(f"stream time: p50 {report['stream_p50_s']:.3f} s, p99 {report['stream_p99_s']:.3f} s; "
+              f"all {args.streams} in {wall:.2f} s")
+        print(f"server memory: {report['server_rss_before_mib']} MiB RSS before, peak {report['server_peak_rss_mib']} MiB "
+              f"(VmHWM); {os.cpu_count()} CPUs")
+        if report["errors"]:
+            print("errors: " + "; ".join(report["error_kinds"]))
+    return 0 if not report["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

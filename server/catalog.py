@@ -1,0 +1,138 @@
+"""The SQLite catalogue (stdlib sqlite3, one file in DIR): cached manifests and encode jobs.
+
+The directory is the truth for assets: a manifest row is only a cache, keyed by
+the file's (size, mtime_ns, inode). Jobs live only here. The server and its
+encode workers (separate processes) share the file, hence WAL and a busy timeout.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+
+STATES = ("queued", "running", "done", "failed")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL,
+    manifest TEXT NOT NULL, indexed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, state TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, message TEXT,
+    error TEXT, asset_id TEXT NOT NULL, params TEXT NOT NULL, input_name TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, pid INTEGER,
+    created REAL NOT NULL, started REAL, finished REAL, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
+"""
+
+
+class Catalog:
+    """One connection, serialised by a lock: calls are short and safe from any thread."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _all(self, sql: str, args=()) -> list:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _run(self, sql: str, args=()) -> int:
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    # ------------------------------------------------------------ assets
+
+    def asset(self, asset_id: str) -> tuple | None:
+        """(key, manifest) cached for an asset, or None."""
+        rows = self._all("SELECT size, mtime_ns, ino, manifest FROM assets WHERE id = ?", (asset_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return (r["size"], r["mtime_ns"], r["ino"]), json.loads(r["manifest"])
+
+    def put_asset(self, asset_id: str, key: tuple, manifest: dict) -> None:
+        self._run("INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?, ?)",
+                  (asset_id, *key, json.dumps(manifest), time.time()))
+
+    def forget_assets_except(self, keep: set) -> None:
+        """Drop cached rows of files that left the directory."""
+        for r in self._all("SELECT id FROM assets"):
+            if r["id"] not in keep:
+                self._run("DELETE FROM assets WHERE id = ?", (r["id"],))
+
+    # ------------------------------------------------------------ jobs
+
+    def add_job(self, job_id: str, asset_id: str, params: dict, input_name: str) -> None:
+        now = time.time()
+        self._run("INSERT INTO jobs (id, state, asset_id, params, input_name, created, updated) "
+                  "VALUES (?, 'queued', ?, ?, ?, ?, ?)", (job_id, asset_id, json.dumps(params), input_name, now, now))
+
+    def job(self, job_id: str) -> dict | None:
+        rows = self._all("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self, limit: int = 100) -> list:
+        return [_job(r) for r in self._all("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,))]
+
+    def pending_for(self, asset_id: str) -> str | None:
+        """The id of a queued or running job that will write `asset_id`, if any."""
+        rows = self._all("SELECT id FROM jobs WHERE asset_id = ? AND state IN ('queued', 'running')", (asset_id,))
+        return rows[0]["id"] if rows else None
+
+    def claim_next(self) -> dict | None:
+        """Move the oldest queued job to running (one transaction) and return it."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY created LIMIT 1").fetchone()
+                if row is not None:
+                    now = time.time()
+                    db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?, "
+                               "updated = ?, progress = 0, message = 'starting', pid = NULL WHERE id = ?",
+                               (now, now, row["id"]))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchone()) if row else None
+
+    def set_pid(self, job_id: str, pid: int) -> None:
+        self._run("UPDATE jobs SET pid = ?, updated = ? WHERE id = ?", (pid, time.time(), job_id))
+
+    def progress(self, job_id: str, fraction: float, message: str) -> None:
+        self._run("UPDATE jobs SET progress = ?, message = ?, updated = ? WHERE id = ? AND state = 'running'",
+                  (max(0.0, min(1.0, fraction)), message, time.time(), job_id))
+
+    def finish(self, job_id: str, state: str, error: str | None = None, message: str | None = None) -> bool:
+        """Move a running job to `done` or `failed`; False if it was not running."""
+        assert state in ("done", "failed")
+        now = time.time()
+        done = state == "done"
+        return self._run("UPDATE jobs SET state = ?, error = ?, finished = ?, updated = ?, pid = NULL, "
+                         "progress = CASE WHEN ? THEN 1.0 ELSE progress END, message = ? "
+                         "WHERE id = ? AND state = 'running'",
+                         (state, error, now, now, done, message or state, job_id)) > 0
+
+    def requeue(self, job_id: str, message: str) -> None:
+        self._run("UPDATE jobs SET state = 'queued', pid = NULL, progress = 0, message = ?, updated = ? "
+                  "WHERE id = ? AND state = 'running'", (message, time.time(), job_id))
+
+    def running(self) -> list:
+        return [_job(r) for r in self._all("SELECT * FROM jobs WHERE state = 'running'")]
+
+
+def _job(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    d["params"] = json.loads(d["params"])
+    return d
