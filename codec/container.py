@@ -270,8 +270,8 @@ class Parser:
             elif p.levels_complete < p.arch.levels:
                 p.error = SnfError(f"truncated: level {p.levels_complete + 1} of {p.arch.levels} incomplete",
                                    p.levels_complete + 1)
-            else:
-                p.error = SnfError("truncated: every level is complete but the end chunk is missing")
+            # every level complete but no end chunk: a stream cut with ?level=K at the last
+            # level looks like this; nothing is missing, `complete` stays False
         return p
 
 

@@ -37,8 +37,12 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
              preset: str = "fast", steps: int | None = None, time_budget: float | None = None,
              seed: int = 0, layers: int = 5, init: str = "siren", quiet: bool = True,
              device: str | None = None, lr: float | None = None, batch: int | None = None,
-             qat: bool = False, refit: bool | None = None) -> dict:
-    """Encode a uint8 image (H, W, C) into .snf bytes."""
+             qat: bool = False, refit: bool | None = None, progress=None) -> dict:
+    """Encode a uint8 image (H, W, C) into .snf bytes.
+
+    `progress`, if given, is called with a dict (level, levels, step, psnr,
+    fraction of the whole encode, text) at most twice a second.
+    """
     torch.manual_seed(seed)
     arch = Arch(tuple(widths), layers=layers, d_in=2, d_out=img.shape[2], mode=mode, init=init)
     quant = default_quant(bits)
@@ -47,7 +51,7 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
         Budget(steps=[steps] * arch.levels if steps else per_level(p.steps, arch.levels))
     coords, values = image_samples(img)
     bar = Bar(quiet=quiet)
-    trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar)
+    trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar, progress=progress)
     payloads, deq, levels = {}, {}, {}
 
     def on_stage_end(stage_levels: list, model, refit) -> None:
@@ -76,7 +80,9 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
     header = image_header(img, arch, quant, train)
     header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
-    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch}
+    timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
+              "stage_steps": trainer.stage_steps}
+    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
 
 
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:

@@ -59,7 +59,7 @@ class Budget:
 
 class Trainer:
     def __init__(self, arch: Arch, coords, values, preset: Preset, budget: Budget,
-                 seed: int = 0, device: str | None = None, bar: Bar | None = None):
+                 seed: int = 0, device: str | None = None, bar: Bar | None = None, progress=None):
         self.arch, self.preset, self.budget = arch, preset, budget
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.coords = torch.as_tensor(coords, dtype=torch.float32, device=self.device)
@@ -67,8 +67,13 @@ class Trainer:
         self.model = BlockSiren(arch).to(self.device)
         self.seed = seed
         self.bar = bar or Bar(quiet=True)
+        self.progress = progress  # callable(dict), at most twice a second: for servers and GUIs
+        self._reported = 0.0
+        self._stage = (0, 1)
         self.gen = torch.Generator().manual_seed(seed)
-        self.stage_steps = []
+        self.stage_steps = []     # optimizer steps per stage
+        self.stage_seconds = []   # wall time per stage: training loop only
+        self.stage_ends = []      # wall time from the start to the end of each stage (after on_stage_end)
 
     @property
     def rows(self) -> int:
@@ -87,6 +92,7 @@ class Trainer:
         stages = self.stages()
         share = [sum(per_level(self.preset.share, arch.levels)[k - 1] for k in s) for s in stages]
         for si, levels in enumerate(stages):
+            self._stage = (si, len(stages))
             for k in levels:
                 self.model.grow(self.gen)
             for j in range(1, levels[0]):
@@ -96,7 +102,9 @@ class Trainer:
                 steps, secs = None, self.budget.stage_seconds(share, si, time.monotonic() - t_start)
             else:
                 steps, secs = sum(self.budget.steps[k - 1] for k in levels), None
+            t_loop = time.monotonic()
             self.stage_steps.append(self._loop(obj, levels, steps, secs))
+            self.stage_seconds.append(time.monotonic() - t_loop)
             refit = getattr(obj, "refit_output", None) if self.preset.refit else None
             if refit is not None:
                 refit()
@@ -104,6 +112,7 @@ class Trainer:
             if isinstance(obj, CachedLevel) and levels[-1] < arch.levels:
                 tables = obj.extend()
             obj.close()
+            self.stage_ends.append(time.monotonic() - t_start)
         return self.model
 
     def _objective(self, levels: list, tables):
@@ -150,8 +159,19 @@ class Trainer:
             ema = loss if ema is None else 0.95 * ema + 0.05 * loss
             total = steps if steps is not None else seconds
             done = step if steps is not None else elapsed
-            self.bar.update(label, done, total, f"step {step} psnr {psnr_of_mse(ema):.2f} dB {elapsed:.0f}s")
+            info = f"step {step} psnr {psnr_of_mse(ema):.2f} dB {elapsed:.0f}s"
+            self.bar.update(label, done, total, info)
+            self._report(levels[-1], step, min(1.0, done / total), psnr_of_mse(ema), f"{label}: {info}")
         return step
+
+    def _report(self, level: int, step: int, frac: float, psnr: float, text: str) -> None:
+        now = time.monotonic()
+        if self.progress is None or now - self._reported < 0.5:
+            return
+        self._reported = now
+        si, n = self._stage
+        self.progress({"level": level, "levels": self.arch.levels, "step": step, "psnr": round(psnr, 2),
+                       "fraction": (si + frac) / n, "text": text})
 
 
 def _adam(params: list, lr: float) -> torch.optim.Adam:

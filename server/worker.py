@@ -11,33 +11,11 @@ import os
 import shutil
 import signal
 import sys
-import time
 
-from ..codec.progress import Bar
 from .catalog import Catalog
 from .config import Settings
 
 OUTPUT_TMP = "out.snf.tmp"
-
-
-class JobBar(Bar):
-    """The encoder's progress bar, redirected to the job's row (at most twice a second)."""
-    catalog: Catalog = None
-    job_id: str = ""
-
-    def update(self, label: str, done: float, total: float, info: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < 0.5:
-            return
-        self._last = now
-        frac = 0.0 if total <= 0 else min(1.0, done / total)
-        if label.startswith("level ") and "/" in label:
-            k, n = (int(t) for t in label[6:].split("/"))
-            frac = (k - 1 + frac) / n
-        self.catalog.progress(self.job_id, min(0.99, frac), f"{label}: {info}")
-
-    def line(self, text: str) -> None:
-        self.catalog.progress(self.job_id, self.catalog.job(self.job_id)["progress"], text)
 
 
 def die_with_parent() -> None:
@@ -78,10 +56,13 @@ def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
     if p.get("threads"):
         torch.set_num_threads(p["threads"])
     from ..codec import encoder
-    JobBar.catalog, JobBar.job_id = catalog, job["id"]
-    encoder.Bar = JobBar
+
+    def progress(state: dict) -> None:
+        catalog.progress(job["id"], min(0.99, state["fraction"]), state["text"])
+
     result = encoder.compress(img, widths=tuple(p["widths"]), mode=p["mode"], bits=p["bits"],
-                              steps=p.get("steps"), time_budget=p.get("time_budget"), seed=p["seed"], quiet=True)
+                              steps=p.get("steps"), time_budget=p.get("time_budget"), seed=p["seed"], quiet=True,
+                              progress=progress)
     tmp = os.path.join(folder, OUTPUT_TMP)
     with open(tmp, "wb") as f:
         f.write(result["bytes"])
