@@ -23,8 +23,8 @@ from .stage import Autograd, CachedLevel, cache_bytes, initial_tables
 @dataclass(frozen=True)
 class Preset:
     name: str
-    batch: int | None          # None: full batch
-    lr: float
+    batch: int | tuple | None  # samples per step, per level (last entry repeats); None: full batch
+    lr: float | tuple          # peak learning rate, per level (last entry repeats)
     schedule: str              # "cosine" (to lr * lr_floor) or "constant"
     steps: tuple               # steps per level, by level (last entry repeats)
     share: tuple               # time-budget share per level (normalised)
@@ -42,7 +42,10 @@ PRESETS = {
 }
 
 
-def per_level(values: tuple, levels: int) -> list:
+def per_level(values, levels: int) -> list:
+    """A per-level setting: a scalar for every level, or a tuple whose last entry repeats."""
+    if not isinstance(values, (tuple, list)):
+        return [values] * levels
     return [values[min(i, len(values) - 1)] for i in range(levels)]
 
 
@@ -70,6 +73,7 @@ class Trainer:
         self.progress = progress  # callable(dict), at most twice a second: for servers and GUIs
         self._reported = 0.0
         self._stage = (0, 1)
+        self._level = 1
         self.gen = torch.Generator().manual_seed(seed)
         self.stage_steps = []     # optimizer steps per stage
         self.stage_seconds = []   # wall time per stage: training loop only
@@ -93,6 +97,7 @@ class Trainer:
         share = [sum(per_level(self.preset.share, arch.levels)[k - 1] for k in s) for s in stages]
         for si, levels in enumerate(stages):
             self._stage = (si, len(stages))
+            self._level = levels[-1]
             for k in levels:
                 self.model.grow(self.gen)
             for j in range(1, levels[0]):
@@ -124,8 +129,11 @@ class Trainer:
             return CachedLevel(self.model, k, tables, self._batch())
         return Autograd(self.model, levels, self.coords, self.values)
 
+    def _level_setting(self, values):
+        return per_level(values, self.arch.levels)[self._level - 1]
+
     def _batch(self) -> int:
-        b = self.preset.batch
+        b = self._level_setting(self.preset.batch)
         return self.rows if b is None else min(b, self.rows)
 
     def _indices(self):
@@ -136,14 +144,14 @@ class Trainer:
         return idx.to(self.device)
 
     def _lr(self, frac: float) -> float:
-        p = self.preset
+        p, lr = self.preset, self._level_setting(self.preset.lr)
         if p.schedule == "constant":
-            return p.lr
-        floor = p.lr * p.lr_floor
-        return floor + 0.5 * (p.lr - floor) * (1 + math.cos(math.pi * min(1.0, frac)))
+            return lr
+        floor = lr * p.lr_floor
+        return floor + 0.5 * (lr - floor) * (1 + math.cos(math.pi * min(1.0, frac)))
 
     def _loop(self, obj, levels: list, steps: int | None, seconds: float | None) -> int:
-        opt = _adam(obj.params, self.preset.lr)
+        opt = _adam(obj.params, self._lr(0.0))
         t0, step, ema = time.monotonic(), 0, None
         label = f"level {levels[-1]}/{self.arch.levels}" if len(levels) == 1 else f"levels 1-{levels[-1]}"
         while True:

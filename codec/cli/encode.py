@@ -29,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--layers", type=int, default=5, help="sine layers (default: %(default)s)")
     p.add_argument("--init", default="siren", help="growth init: siren (paper) | zero-out (new output columns zero)")
+    p.add_argument("--qat", action="store_true",
+                   help="quantisation-aware refit: re-solve each level's output columns for its quantised units")
     p.add_argument("--lr", type=float, help="learning rate (overrides the preset)")
     p.add_argument("--batch", type=int, help="samples per step (overrides the preset)")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
@@ -78,7 +80,7 @@ def body(argv) -> int:
     result = compress(img, widths=parse_widths(args.widths), mode=args.mode, bits=args.bits,
                       preset=args.preset, steps=args.steps, time_budget=args.time_budget, seed=args.seed,
                       layers=args.layers, init=args.init, quiet=args.quiet, device=args.device,
-                      lr=args.lr, batch=args.batch)
+                      lr=args.lr, batch=args.batch, qat=args.qat)
     write_atomic(args.output, result["bytes"])
     if not args.quiet:
         h, w = img.shape[:2]

@@ -1,0 +1,54 @@
+"""Regenerate tests/golden/ (only when format_spec.md changes on purpose):
+
+    python tests/make_golden.py
+
+Writes tiny.snf (a fixed-seed encode of a fixed 24x16 image) and tiny.json
+(the file's sha256, the decoded pixels' sha256 per level, the torch version).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+SETTINGS = dict(widths=(4, 8, 12), layers=3, steps=25, lr=3e-3, seed=0, bits=8)
+
+
+def golden_image():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from conftest import synthetic_image
+    return synthetic_image(24, 16, seed=3)
+
+
+def encode() -> bytes:
+    import torch
+    from snf.codec.encoder import compress
+    torch.set_num_threads(1)  # one thread: the sums run in one fixed order
+    return compress(golden_image(), **SETTINGS)["bytes"]
+
+
+def pixel_hashes(data: bytes) -> list:
+    from snf.codec.container import read
+    from snf.codec.decoder import render_image
+    parsed = read(data)
+    return [hashlib.sha256(render_image(parsed, k).tobytes()).hexdigest() for k in range(1, parsed.arch.levels + 1)]
+
+
+def main() -> None:
+    import torch
+    data = encode()
+    os.makedirs(GOLDEN, exist_ok=True)
+    with open(os.path.join(GOLDEN, "tiny.snf"), "wb") as f:
+        f.write(data)
+    meta = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "levels": pixel_hashes(data),
+            "torch": torch.__version__, "settings": {k: list(v) if isinstance(v, tuple) else v
+                                                    for k, v in SETTINGS.items()}}
+    with open(os.path.join(GOLDEN, "tiny.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(json.dumps(meta, indent=1))
+
+
+if __name__ == "__main__":
+    main()
