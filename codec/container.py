@@ -68,15 +68,19 @@ def build(header: dict, payloads: list, zstd_level: int = 19) -> bytes:
     return b"".join(parts)
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: never half-written."""
+def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
+    """Write to a temporary file beside `path`, then rename: never half-written.
+
+    `durable` also flushes to disk before the rename (worth it for an encode that
+    took minutes; a decoded picture can skip it and save tens of milliseconds)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".snf-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

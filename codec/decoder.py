@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .container import MAX_PIXELS, MAX_SIDE, Parsed, SnfError, read
-from .render import Network, grid, to_samples
+from .render import Network, to_samples
 
 
 class DecodeError(SnfError):
@@ -51,7 +51,7 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None) -> np.nd
     if h["signal"] != "image":
         raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
     w_, h_ = size or tuple(h["size"][:2])
-    values = Network(parsed.arch, parsed.levels, level)(grid((w_, h_)))
+    values = Network(parsed.arch, parsed.levels, level).grid((w_, h_))
     samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
     return samples.reshape(h_, w_, -1)
 

@@ -87,6 +87,5 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
 
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:
     h, w, c = img.shape
-    from .render import grid
-    values = Network(arch, levels, k)(grid((w, h)))
+    values = Network(arch, levels, k).grid((w, h))
     return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))

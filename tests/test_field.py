@@ -137,3 +137,11 @@ def test_1d_levels_add_higher_frequencies():
         bands.append(np.abs(np.fft.rfft(err))[high].sum())
     assert all(b < a for a, b in zip(bands, bands[1:])), bands
     assert bands[-1] < 0.6 * bands[0], bands
+
+
+def test_grid_rendering_equals_explicit_coordinates():
+    arch = Arch((5, 11), layers=3)
+    m, _ = grown(arch, 2, seed=5)
+    net = Network(arch, [m.level_tensors(1), m.level_tensors(2)], 2)
+    for size in [(37, 23), (1, 5), (800, 3)]:
+        assert np.array_equal(net.grid(size), net(grid(size))), size

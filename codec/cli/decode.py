@@ -6,6 +6,9 @@ import io
 import os
 import sys
 
+# Decoding runs its own tiles in parallel: one BLAS thread each (set before numpy loads).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from .common import UsageError, check_output_path, run
 
 PROG = "snf-decode"
@@ -35,8 +38,9 @@ def body(argv) -> int:
     img = render_image(parsed, k, size)
     buf = io.BytesIO()
     from PIL import Image
-    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format=fmt)
-    write_atomic(args.output, buf.getvalue())
+    opts = {"compress_level": 1} if fmt == "PNG" else {}  # fast zlib: 6x faster, about 25% larger
+    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format=fmt, **opts)
+    write_atomic(args.output, buf.getvalue(), durable=False)
     if not args.quiet:
         total = parsed.arch.levels
         note = "" if parsed.levels_complete == total else f"; file holds levels 1..{parsed.levels_complete} of {total}"
