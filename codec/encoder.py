@@ -67,7 +67,7 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
             if mode != "slimmable":
                 model.set_level(k, deq[k])
             after = _render_psnr(arch, [deq[j] for j in range(1, k + 1)], k, img)
-            levels[k] = {"psnr": round(after, 4), "psnr_float": round(before, 4)}
+            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
             bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
                      f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
 

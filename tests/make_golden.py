@@ -2,8 +2,8 @@
 
     python tests/make_golden.py
 
-Writes tiny.snf (a fixed-seed encode of a fixed 24x16 image) and tiny.json
-(the file's sha256, the decoded pixels' sha256 per level, the torch version).
+Writes tiny.snf (a fixed-seed encode of a fixed 24x16 image), tiny-level-K.png
+(its decoded levels) and tiny.json (the file's sha256, the torch version).
 """
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ def encode() -> bytes:
     return compress(golden_image(), **SETTINGS)["bytes"]
 
 
-def pixel_hashes(data: bytes) -> list:
+def pictures(data: bytes) -> list:
     from snf.codec.container import read
     from snf.codec.decoder import render_image
     parsed = read(data)
-    return [hashlib.sha256(render_image(parsed, k).tobytes()).hexdigest() for k in range(1, parsed.arch.levels + 1)]
+    return [render_image(parsed, k) for k in range(1, parsed.arch.levels + 1)]
 
 
 def main() -> None:
@@ -42,9 +42,11 @@ def main() -> None:
     os.makedirs(GOLDEN, exist_ok=True)
     with open(os.path.join(GOLDEN, "tiny.snf"), "wb") as f:
         f.write(data)
-    meta = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "levels": pixel_hashes(data),
-            "torch": torch.__version__, "settings": {k: list(v) if isinstance(v, tuple) else v
-                                                    for k, v in SETTINGS.items()}}
+    from PIL import Image
+    for k, pic in enumerate(pictures(data), 1):
+        Image.fromarray(pic).save(os.path.join(GOLDEN, f"tiny-level-{k}.png"))
+    meta = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "torch": torch.__version__,
+            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in SETTINGS.items()}}
     with open(os.path.join(GOLDEN, "tiny.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(json.dumps(meta, indent=1))
