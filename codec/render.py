@@ -1,9 +1,10 @@
 """Evaluate a decoded field with numpy alone: no torch on the decoding side.
 
-The work is tiled (a few thousand samples a tile, so activations stay in cache)
+The work is tiled (a few hundred samples a tile, so activations stay in L2)
 and the tiles run on a small thread pool with BLAS held to one thread each:
 numpy releases the GIL in matmul and sin, and two BLAS pools fighting over two
-cores is slower than one thread each.
+cores is slower than one thread each. Where the optional C kernel
+(`_fastfield.c`) was built, each layer's product and sines run fused in it.
 """
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ import numpy as np
 
 from .arch import Arch, tensor_shapes
 
-TILE = 768  # samples per tile: measured fastest for OpenBLAS here (256..2048 tried)
+try:
+    from . import _fastfield as _fast
+except ImportError:  # the optional C kernel was not built: numpy alone
+    _fast = None
+
+TILE = 768  # samples per tile (a multiple of 32): fastest here of 256..2048
 
 
 def grid_axis(n: int) -> np.ndarray:
@@ -53,7 +59,8 @@ class Network:
     activation tile carries a leading row of ones, so biases ride in the matrix
     product. In the progressive mode each layer is a list of row groups (one per
     level) that read only the units existing at that level, so the structural
-    zeros cost nothing.
+    zeros cost nothing; the groups run latest level first, each overwriting rows
+    that no earlier group reads, so one activation buffer serves in place.
     """
 
     def __init__(self, arch: Arch, levels: list, k: int):
@@ -65,73 +72,76 @@ class Network:
         self.width, self.d_in, self.d_out = w, arch.d_in, arch.d_out
         self.first = _with_bias(w0 * dense["l0.w"][:w], w0 * dense["l0.b"][:w])
         self.hidden = [[(a, c, _with_bias(w0 * dense[f"l{i}.w"][a:c, :c], w0 * dense[f"l{i}.b"][a:c]))
-                        for a, c in spans] for i in range(1, arch.layers)]
+                        for a, c in reversed(spans)] for i in range(1, arch.layers)]
         self.out = _with_bias(dense["out.w"][:, :w], dense["out.b"])
-        self.in_place = len(spans) > 1
         self.scratch = max(c - a for a, c in spans)
+        self.fused = _fast is not None and not os.environ.get("SNF_NO_C_KERNEL")
 
-    def tile(self, xt: np.ndarray) -> np.ndarray:
-        """Evaluate a (1 + d_in, T) tile of [1; coordinates] -> (d_out, T) values."""
-        T = xt.shape[1]
-        h = np.empty((1 + self.width, T), np.float32)
-        h[0] = 1.0
+    def tile(self, xt: np.ndarray, h: np.ndarray, y: np.ndarray) -> None:
+        """[1; coordinates] (1 + d_in, T) -> values in y (d_out, T); h is scratch."""
+        if self.fused:
+            return self._tile_fused(xt, h, y)
+        z = np.empty((self.scratch, xt.shape[1]), np.float32)
         np.sin(np.matmul(self.first, xt), out=h[1:])
-        z = np.empty((self.scratch, T), np.float32)
         for groups in self.hidden:
-            if self.in_place:
-                # latest level first: group j overwrites rows a..c, which no earlier
-                # group reads, so one activation buffer serves (and stays in cache)
-                for a, c, Wg in reversed(groups):
-                    zg = z[:c - a]
-                    np.matmul(Wg, h[:c + 1], out=zg)
-                    np.sin(zg, out=h[a + 1:c + 1])
-            else:
-                for a, c, Wg in groups:
-                    np.matmul(Wg, h[:c + 1], out=z[a:c])
-                np.sin(z, out=h[1:])
-        return self.out @ h
+            for a, c, Wg in groups:
+                zg = z[:c - a]
+                np.matmul(Wg, h[:c + 1], out=zg)
+                np.sin(zg, out=h[a + 1:c + 1])
+        np.matmul(self.out, h, out=y)
+
+    def _tile_fused(self, xt: np.ndarray, h: np.ndarray, y: np.ndarray) -> None:
+        """`tile` through the optional C kernel: products and sines fused per block."""
+        T, layer = xt.shape[1], _fast.layer
+        layer(self.first, self.width, 1 + self.d_in, xt, h, 1, T, True)
+        for groups in self.hidden:
+            for a, c, Wg in groups:
+                layer(Wg, c - a, c + 1, h, h, a + 1, T, True)
+        layer(self.out, self.d_out, 1 + self.width, h, y, 0, T, False)
 
     def __call__(self, coords: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Evaluate (N, d_in) coordinates -> (N, d_out) float32 values."""
-        n = coords.shape[0]
-        xt = np.empty((1 + self.d_in, n), np.float32)
-        xt[0] = 1.0
-        xt[1:] = np.asarray(coords, np.float32).T
-        return self._run(n, lambda i, j: xt[:, i:j], threads)
+        return self._run(np.asarray(coords, np.float32).T, threads)
 
     def grid(self, size: tuple, threads: int | None = None) -> np.ndarray:
-        """Evaluate the whole grid of `grid(size)` without materialising it: (N, d_out)."""
-        axes = [grid_axis(s) for s in size]
-        strides = np.cumprod([1] + list(size[:-1]))
+        """Evaluate every point of `grid(size)` -> (N, d_out)."""
         n = int(np.prod(size))
+        coords = np.empty((len(size), n), np.float32)
+        inner = 1
+        for d, m in enumerate(size):  # axis d: each value repeated `inner` times, cycled to fill
+            coords[d] = np.tile(np.repeat(grid_axis(m), inner), n // (inner * m))
+            inner *= m
+        return self._run(coords, threads)
 
-        def coords(i: int, j: int) -> np.ndarray:
-            flat = np.arange(i, j)
-            xt = np.empty((1 + len(size), j - i), np.float32)
-            xt[0] = 1.0
-            for d, (ax, st) in enumerate(zip(axes, strides)):
-                xt[1 + d] = ax[(flat // st) % len(ax)]
-            return xt
+    def _run(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
+        """coords (d_in, N) -> (N, d_out): tiles of TILE samples, laid out tile-major
+        so that each tile is contiguous, spread over a few threads."""
+        n = coords.shape[1]
+        tiles = -(-n // TILE)
+        flat = np.zeros((self.d_in, tiles * TILE), np.float32)
+        flat[:, :n] = coords
+        xt = np.empty((tiles, 1 + self.d_in, TILE), np.float32)
+        xt[:, 0] = 1.0
+        xt[:, 1:] = flat.reshape(self.d_in, tiles, TILE).transpose(1, 0, 2)
+        out = np.empty((tiles, self.d_out, TILE), np.float32)
 
-        return self._run(n, coords, threads)
+        def job(span: range) -> None:
+            h = np.empty((1 + self.width, TILE), np.float32)
+            h[0] = 1.0
+            for t in span:
+                self.tile(xt[t], h, out[t])
 
-    def _run(self, n: int, tile_input, threads: int | None) -> np.ndarray:
-        out = np.empty((self.d_out, n), np.float32)
-
-        def job(i: int) -> None:
-            j = min(n, i + TILE)
-            out[:, i:j] = self.tile(tile_input(i, j))
-
-        starts = range(0, n, TILE)
         threads = threads or min(4, os.cpu_count() or 1)
+        step = max(1, min(8, tiles // (4 * threads)))
+        spans = [range(t, min(tiles, t + step)) for t in range(0, tiles, step)]
         with _one_blas_thread():
-            if threads <= 1 or n <= TILE:
-                for i in starts:
-                    job(i)
+            if threads <= 1 or len(spans) == 1:
+                for span in spans:
+                    job(span)
             else:
                 with ThreadPoolExecutor(threads) as pool:
-                    list(pool.map(job, starts))
-        return out.T
+                    list(pool.map(job, spans))
+        return out.transpose(0, 2, 1).reshape(tiles * TILE, self.d_out)[:n]
 
 
 def _with_bias(W: np.ndarray, b: np.ndarray) -> np.ndarray:

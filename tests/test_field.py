@@ -5,6 +5,7 @@ import torch
 
 from snf.codec.arch import Arch
 from snf.codec.field import BlockSiren
+from snf.codec import render
 from snf.codec.render import Network, grid
 from snf.codec.stage import Autograd, CachedLevel, initial_tables
 from snf.codec.train import PRESETS, Budget, Trainer
@@ -87,7 +88,11 @@ def test_slimmable_step_accumulates_every_width():
     assert all(p.grad is not None for p in m.levels[0])
 
 
-def test_numpy_decoder_matches_torch_model():
+KERNELS = ["numpy"] + (["c"] if render._fast is not None else [])
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_numpy_decoder_matches_torch_model(kernel):
     for mode in ("progressive", "slimmable", "individual"):
         arch = Arch((5, 11, 17), layers=4, mode=mode)
         m, _ = grown(arch, 3, seed=3)
@@ -95,8 +100,25 @@ def test_numpy_decoder_matches_torch_model():
         levels = [m.level_tensors(k) for k in (1, 2, 3)]
         for k in (1, 2, 3):
             ref = m(torch.from_numpy(xy), k).detach().numpy()
-            got = Network(arch, levels, k)(xy)
+            net = Network(arch, levels, k)
+            net.fused = kernel == "c"
+            got = net(xy)
             assert np.abs(ref - got).max() < 1e-5, mode
+
+
+@pytest.mark.skipif(render._fast is None, reason="C kernel not built")
+def test_c_kernel_matches_numpy_at_paper_width():
+    arch = Arch((30, 69, 110, 151))
+    m, _ = grown(arch, 4, seed=4)
+    levels = [m.level_tensors(k) for k in (1, 2, 3, 4)]
+    for k in (1, 4):
+        net = Network(arch, levels, k)
+        fused = net.grid((97, 13))
+        net.fused = False
+        assert np.abs(fused - net.grid((97, 13))).max() < 1e-5
+    with pytest.raises(ValueError):
+        render._fast.layer(np.zeros((2, 3), np.float32), 2, 3, np.zeros((3, 31), np.float32),
+                           np.zeros((2, 31), np.float32), 0, 31, True)  # T not a multiple of 32
 
 
 def test_progressive_stage_leaves_earlier_levels_bit_identical(tiny_image):
