@@ -167,3 +167,17 @@ def test_grid_rendering_equals_explicit_coordinates():
     net = Network(arch, [m.level_tensors(1), m.level_tensors(2)], 2)
     for size in [(37, 23), (1, 5), (800, 3)]:
         assert np.array_equal(net.grid(size), net(grid(size))), size
+
+
+def test_batches_uniform_and_stratified():
+    from snf.codec.train import Preset
+    x, v = np.zeros((1000, 2), np.float32), np.zeros((1000, 3), np.float32)
+    arch = Arch((4, 8))
+    preset = Preset("t", 100, 1e-3, "cosine", (1,), (1.0,), sampling=("uniform", "stratified"))
+    tr = Trainer(arch, x, v, preset, Budget(steps=[1, 1]))
+    tr._level = 1
+    uni = tr._indices()
+    assert uni.numel() == 100 and torch.all(uni[1:] >= uni[:-1])
+    tr._level = 2
+    strat = tr._indices()
+    assert torch.equal(strat // 10, torch.arange(100))  # exactly one row from each run of 10

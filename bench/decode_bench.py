@@ -1,0 +1,86 @@
+"""Decode benchmark: render time per level, C kernel vs numpy alone vs a naive torch forward.
+
+In-process render times (median of --reps), plus the whole `snf-decode` process
+for the last level, as a user runs it:
+
+    python bench/decode_bench.py FILE.snf [--reps 5]
+
+Make FILE.snf with `snf-encode` (any steps: speed does not depend on the weights).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from snf.codec import render
+from snf.codec.container import read_path
+from snf.codec.decoder import render_image
+
+
+def median_time(fn, reps: int) -> float:
+    fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def naive_torch(arch, width: int, size: tuple, reps: int) -> float:
+    import torch
+    x = torch.rand(size[0] * size[1], arch.d_in) * 2 - 1
+    layers = [torch.nn.Linear(arch.d_in, width)] + [torch.nn.Linear(width, width) for _ in range(arch.layers - 1)]
+    out = torch.nn.Linear(width, arch.d_out)
+
+    def f():
+        with torch.no_grad():
+            h = x
+            for lay in layers:
+                h = torch.sin(arch.w0 * lay(h))
+            return out(h)
+    return median_time(f, reps)
+
+
+def whole_process(path: str, level: int, reps: int, env: dict) -> float:
+    exe = os.path.join(os.path.dirname(sys.executable), "snf-decode")
+    with tempfile.TemporaryDirectory() as d:
+        cmd = [exe, path, "-o", os.path.join(d, "o.png"), "--level", str(level), "--quiet"]
+        return median_time(lambda: subprocess.run(cmd, check=True, env=env), reps)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("file")
+    p.add_argument("--reps", type=int, default=5)
+    args = p.parse_args()
+    parsed = read_path(args.file)
+    size = tuple(parsed.header["size"][:2])
+    rows = []
+    for k in range(1, parsed.levels_complete + 1):
+        row = {"level": k, "width": parsed.arch.widths[k - 1]}
+        for kernel in (["c"] if render._fast is not None else []) + ["numpy"]:
+            os.environ.pop("SNF_NO_C_KERNEL", None)
+            if kernel == "numpy":
+                os.environ["SNF_NO_C_KERNEL"] = "1"
+            row[f"render_{kernel}_s"] = round(median_time(lambda: render_image(parsed, k), args.reps), 3)
+        os.environ.pop("SNF_NO_C_KERNEL", None)
+        row["naive_torch_s"] = round(naive_torch(parsed.arch, parsed.arch.widths[k - 1], size, 3), 3)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    last = parsed.levels_complete
+    env = dict(os.environ)
+    proc = {"whole_process_s": round(whole_process(args.file, last, args.reps, env), 3)}
+    env["SNF_NO_C_KERNEL"] = "1"
+    proc["whole_process_numpy_s"] = round(whole_process(args.file, last, args.reps, env), 3)
+    print(json.dumps({"file": args.file, "size": size, "levels": rows, "level": last, **proc}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
