@@ -31,7 +31,6 @@ class Block:
 
     net: which dense network it belongs to (0 shared; k-1 for mode individual).
     rows/cols: (start, stop) in that tensor; vectors have cols None.
-    first: whether it belongs to the first layer or is a vector (kept at more bits).
     """
     net: int
     tensor: str
