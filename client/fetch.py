@@ -66,9 +66,9 @@ def stream_url(url: str, level: int | None, kbps: int | None) -> tuple:
 
 
 def png_bytes(img) -> bytes:
-    from PIL import Image
+    from ..codec.decoder import to_pil
     buf = io.BytesIO()
-    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format="PNG")
+    to_pil(img).save(buf, format="PNG")
     return buf.getvalue()
 
 

@@ -11,6 +11,9 @@ from .container import MAX_PIXELS, MAX_SIDE, Parsed, SnfError, read
 from .render import Network, to_samples
 
 
+PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by channel count
+
+
 class DecodeError(SnfError):
     """A request the file cannot satisfy (level missing, bad size), in one line."""
 
@@ -54,6 +57,12 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None) -> np.nd
     values = Network(parsed.arch, parsed.levels, level).grid((w_, h_))
     samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
     return samples.reshape(h_, w_, -1)
+
+
+def to_pil(img: np.ndarray):
+    """uint8 (H, W, C) -> a Pillow image: L, LA, RGB or RGBA by channel count."""
+    from PIL import Image
+    return Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)  # Pillow infers the mode from the shape
 
 
 def decompress(data: bytes, level: int | None = None, size: tuple | None = None) -> dict:

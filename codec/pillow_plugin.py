@@ -9,7 +9,7 @@ from __future__ import annotations
 from PIL import Image, ImageFile
 
 from .container import SIGNATURE, MIME_TYPE, read
-from .decoder import render_image
+from .decoder import PIL_MODES, render_image, to_pil
 
 
 def _accept(prefix: bytes) -> bool:
@@ -31,7 +31,7 @@ class SnfImageFile(ImageFile.ImageFile):
         self._parsed = parsed
         w, h = parsed.header["size"][:2]
         self._size = (w, h)
-        self._mode = "L" if parsed.header["channels"] == 1 else "RGB"
+        self._mode = PIL_MODES[parsed.header["channels"]]
         self.n_frames = parsed.levels_complete
         self.is_animated = self.n_frames > 1
         self.info["levels"] = parsed.arch.levels
@@ -59,7 +59,7 @@ class SnfImageFile(ImageFile.ImageFile):
     def load(self):
         if self._rendered != self._frame:
             arr = render_image(self._parsed, self._frame + 1)
-            pic = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+            pic = to_pil(arr)
             self.im = pic.im
             self._rendered = self._frame
         return Image.Image.load(self)

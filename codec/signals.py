@@ -2,7 +2,8 @@
 
 Images: coordinates (x, y) on the grid of `render.grid` in [-1, 1]; values are
 the 8-bit samples mapped linearly to [-1, 1] (the SIREN convention), one
-output per channel (1 for grey images, 3 for colour; alpha is dropped).
+output per channel: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. Alpha (straight, not
+premultiplied) is kept only where some pixel is not fully opaque.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class SignalError(ValueError):
 
 
 def load_image(path: str) -> np.ndarray:
-    """Read an image file -> uint8 array (H, W, C), C in {1, 3}; one-line errors."""
+    """Read an image file -> uint8 array (H, W, C), C in {1, 2, 3, 4}; one-line errors."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -34,15 +35,17 @@ def load_image(path: str) -> np.ndarray:
                 arr = np.asarray(im, dtype=np.float64)
                 top = 65535.0 if arr.max() > 255 else 255.0
                 return np.clip(np.rint(arr / top * 255), 0, 255).astype(np.uint8)[..., None]
-            im = im.convert("L" if grey else "RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+            arr = np.asarray(im.convert(("LA" if grey else "RGBA") if im.has_transparency_data
+                                        else ("L" if grey else "RGB")), dtype=np.uint8)
     except FileNotFoundError:
         raise SignalError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise SignalError(f"{path}: is a directory, not an image") from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise SignalError(f"{path}: not a readable image ({e.__class__.__name__})") from None
-    return arr[..., None] if arr.ndim == 2 else arr
+    if arr.ndim == 3 and arr.shape[2] in (2, 4) and arr[..., -1].min() == 255:
+        arr = arr[..., :-1]  # opaque everywhere: an alpha channel would only cost bytes
+    return arr[..., None] if arr.ndim == 2 else np.ascontiguousarray(arr)
 
 
 def image_samples(img: np.ndarray) -> tuple:

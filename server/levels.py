@@ -16,7 +16,7 @@ import re
 import anyio
 
 from ..codec.container import Parser, write_atomic
-from ..codec.decoder import pick_level, render_image
+from ..codec.decoder import pick_level, render_image, to_pil
 
 
 _CACHED = re.compile(r"(.+)\.([0-9a-f]{16})\.L(\d+)\.png")
@@ -33,7 +33,6 @@ def cache_name(asset_id: str, etag: str, level: int) -> str:
 
 def render_png(path: str, level: int, end: int, max_pixels: int) -> bytes:
     """Decode the first `end` bytes of the file (levels 1..level) and encode a PNG."""
-    from PIL import Image
     parser = Parser(decode=True)
     with open(path, "rb") as f:
         parser.feed(f.read(end))
@@ -46,7 +45,7 @@ def render_png(path: str, level: int, end: int, max_pixels: int) -> bytes:
         raise RenderError(f"{w}x{h} is above the server's render limit of {max_pixels} pixels")
     img = render_image(parsed, k)
     buf = io.BytesIO()
-    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format="PNG")
+    to_pil(img).save(buf, format="PNG")
     return buf.getvalue()
 
 

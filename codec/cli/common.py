@@ -28,6 +28,9 @@ def run(prog: str, body, argv=None) -> int:
         return body(argv) or 0
     except KeyboardInterrupt:
         return fail(prog, "interrupted", 130)
+    except BrokenPipeError:  # the reader went away (`snf-info x.snf | head -1`): not worth a message
+        _silence_stdout()
+        return 1
     except UsageError as e:
         return fail(prog, str(e))
     except MemoryError:
@@ -40,6 +43,15 @@ def run(prog: str, body, argv=None) -> int:
         if os.environ.get("SNF_DEBUG"):
             raise
         return fail(prog, f"internal error: {e.__class__.__name__}: {_one_line(e)} (set SNF_DEBUG=1 for details)", 1)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _one_line(e: BaseException) -> str:

@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
 def body(argv) -> int:
     args = parser().parse_args(argv)
     from ..container import read_path, write_atomic
-    from ..decoder import parse_size, pick_level, render_image
+    from ..decoder import parse_size, pick_level, render_image, to_pil
 
     size = parse_size(args.size) if args.size else None
     check_output_path(args.output)
@@ -37,9 +37,8 @@ def body(argv) -> int:
     k = pick_level(parsed, args.level)
     img = render_image(parsed, k, size)
     buf = io.BytesIO()
-    from PIL import Image
     opts = {"compress_level": 1} if fmt == "PNG" else {}  # fast zlib: 6x faster, about 25% larger
-    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format=fmt, **opts)
+    to_pil(img).save(buf, format=fmt, **opts)
     write_atomic(args.output, buf.getvalue(), durable=False)
     if not args.quiet:
         total = parsed.arch.levels

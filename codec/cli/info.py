@@ -54,7 +54,8 @@ def summary(parsed, file_bytes: int) -> dict:
 
 
 def table(info: dict) -> str:
-    rows = [f"{info['width']}x{info['height']} {info['signal']}, {info['channels']} channels, mode {info['mode']}, "
+    channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
+    rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, mode {info['mode']}, "
             f"{info['quant']['bits']}-bit, {info['levels_complete']}/{len(info['levels'])} levels complete, "
             f"{info['file_bytes']} bytes"]
     rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} {'PSNR dB':>8}")
