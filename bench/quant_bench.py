@@ -3,7 +3,8 @@
 1. Encode once at 16 bits (practically float) and re-quantise those weights after
    the fact at 8/6/4 bits, with one scale per row and with one per tensor.
 2. Encode at 8/6/4 bits the codec's way (level k+1 trains on the dequantised
-   levels), with and without the quantisation-aware output refit (--qat).
+   levels), with and without quantisation-aware training (--qat: the last 15 % of
+   each stage straight-through at the rounded values, then the output refit).
 
     python bench/quant_bench.py ../shared/data/kodak/kodim03.png --out bench/results-quant.json
 """

@@ -39,7 +39,7 @@ def quant_tables(d: dict) -> list:
            row(["bits", "scales", "L1", "L2", "L3", "L4"]), row(["---"] * 6)]
     out += [row([e["bits"], e["scales"], *e["psnr"]]) for e in d["post_hoc"]]
     out += ["", "In the loop (each level trained on the dequantised earlier ones), PSNR per level:", "",
-            row(["bits", "QAT refit", "L1", "L2", "L3", "L4", "L4 before quantisation", "bytes"]), row(["---"] * 8)]
+            row(["bits", "QAT", "L1", "L2", "L3", "L4", "L4 before quantisation", "bytes"]), row(["---"] * 8)]
     out += [row([e["bits"], "yes" if e["qat"] else "no", *e["psnr"], e["psnr_float"][-1], f"{e['bytes']:,}"])
             for e in d["in_loop"]]
     return out + [""]

@@ -12,10 +12,14 @@ from . import __version__
 from .arch import Arch
 from .container import build
 from .progress import Bar
+from .qat import fake_quantiser
 from .quant import default_quant, encode_level
 from .render import Network, to_samples
 from .signals import VALUE_RANGE, image_samples, psnr
 from .train import PRESETS, Budget, Trainer, per_level, with_overrides
+
+
+QAT_AUTO_BITS = 4
 
 
 def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
@@ -37,12 +41,15 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
              preset: str = "fast", steps: int | None = None, time_budget: float | None = None,
              seed: int = 0, layers: int = 5, init: str = "siren", quiet: bool = True,
              device: str | None = None, lr: float | None = None, batch: int | None = None,
-             qat: bool = False, refit: bool | None = None, progress=None) -> dict:
+             qat: bool | None = None, refit: bool | None = None, progress=None) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes.
 
     `progress`, if given, is called with a dict (level, levels, step, psnr,
-    fraction of the whole encode, text) at most twice a second.
+    fraction of the whole encode, text) at most twice a second. `qat` None means
+    on at `QAT_AUTO_BITS` bits or fewer (measured: it pays there and costs above).
     """
+    if qat is None:
+        qat = bits <= QAT_AUTO_BITS
     torch.manual_seed(seed)
     arch = Arch(tuple(widths), layers=layers, d_in=2, d_out=img.shape[2], mode=mode, init=init)
     quant = default_quant(bits)
@@ -51,7 +58,8 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
         Budget(steps=[steps] * arch.levels if steps else per_level(p.steps, arch.levels))
     coords, values = image_samples(img)
     bar = Bar(quiet=quiet)
-    trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar, progress=progress)
+    trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar, progress=progress,
+                      fake_quant=fake_quantiser(arch, quant) if qat else None)
     payloads, deq, levels = {}, {}, {}
 
     def on_stage_end(stage_levels: list, model, refit) -> None:

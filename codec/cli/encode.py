@@ -29,8 +29,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--layers", type=int, default=5, help="sine layers (default: %(default)s)")
     p.add_argument("--init", default="siren", help="growth init: siren (paper) | zero-out (new output columns zero)")
-    p.add_argument("--qat", action="store_true",
-                   help="quantisation-aware refit: re-solve each level's output columns for its quantised units")
+    p.add_argument("--qat", action=argparse.BooleanOptionalAction, default=None,
+                   help="quantisation-aware training: the last 15%% of each stage's steps run at the "
+                        "quantised values (straight-through), then the output columns are re-solved for "
+                        "the quantised units (default: on at 4 bits or fewer, where it pays)")
     p.add_argument("--lr", type=float, help="learning rate (overrides the preset)")
     p.add_argument("--batch", type=int, help="samples per step (overrides the preset)")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
