@@ -12,40 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 from snf.codec import render
 from snf.codec.container import read_path
 from snf.codec.decoder import render_image
-
-
-def median_time(fn, reps: int) -> float:
-    fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
-def naive_torch(arch, width: int, size: tuple, reps: int) -> float:
-    import torch
-    x = torch.rand(size[0] * size[1], arch.d_in) * 2 - 1
-    layers = [torch.nn.Linear(arch.d_in, width)] + [torch.nn.Linear(width, width) for _ in range(arch.layers - 1)]
-    out = torch.nn.Linear(width, arch.d_out)
-
-    def f():
-        with torch.no_grad():
-            h = x
-            for lay in layers:
-                h = torch.sin(arch.w0 * lay(h))
-            return out(h)
-    return median_time(f, reps)
+from timing import median_time, naive_forward_seconds
 
 
 def whole_process(path: str, level: int, reps: int, env: dict) -> float:
@@ -71,7 +45,7 @@ def main() -> None:
                 os.environ["SNF_NO_C_KERNEL"] = "1"
             row[f"render_{kernel}_s"] = round(median_time(lambda: render_image(parsed, k), args.reps), 3)
         os.environ.pop("SNF_NO_C_KERNEL", None)
-        row["naive_torch_s"] = round(naive_torch(parsed.arch, parsed.arch.widths[k - 1], size, 3), 3)
+        row["naive_torch_s"] = round(naive_forward_seconds(parsed.arch, parsed.arch.widths[k - 1], size), 3)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     last = parsed.levels_complete

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 
@@ -28,6 +27,7 @@ from snf.codec.container import read
 from snf.codec.decoder import render_image
 from snf.codec.encoder import compress
 from snf.codec.signals import load_image
+from timing import median_time, naive_forward_seconds
 
 
 def flops_progressive(arch: Arch, k: int, batch: int) -> float:
@@ -44,37 +44,6 @@ def flops_dense(arch: Arch, w: int, batch: int) -> float:
     fwd = w * arch.d_in + (arch.layers - 1) * w * w + arch.d_out * w
     igrad = (arch.layers - 1) * w * w + arch.d_out * w
     return 2.0 * batch * (2 * fwd + igrad)
-
-
-def naive_forward_seconds(arch: Arch, w: int, size: tuple, reps: int = 3) -> float:
-    """The acceptance check's naive torch forward: nn.Linear layers over all pixels."""
-    x = torch.rand(size[0] * size[1], arch.d_in) * 2 - 1
-    layers = [torch.nn.Linear(arch.d_in, w)] + [torch.nn.Linear(w, w) for _ in range(arch.layers - 1)]
-    out = torch.nn.Linear(w, arch.d_out)
-
-    def f():
-        with torch.no_grad():
-            h = x
-            for lay in layers:
-                h = torch.sin(30 * lay(h))
-            return out(h)
-    f()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
-def decode_seconds(parsed, k: int, reps: int = 3) -> float:
-    render_image(parsed, k)
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        render_image(parsed, k)
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def bench_image(path: str, args) -> dict:
@@ -99,7 +68,7 @@ def bench_image(path: str, args) -> dict:
                "ms_per_step": round(1000 * secs / max(steps, 1), 2),
                "gflops": round(flops_progressive(arch, k, batch) * steps / secs / 1e9, 1),
                "bytes_cum": parsed.ends[k - 1], "bpp": round(parsed.ends[k - 1] * 8 / (w * h), 4),
-               "decode_s": round(decode_seconds(parsed, k), 3),
+               "decode_s": round(median_time(lambda: render_image(parsed, k), 3), 3),
                "naive_forward_s": round(naive_forward_seconds(arch, arch.widths[k - 1], (w, h)), 3)}
         if not args.no_naive:
             nv = compress(img, widths=(arch.widths[k - 1],), mode="individual", preset="fast",

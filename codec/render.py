@@ -105,13 +105,7 @@ class Network:
 
     def grid(self, size: tuple, threads: int | None = None) -> np.ndarray:
         """Evaluate every point of `grid(size)` -> (N, d_out)."""
-        n = int(np.prod(size))
-        coords = np.empty((len(size), n), np.float32)
-        inner = 1
-        for d, m in enumerate(size):  # axis d: each value repeated `inner` times, cycled to fill
-            coords[d] = np.tile(np.repeat(grid_axis(m), inner), n // (inner * m))
-            inner *= m
-        return self._run(coords, threads)
+        return self._run(grid(size).T, threads)
 
     def _run(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
         """coords (d_in, N) -> (N, d_out): tiles of TILE samples, laid out tile-major
