@@ -76,6 +76,7 @@ def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".snf-", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600; a plain open() would not
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             if durable:
@@ -88,6 +89,23 @@ def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
         except OSError:
             pass
         raise
+
+
+def _mode_for(path: str) -> int:
+    """The permissions open(path, "w") would leave: the existing file's, else 0666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 # ---------------------------------------------------------------- header

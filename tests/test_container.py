@@ -178,3 +178,18 @@ def test_fuzz_mutations_of_a_real_file(mutate_source, ops):
 def test_crc_covers_type_level_and_data():
     c = container.chunk(b"LEVL", 3, b"abc")
     assert struct.unpack(">I", c[-4:])[0] == zlib.crc32(b"LEVL\x00\x03abc")
+
+
+def test_write_atomic_leaves_the_permissions_open_would(tmp_path):
+    import os
+    new = tmp_path / "new.snf"
+    container.write_atomic(str(new), b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert new.stat().st_mode & 0o777 == 0o666 & ~mask
+    old = tmp_path / "old.png"
+    old.write_bytes(b"y")
+    old.chmod(0o640)
+    container.write_atomic(str(old), b"z", durable=False)
+    assert old.read_bytes() == b"z" and old.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".snf-")] == []
