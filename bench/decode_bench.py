@@ -16,9 +16,9 @@ import subprocess
 import sys
 import tempfile
 
-from snf.codec import render
-from snf.codec.container import read_path
-from snf.codec.decoder import render_image
+from snf.decode import render
+from snf.format.container import read_path
+from snf.decode.decoder import render_image
 from timing import median_time, naive_forward_seconds
 
 

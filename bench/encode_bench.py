@@ -22,11 +22,11 @@ import time
 import numpy as np
 import torch
 
-from snf.codec.arch import Arch
-from snf.codec.container import read
-from snf.codec.decoder import render_image
-from snf.codec.encoder import compress
-from snf.codec.signals import load_image
+from snf.field.arch import Arch
+from snf.format.container import read
+from snf.decode.decoder import render_image
+from snf.encode.encoder import compress
+from snf.signals.image import load_image
 from timing import median_time, naive_forward_seconds
 
 

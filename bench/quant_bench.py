@@ -16,11 +16,11 @@ import sys
 
 import numpy as np
 
-from snf.codec.container import read
-from snf.codec.encoder import compress
-from snf.codec.quant import block_bits, default_quant, dequantise, quantise
-from snf.codec.render import Network, grid, to_samples
-from snf.codec.signals import VALUE_RANGE, load_image, psnr
+from snf.format.container import read
+from snf.encode.encoder import compress
+from snf.format.quant import block_bits, default_quant, dequantise, quantise
+from snf.decode.render import Network, grid, to_samples
+from snf.signals.image import VALUE_RANGE, load_image, psnr
 
 
 def level_psnrs(arch, levels, img) -> list:

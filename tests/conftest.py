@@ -31,5 +31,5 @@ def tiny_png(tmp_path_factory, tiny_image) -> str:
 @pytest.fixture(scope="session")
 def tiny_encoded(tiny_image) -> dict:
     """A 3-level progressive encode of the tiny image (fixed seed)."""
-    from snf.codec.encoder import compress
+    from snf.encode.encoder import compress
     return compress(tiny_image, widths=(8, 16, 24), layers=3, steps=150, lr=3e-3, seed=1)

@@ -24,14 +24,14 @@ def golden_image():
 
 def encode() -> bytes:
     import torch
-    from snf.codec.encoder import compress
+    from snf.encode.encoder import compress
     torch.set_num_threads(1)  # one thread: the sums run in one fixed order
     return compress(golden_image(), **SETTINGS)["bytes"]
 
 
 def pictures(data: bytes) -> list:
-    from snf.codec.container import read
-    from snf.codec.decoder import render_image
+    from snf.format.container import read
+    from snf.decode.decoder import render_image
     parsed = read(data)
     return [render_image(parsed, k) for k in range(1, parsed.arch.levels + 1)]
 

@@ -81,7 +81,7 @@ class Served:
 @pytest.fixture(scope="session")
 def snf_assets(tmp_path_factory) -> dict:
     """A served folder with `demo.snf` (48x32, 3 levels) and its bytes and level ends."""
-    from snf.codec.container import read
+    from snf.format.container import read
     work = tmp_path_factory.mktemp("snf-serve")
     folder = work / "assets"
     folder.mkdir()

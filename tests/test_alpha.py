@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from snf.codec import compress, decompress, register_pillow
-from snf.codec.signals import load_image
+from snf import compress, decompress, register_pillow
+from snf.signals.image import load_image
 
 from conftest import synthetic_image
 

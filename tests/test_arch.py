@@ -1,7 +1,7 @@
 """Parameter counts follow from the block layout: the seed tables check it."""
 import pytest
 
-from snf.codec.arch import Arch, ArchError, parse_widths
+from snf.field.arch import Arch, ArchError, parse_widths
 
 SEED = [
     # widths, layers, d_in, mode, cumulative params per level (seed Tables 1, 3, 4)

@@ -19,10 +19,10 @@ import httpx
 import numpy as np
 import pytest
 
-from snf.codec.arch import Arch
-from snf.codec.container import build, read
-from snf.codec.decoder import decompress
-from snf.codec.quant import default_quant, encode_level
+from snf.field.arch import Arch
+from snf.format.container import build, read
+from snf.decode.decoder import decompress
+from snf.format.quant import default_quant, encode_level
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -92,7 +92,7 @@ def test_unwritable_output_fails_before_training(tmp_path, tiny_png):
 
 
 def test_pillow_plugin_opens_levels(snf_file, tmp_path):
-    import snf.codec as codec
+    import snf as codec
     codec.register_pillow()
     with Image.open(snf_file) as im:
         assert im.format == "SNF" and im.n_frames == 3 and im.tell() == 2 and im.info["level"] == 3

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snf.codec import container
-from snf.codec.container import CHUNK_HEAD, Parser, SnfError, read
-from snf.codec.decoder import DecodeError, decompress, pick_level, render_image
+from snf.format import container
+from snf.format.container import CHUNK_HEAD, Parser, SnfError, read
+from snf.decode.decoder import DecodeError, decompress, pick_level, render_image
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def full(data):
 
 
 def test_round_trip_matches_encoder_metrics(tiny_encoded, tiny_image, full):
-    from snf.codec.signals import psnr
+    from snf.signals.image import psnr
     parsed, pictures = full
     assert parsed.header == tiny_encoded["header"]
     for k, pic in enumerate(pictures, 1):

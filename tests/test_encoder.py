@@ -4,11 +4,11 @@ import time
 import numpy as np
 import pytest
 
-from snf.codec.container import read
-from snf.codec.decoder import decompress
-from snf.codec.encoder import compress
-from snf.codec.signals import psnr
-from snf.codec.train import PRESETS
+from snf.format.container import read
+from snf.decode.decoder import decompress
+from snf.encode.encoder import compress
+from snf.signals.image import psnr
+from snf.encode.train import PRESETS
 
 
 @pytest.mark.parametrize("mode", ["progressive", "slimmable", "individual"])

@@ -168,7 +168,7 @@ class _Broken(httpx.SyncByteStream):
 
 
 def test_stream_resumes_from_the_byte_it_had():
-    from snf.client.stream import ResumableStream
+    from snf.fetch.stream import ResumableStream
     data = bytes(range(200))
     client, seen = _mock_client([
         lambda rq: httpx.Response(200, headers={"etag": '"v1"', "content-length": "200"}, stream=_Broken(data[:70])),
@@ -180,7 +180,7 @@ def test_stream_resumes_from_the_byte_it_had():
 
 
 def test_stream_starts_over_when_the_file_changed():
-    from snf.client.stream import ResumableStream
+    from snf.fetch.stream import ResumableStream
     restarts = []
     client, _ = _mock_client([
         lambda rq: httpx.Response(200, headers={"etag": '"v1"', "content-length": "9"}, stream=_Broken(b"old")),
@@ -195,7 +195,7 @@ def test_stream_starts_over_when_the_file_changed():
 
 
 def test_stream_gives_up_after_the_retries():
-    from snf.client.stream import FetchError, ResumableStream
+    from snf.fetch.stream import FetchError, ResumableStream
     client, seen = _mock_client([lambda rq: httpx.Response(503)] * 3)
     with pytest.raises(FetchError, match="gave up after 2 retries"):
         list(ResumableStream(client, "http://x/a.snf", retries=2, backoff=0))

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from snf.codec.arch import Arch
-from snf.codec.field import BlockSiren
-from snf.codec import render
-from snf.codec.render import Network, grid
-from snf.codec.stage import Autograd, CachedLevel, initial_tables
-from snf.codec.train import PRESETS, Budget, Trainer
+from snf.field.arch import Arch
+from snf.encode.model import BlockSiren
+from snf.decode import render
+from snf.decode.render import Network, grid
+from snf.encode.stage import Autograd, CachedLevel, initial_tables
+from snf.encode.train import PRESETS, Budget, Trainer
 
 
 def grown(arch, levels, seed=0):
@@ -122,7 +122,7 @@ def test_c_kernel_matches_numpy_at_paper_width():
 
 
 def test_progressive_stage_leaves_earlier_levels_bit_identical(tiny_image):
-    from snf.codec.signals import image_samples
+    from snf.signals.image import image_samples
     arch = Arch((6, 12, 18), layers=3)
     x, v = image_samples(tiny_image)
     trainer = Trainer(arch, x, v, PRESETS["fast"], Budget(steps=[15, 15, 15]), seed=0)
@@ -145,8 +145,8 @@ def test_short_fit_gains_with_every_level(tiny_encoded):
 
 def test_1d_levels_add_higher_frequencies():
     """The seed's 1D check: 10 sines (k = 5..50), widths 10/20/30/40, Adam 1e-4, 150 steps a level."""
-    from snf.codec.signals import sines_1d
-    from snf.codec.train import Preset
+    from snf.signals.image import sines_1d
+    from snf.encode.train import Preset
     x, y = sines_1d(1024, seed=0)
     arch = Arch((10, 20, 30, 40), layers=3, d_in=1, d_out=1)
     preset = Preset("seed-1d", None, 1e-4, "constant", (150,), (1.0,))
@@ -170,7 +170,7 @@ def test_grid_rendering_equals_explicit_coordinates():
 
 
 def test_batches_uniform_and_stratified():
-    from snf.codec.train import Preset
+    from snf.encode.train import Preset
     x, v = np.zeros((1000, 2), np.float32), np.zeros((1000, 3), np.float32)
     arch = Arch((4, 8))
     preset = Preset("t", 100, 1e-3, "cosine", (1,), (1.0,), sampling=("uniform", "stratified"))

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import make_golden
-from snf.codec.container import VERSION, read
+from snf.format.container import VERSION, read
 
 HERE = os.path.join(os.path.dirname(__file__), "golden")
 

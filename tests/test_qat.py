@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from snf.codec.arch import Arch
-from snf.codec.container import read
-from snf.codec.encoder import compress
-from snf.codec.field import BlockSiren
-from snf.codec.qat import StraightThrough, fake_quantiser
-from snf.codec.quant import default_quant, encode_level
-from snf.codec.signals import image_samples
-from snf.codec.stage import Autograd
+from snf.field.arch import Arch
+from snf.format.container import read
+from snf.encode.encoder import compress
+from snf.encode.model import BlockSiren
+from snf.encode.qat import StraightThrough, fake_quantiser
+from snf.format.quant import default_quant, encode_level
+from snf.signals.image import image_samples
+from snf.encode.stage import Autograd
 
 
 @pytest.mark.parametrize("bits", [4, 6, 8])

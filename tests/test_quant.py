@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from snf.codec.arch import Arch
-from snf.codec.quant import (QuantError, check_bits, decode_level, default_quant, dequantise, encode_level,
+from snf.field.arch import Arch
+from snf.format.quant import (QuantError, check_bits, decode_level, default_quant, dequantise, encode_level,
                              payload_size, quantise)
 
 

@@ -169,7 +169,7 @@ def test_paced_stream_delivers_level_1_long_before_the_end(http, snf_assets):
 
 def test_level_png_is_the_decoders_picture_and_cached(http, snf_assets):
     from PIL import Image
-    from snf.codec.decoder import decompress
+    from snf.decode.decoder import decompress
     for k in (1, 3):
         r = http.get(f"/v1/assets/demo/levels/{k}.png")
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
@@ -222,7 +222,7 @@ def test_unreadable_file_is_listed_with_its_error(http, snf_assets):
 
 
 def test_viewer_page_and_static_files_are_served(http):
-    static = Path(__file__).resolve().parent.parent / "server" / "static"
+    static = Path(__file__).resolve().parent.parent / "src" / "snf" / "viewer"
     r = http.get("/view/demo", params={"kbps": 40})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert r.content == (static / "viewer.html").read_bytes()
@@ -267,7 +267,7 @@ def test_upload_limits_and_bad_input(http, snf_assets):
 
 
 def test_upload_becomes_a_streamable_asset(http, snf_assets):
-    from snf.codec.container import read
+    from snf.format.container import read
     png = tiny_png(snf_assets["work"] / "up.png", 24, 16, seed=3)
     with open(png, "rb") as f:
         r = http.post("/v1/assets", files={"file": ("My upload.png", f, "image/png")},
@@ -297,7 +297,7 @@ def test_killed_worker_fails_the_job_and_leaves_no_file(http, snf_assets):
     job = r.json()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        from snf.server.catalog import Catalog
+        from snf.serve.catalog import Catalog
         row = Catalog(str(snf_assets["dir"] / ".snf-catalog.sqlite3")).job(job["id"])
         if row["state"] == "running" and row["pid"]:
             break
@@ -329,8 +329,8 @@ def plant_running_job(catalog, settings, asset_id: str, attempts: int, with_inpu
 
 
 def test_restart_requeues_or_fails_jobs_left_running(snf_assets, tmp_path):
-    from snf.server.catalog import Catalog
-    from snf.server.config import Settings
+    from snf.serve.catalog import Catalog
+    from snf.serve.config import Settings
     folder = tmp_path / "crashed"
     folder.mkdir()
     settings = Settings(root=str(folder.resolve()))
@@ -360,7 +360,7 @@ def test_restart_requeues_or_fails_jobs_left_running(snf_assets, tmp_path):
 
 
 def test_clean_shutdown_requeues_the_running_job(tmp_path):
-    from snf.server.catalog import Catalog
+    from snf.serve.catalog import Catalog
     folder = tmp_path / "stopping"
     folder.mkdir()
     png = tiny_png(tmp_path / "s.png", 32, 32)
@@ -394,7 +394,7 @@ def test_serve_cli_errors(tmp_path):
 # ------------------------------------------------------------------ pure helpers
 
 def test_parse_range_rules():
-    from snf.server.ranges import Unsatisfiable, parse_range
+    from snf.serve.ranges import Unsatisfiable, parse_range
     assert parse_range("bytes=0-0", 10) == (0, 1)
     assert parse_range("bytes=-20", 10) == (0, 10)
     assert parse_range("bytes=9-", 10) == (9, 10)
@@ -405,7 +405,7 @@ def test_parse_range_rules():
 
 
 def test_asset_ids():
-    from snf.server.ids import id_from_upload, valid_asset_id
+    from snf.serve.ids import id_from_upload, valid_asset_id
     assert valid_asset_id("kodim03") and valid_asset_id("a.b_c-d") and not valid_asset_id("a..b")
     assert not any(valid_asset_id(x) for x in ("", ".", "..", ".hidden", "a/b", "a\\b", "a\0", "-x", "a" * 129))
     assert id_from_upload("My photo (1).PNG") == "My-photo-1" and id_from_upload("../../..") is None

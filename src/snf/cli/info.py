@@ -1,0 +1,83 @@
+"""snf-info IN.snf [--json]: levels, widths, parameters, bytes, bpp, PSNR."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from snf.cli.common import run
+
+PROG = "snf-info"
+
+
+def describe(path: str) -> dict:
+    """Everything snf-info reports, as one JSON-able map (also used by the server)."""
+    from snf.format.container import read_path
+    with open(path, "rb"):
+        pass
+    parsed = read_path(path, decode=False)
+    if parsed.header is None:
+        from snf.format.container import SnfError
+        raise parsed.error or SnfError("no header")
+    return summary(parsed, os.path.getsize(path))
+
+
+def summary(parsed, file_bytes: int) -> dict:
+    h, arch = parsed.header, parsed.arch
+    pixels = 1
+    for s in h["size"]:
+        pixels *= s
+    levels, prev = [], parsed.header_end
+    for k in range(1, arch.levels + 1):
+        stats = (h.get("levels") or [{}] * arch.levels)[k - 1] if len(h.get("levels") or []) >= k else {}
+        done = k <= parsed.levels_complete
+        end = parsed.ends[k - 1] if done else None
+        levels.append({
+            "level": k, "width": arch.widths[k - 1], "params": arch.params(k),
+            "level_params": arch.level_params(k), "complete": done,
+            "bytes": end, "chunk_bytes": (end - prev) if done else None,
+            "bpp": round(end * 8 / pixels, 5) if done else None,
+            "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
+        })
+        prev = end if done else prev
+    return {
+        "signal": h["signal"], "width": h["size"][0], "height": h["size"][1] if len(h["size"]) > 1 else 1,
+        "frames": h["size"][2] if len(h["size"]) > 2 else None, "channels": h["channels"],
+        "mode": arch.mode, "grow": arch.grow, "init": arch.init, "layers": arch.layers, "w0": arch.w0,
+        "widths": list(arch.widths), "quant": h["quant"], "encoder": h.get("encoder"),
+        "file_bytes": file_bytes, "header_bytes": parsed.header_end,
+        "levels_complete": parsed.levels_complete, "complete": parsed.complete,
+        "error": None if parsed.error is None else str(parsed.error),
+        "levels": levels,
+    }
+
+
+def table(info: dict) -> str:
+    channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
+    rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, mode {info['mode']}, "
+            f"{info['quant']['bits']}-bit, {info['levels_complete']}/{len(info['levels'])} levels complete, "
+            f"{info['file_bytes']} bytes"]
+    rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} {'PSNR dB':>8}")
+    for lv in info["levels"]:
+        cum = lv["bytes"]
+        rows.append(f"{lv['level']:>5} {lv['width']:>5} {lv['params']:>9,} "
+                    f"{lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
+                    f"{lv['bpp'] if cum else '-':>7} {lv['psnr'] if lv['psnr'] is not None else '-':>8}")
+    if info["error"]:
+        rows.append(f"stopped: {info['error']}")
+    return "\n".join(rows)
+
+
+def body(argv) -> int:
+    p = argparse.ArgumentParser(prog=PROG, description="Describe an .snf file (or a prefix of one).")
+    p.add_argument("input")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    info = describe(args.input)
+    print(json.dumps(info, indent=1) if args.json else table(info))
+    return 0
+
+
+def main(argv=None) -> int:
+    sys.exit(run(PROG, body, argv))

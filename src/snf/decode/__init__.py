@@ -1,0 +1,1 @@
+"""snf.decode: .snf bytes (any prefix) to pixels, with numpy and an optional C kernel."""

@@ -1,0 +1,80 @@
+"""Bytes -> picture, numpy only: decode the highest complete level (or one asked for).
+
+`decompress` returns a plain dict (CompressAI style). Any prefix of a file is
+accepted: it decodes to the best level its complete chunks allow.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snf.format.container import MAX_PIXELS, MAX_SIDE, Parsed, SnfError, read
+from snf.decode.render import Network, to_samples
+
+
+PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by channel count
+
+
+class DecodeError(SnfError):
+    """A request the file cannot satisfy (level missing, bad size), in one line."""
+
+
+def parse_size(text: str) -> tuple:
+    """'1536x1024' -> (1536, 1024), within the container's limits."""
+    try:
+        w, h = (int(t) for t in str(text).lower().split("x"))
+    except ValueError:
+        raise DecodeError(f"size must be WIDTHxHEIGHT, got {text!r}") from None
+    if not (1 <= w <= MAX_SIDE and 1 <= h <= MAX_SIDE) or w * h > MAX_PIXELS:
+        raise DecodeError(f"size {w}x{h} is outside 1..{MAX_SIDE} per side or above {MAX_PIXELS} pixels")
+    return w, h
+
+
+def pick_level(parsed: Parsed, level: int | None) -> int:
+    """The level to render: the one asked for, or the highest complete one."""
+    have = parsed.levels_complete
+    why = f" ({parsed.error})" if parsed.error else ""
+    if parsed.header is None:
+        raise DecodeError(str(parsed.error or "no header"))
+    if level is None:
+        if have == 0:
+            raise DecodeError(f"no complete level in this file{why}")
+        return have
+    total = parsed.arch.levels
+    if not 1 <= level <= total:
+        raise DecodeError(f"level {level} does not exist: the file has levels 1..{total}")
+    if level > have:
+        raise DecodeError(f"level {level} is not complete in this file: it holds levels 1..{have}{why}"
+                          if have else f"level {level} is not complete in this file: no level is{why}")
+    return level
+
+
+def render_image(parsed: Parsed, level: int, size: tuple | None = None) -> np.ndarray:
+    """uint8 (H, W, C) picture of one decoded level, at the stored or any other size."""
+    h = parsed.header
+    if h["signal"] != "image":
+        raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
+    w_, h_ = size or tuple(h["size"][:2])
+    values = Network(parsed.arch, parsed.levels, level).grid((w_, h_))
+    samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
+    return samples.reshape(h_, w_, -1)
+
+
+def to_pil(img: np.ndarray):
+    """uint8 (H, W, C) -> a Pillow image: L, LA, RGB or RGBA by channel count."""
+    from PIL import Image
+    return Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)  # Pillow infers the mode from the shape
+
+
+def decompress(data: bytes, level: int | None = None, size: tuple | None = None) -> dict:
+    """Decode bytes (a whole file or any prefix): picture, level used, what the file holds."""
+    parsed = read(data)
+    k = pick_level(parsed, level)
+    img = render_image(parsed, k, size)
+    return {
+        "image": img,
+        "level": k,
+        "levels_complete": parsed.levels_complete,
+        "levels": parsed.arch.levels,
+        "header": parsed.header,
+        "stopped": None if parsed.error is None else str(parsed.error),
+    }

@@ -1,0 +1,99 @@
+"""Image -> .snf bytes: train, quantise each level as its stage ends, pack.
+
+`compress` returns a plain dict (CompressAI style): the file bytes, the header,
+and per-level figures. This is the only module of the codec that imports torch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from snf import __version__
+from snf.field.arch import Arch
+from snf.format.container import build
+from snf.progress import Bar
+from snf.encode.qat import fake_quantiser
+from snf.format.quant import default_quant, encode_level
+from snf.decode.render import Network, to_samples
+from snf.signals.image import VALUE_RANGE, image_samples, psnr
+from snf.encode.train import PRESETS, Budget, Trainer, per_level, with_overrides
+
+
+QAT_AUTO_BITS = 4
+
+
+def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
+    h, w, c = img.shape
+    return {
+        "signal": "image",
+        "size": [w, h],
+        "channels": c,
+        "arch": arch.to_dict(),
+        "coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"},
+        "values": {"range": list(VALUE_RANGE), "bit_depth": 8},
+        "quant": quant,
+        "levels": [],
+        "encoder": {"name": "snf", "version": __version__, **train},
+    }
+
+
+def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressive", bits: int = 8,
+             preset: str = "fast", steps: int | None = None, time_budget: float | None = None,
+             seed: int = 0, layers: int = 5, init: str = "siren", quiet: bool = True,
+             device: str | None = None, lr: float | None = None, batch: int | None = None,
+             qat: bool | None = None, refit: bool | None = None, progress=None) -> dict:
+    """Encode a uint8 image (H, W, C) into .snf bytes.
+
+    `progress`, if given, is called with a dict (level, levels, step, psnr,
+    fraction of the whole encode, text) at most twice a second. `qat` None means
+    on at `QAT_AUTO_BITS` bits or fewer (measured: it pays there and costs above).
+    """
+    if qat is None:
+        qat = bits <= QAT_AUTO_BITS
+    torch.manual_seed(seed)
+    arch = Arch(tuple(widths), layers=layers, d_in=2, d_out=img.shape[2], mode=mode, init=init)
+    quant = default_quant(bits)
+    p = with_overrides(PRESETS[preset], lr=lr, batch=batch, refit=refit)
+    budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
+        Budget(steps=[steps] * arch.levels if steps else per_level(p.steps, arch.levels))
+    coords, values = image_samples(img)
+    bar = Bar(quiet=quiet)
+    trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar, progress=progress,
+                      fake_quant=fake_quantiser(arch, quant) if qat else None)
+    payloads, deq, levels = {}, {}, {}
+
+    def on_stage_end(stage_levels: list, model, refit) -> None:
+        for k in stage_levels:
+            floats = model.level_tensors(k)
+            payloads[k], deq[k] = encode_level(arch, k, floats, quant)
+            if qat and refit is not None:  # output columns re-solved for the quantised hidden units
+                n_out = 2 if k == 1 else 1
+                model.set_level(k, deq[k][:-n_out] + floats[-n_out:])
+                refit()
+                payloads[k], deq[k] = encode_level(arch, k, model.level_tensors(k), quant)
+            before = _render_psnr(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
+            if mode != "slimmable":
+                model.set_level(k, deq[k])
+            after = _render_psnr(arch, [deq[j] for j in range(1, k + 1)], k, img)
+            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
+            bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
+                     f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+
+    trainer.run(on_stage_end)
+    for k, n in enumerate(trainer.stage_steps if mode != "slimmable" else [], 1):
+        levels[k]["steps"] = n
+    train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps"}
+    if mode == "slimmable":
+        train["steps"] = trainer.stage_steps[0]
+    header = image_header(img, arch, quant, train)
+    header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
+    data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
+    timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
+              "stage_steps": trainer.stage_steps}
+    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
+
+
+def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:
+    h, w, c = img.shape
+    values = Network(arch, levels, k).grid((w, h))
+    return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))

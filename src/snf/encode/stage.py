@@ -1,0 +1,215 @@
+"""What one training step computes: the objectives behind the single trainer.
+
+`Autograd` serves every mode (slimmable: the loss summed over all widths, one
+update; individual and progressive: one level). `CachedLevel` is the progressive
+fast path: during stage k the frozen units never change, so their activations
+on every training sample are computed once, kept in one row-major table, and a
+step gathers a batch of rows and runs forward and backward by hand for the new
+units only (no autograd graph, no per-step allocation).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from snf.encode.model import BlockSiren
+
+HALF_PI = math.pi / 2
+
+
+class Autograd:
+    """Mean-squared error of the listed levels, summed, through autograd."""
+
+    def __init__(self, model: BlockSiren, levels: list, coords: torch.Tensor, values: torch.Tensor):
+        self.model, self.levels = model, levels
+        self.coords, self.values = coords, values
+        self.params = [p for k in self._trained(levels) for p in model.levels[k - 1]]
+
+    def _trained(self, levels: list) -> list:
+        m = self.model
+        if m.arch.mode == "progressive":
+            return [max(levels)]
+        if m.arch.mode == "individual":
+            return list(levels)
+        return list(range(1, m.grown + 1))
+
+    def step(self, idx: torch.Tensor | None) -> float:
+        x = self.coords if idx is None else self.coords.index_select(0, idx)
+        t = self.values if idx is None else self.values.index_select(0, idx)
+        loss = sum(torch.nn.functional.mse_loss(self.model(x, k), t) for k in self.levels)
+        for p in self.params:
+            p.grad = None
+        loss.backward()
+        return float(loss.detach()) / len(self.levels)
+
+    def close(self) -> None:
+        pass
+
+
+class CachedLevel:
+    """Progressive stage k with the frozen levels' activations cached per sample.
+
+    The cache is a list of row-major tables: ``head`` = [x | target | frozen
+    output], then one table per sine layer i < L-1 holding [frozen units | room
+    for level k's units]. A step gathers the batch's rows of each (sorted
+    indices, so the gather streams), writes the new units into the room, and so
+    every layer's whole input is one contiguous matrix: one GEMM forward, one for
+    the weight gradient.
+    """
+
+    def __init__(self, model: BlockSiren, k: int, tables: list, batch: int):
+        arch = model.arch
+        self.model, self.k, self.tables = model, k, tables
+        self.a, self.b = arch.span(k)
+        self.n = self.b - self.a
+        self.L, self.w0 = arch.layers, float(arch.w0)
+        self.di, self.do = arch.d_in, arch.d_out
+        self.params = list(model.levels[k - 1])
+        for p in self.params:
+            p.grad = torch.zeros_like(p)
+        self.B = 0
+        self._alloc(batch)
+
+    @property
+    def rows(self) -> int:
+        return self.tables[0].shape[0]
+
+    def _alloc(self, B: int) -> None:
+        self.B, dev = B, self.tables[0].device
+        shapes = [(B, t.shape[1]) for t in self.tables] + [(B, self.n)] * (self.L + 3) + [(B, self.do)]
+        bufs = staggered(shapes, dev)
+        self.G = bufs[:len(self.tables)]
+        self.z = bufs[len(self.tables):len(self.tables) + self.L]
+        self.h, self.dh, self.dz, self.r = bufs[-4:]
+
+    def _in(self, G: list, i: int) -> torch.Tensor:
+        """Full input of sine layer i: the coordinates, or all units of layer i-1."""
+        return G[0][:, :self.di] if i == 0 else G[i]
+
+    def forward(self, G: list) -> torch.Tensor:
+        """Fill batch rows G (gathered, or slices of the tables) with the new units'
+        activations, in place; return the level's output for those rows."""
+        P, B = self.params, G[0].shape[0]
+        h = self.h[:B]
+        for i in range(self.L):
+            z = self.z[i][:B]
+            torch.addmm(P[2 * i + 1], self._in(G, i), P[2 * i].T, out=z)
+            z.mul_(self.w0)
+            torch.sin(z, out=h)  # contiguous: a strided sin is several times slower
+            if i < self.L - 1:
+                G[i + 1][:, self.a:].copy_(h)
+        y = G[0][:, self.di + self.do:]
+        out = torch.addmm(y, h, P[2 * self.L].T)
+        return out.add_(P[2 * self.L + 1]) if self.k == 1 else out
+
+    @torch.no_grad()
+    def step(self, idx: torch.Tensor | None) -> float:
+        """One batch (sorted row indices, or None for every row): loss, grads filled."""
+        B = self.rows if idx is None else idx.numel()
+        if B > self.B:
+            self._alloc(B)
+        G = [g[:B] for g in self.G]
+        for g, t in zip(G, self.tables):
+            if idx is None:
+                g.copy_(t)
+            else:
+                torch.index_select(t, 0, idx, out=g)
+        y = self.forward(G)
+        r = self.r[:B]
+        torch.sub(y, G[0][:, self.di:self.di + self.do], out=r)
+        loss = float(r.pow(2).mean())
+        r.mul_(2.0 / r.numel())
+        self._backward(G, r)
+        return loss
+
+    def _backward(self, G: list, r: torch.Tensor) -> None:
+        P, B, j = self.params, r.shape[0], 2 * self.L
+        torch.mm(r.T, self.h[:B], out=P[j].grad)
+        if self.k == 1:
+            torch.sum(r, 0, out=P[j + 1].grad)
+        dh, dz = self.dh[:B], self.dz[:B]
+        torch.mm(r, P[j], out=dh)
+        for i in range(self.L - 1, -1, -1):
+            # cos(z) as sin(z + pi/2): torch's cos ran 5x slower than sin in some processes here
+            torch.add(self.z[i][:B], HALF_PI, out=dz)
+            torch.sin(dz, out=dz)
+            dz.mul_(dh).mul_(self.w0)
+            torch.mm(dz.T, self._in(G, i), out=P[2 * i].grad)
+            torch.sum(dz, 0, out=P[2 * i + 1].grad)
+            if i > 0:
+                torch.mm(dz, P[2 * i][:, self.a:], out=dh)
+
+    @torch.no_grad()
+    def refit_output(self, ridge: float = 1e-6) -> None:
+        """Solve level k's output columns (and, at level 1, the output bias) by least
+        squares on every sample: the output layer is linear, so given the hidden
+        weights this is the exact optimum that Adam only approaches."""
+        k, n, lead = self.k, self.n, self.di + self.do
+        m = n + (1 if k == 1 else 0)
+        A = torch.zeros(m, m, dtype=torch.float64, device=self.tables[0].device)
+        rhs = torch.zeros(m, self.do, dtype=torch.float64, device=A.device)
+        for s in range(0, self.rows, self.B):
+            G = [t[s:s + self.B] for t in self.tables]
+            self.forward(G)
+            H = self.h[:G[0].shape[0]].double()
+            if k == 1:
+                H = torch.cat([H, torch.ones_like(H[:, :1])], 1)
+            resid = (G[0][:, self.di:lead] - G[0][:, lead:]).double()
+            A += H.T @ H
+            rhs += H.T @ resid
+        A += ridge * torch.trace(A) / m * torch.eye(m, dtype=A.dtype, device=A.device)
+        sol = torch.linalg.solve(A, rhs)
+        self.params[2 * self.L].copy_(sol[:n].T)
+        if k == 1:
+            self.params[2 * self.L + 1].copy_(sol[n])
+
+    @torch.no_grad()
+    def extend(self) -> list:
+        """The tables for stage k+1: this level's (now final) units join the frozen ones."""
+        arch, N = self.model.arch, self.rows
+        b2 = arch.widths[self.k]
+        dev = self.tables[0].device
+        nxt = [self.tables[0].clone()] + [torch.empty(N, b2, device=dev) for _ in range(self.L - 1)]
+        for s in range(0, N, self.B):
+            G = [t[s:s + self.B] for t in self.tables]
+            y = self.forward(G)
+            nxt[0][s:s + self.B, self.di + self.do:] = y
+            for i in range(1, self.L):
+                nxt[i][s:s + self.B, :self.b] = G[i]
+        return nxt
+
+    def close(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+
+def staggered(shapes: list, device, stride: int = 16 + 1024) -> list:
+    """Work buffers carved from one block, each start shifted by a different amount.
+
+    Separately allocated large buffers all begin at the same offset within a page,
+    so an elementwise op that reads one and writes another hits 4K aliasing and
+    cache-set conflicts; on this machine that made some runs 1.8x slower per step.
+    """
+    sizes = [a * b for a, b in shapes]
+    flat = torch.empty(sum(sizes) + stride * len(shapes), device=device)
+    out, pos = [], 0
+    for j, ((a, b), n) in enumerate(zip(shapes, sizes)):
+        pos += (j * stride) % 1024 + 16  # distinct offsets modulo 4 KiB
+        out.append(flat[pos:pos + n].view(a, b))
+        pos += n
+    return out
+
+
+def initial_tables(arch, coords: torch.Tensor, values: torch.Tensor) -> list:
+    """Stage 1's tables: coordinates, targets, a zero frozen output; room for level 1."""
+    N, dev = coords.shape[0], coords.device
+    head = torch.zeros(N, arch.d_in + 2 * arch.d_out, device=dev)
+    head[:, :arch.d_in] = coords
+    head[:, arch.d_in:arch.d_in + arch.d_out] = values
+    return [head] + [torch.empty(N, arch.widths[0], device=dev) for _ in range(arch.layers - 1)]
+
+
+def cache_bytes(arch, k: int, rows: int) -> int:
+    """Memory the stage-k tables take (to fall back to autograd when too large)."""
+    return 4 * rows * (arch.d_in + 2 * arch.d_out + (arch.layers - 1) * arch.widths[k - 1])

@@ -1,0 +1,1 @@
+"""snf.serve: the HTTP server (FastAPI): catalogue, streaming with pacing and ranges, uploads, encode jobs."""

@@ -1,0 +1,98 @@
+"""The FastAPI application: wiring of settings, catalogue, library, renderer and job runner.
+
+`create_app(settings)` is what `snf-serve` runs under uvicorn (and what tests may
+build). State that lives in DIR (catalogue, render cache, job folders) is set up
+and crash-recovered in the lifespan, before the first request.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from snf import __version__
+from snf.serve.catalog import Catalog
+from snf.serve.config import Settings
+from snf.serve.ids import valid_asset_id
+from snf.serve.jobs import JobRunner, recover
+from snf.serve.levels import LevelRenderer
+from snf.serve.library import BadAsset, Library
+from snf.serve.routes_assets import bad_asset_handler
+from snf.serve.routes_assets import router as assets_router
+from snf.serve.routes_jobs import router as jobs_router
+
+from snf.viewer import STATIC_DIR as STATIC
+log = logging.getLogger("snf.serve")
+
+
+def prune_job_folders(settings: Settings, catalog: Catalog) -> None:
+    """Remove job folders no queued or running job owns (an upload cut short by a crash)."""
+    if not os.path.isdir(settings.jobs_dir):
+        return
+    for name in os.listdir(settings.jobs_dir):
+        job = catalog.job(name)
+        if job is None or job["state"] not in ("queued", "running"):
+            shutil.rmtree(os.path.join(settings.jobs_dir, name), ignore_errors=True)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    s: Settings = app.state.settings
+    os.makedirs(s.cache_dir, exist_ok=True)
+    os.makedirs(s.jobs_dir, exist_ok=True)
+    catalog = Catalog(s.db_path)
+    requeued, failed = recover(s, catalog)
+    if requeued or failed:
+        log.warning("after an unclean stop: %d job(s) re-queued, %d failed", requeued, failed)
+    prune_job_folders(s, catalog)
+    app.state.catalog = catalog
+    app.state.library = Library(s.root, catalog)
+    app.state.renderer = LevelRenderer(s.cache_dir, s.max_render_pixels)
+    app.state.runner = JobRunner(s, catalog)
+    app.state.started = time.time()
+    app.state.runner.start()
+    try:
+        yield
+    finally:
+        await app.state.runner.stop()
+        catalog.close()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(title="snf server", version=__version__, lifespan=lifespan,
+                  description="Streams .snf assets (streamable neural fields) level by level, renders levels "
+                              "to PNG, and encodes uploaded images in the background.")
+    app.state.settings = settings
+    app.include_router(assets_router)
+    app.include_router(jobs_router)
+    app.add_exception_handler(BadAsset, bad_asset_handler)
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+
+    @app.get("/healthz", tags=["service"], summary="Liveness: ok while the server answers")
+    async def healthz(request: Request) -> dict:
+        st = request.app.state
+        return {"status": "ok", "version": __version__, "uptime_s": round(time.time() - st.started, 1),
+                "writes": bool(settings.token), "jobs_running": len(st.catalog.running())}
+
+    @app.get("/view/{asset_id}", tags=["service"], summary="The browser viewer page for an asset",
+             response_class=FileResponse)
+    async def view(asset_id: str, request: Request):
+        if not valid_asset_id(asset_id):
+            raise HTTPException(400, "invalid asset id")
+        if request.app.state.library.path(asset_id) is None:
+            raise HTTPException(404, f"no asset {asset_id}")
+        return FileResponse(os.path.join(STATIC, "viewer.html"), media_type="text/html",
+                            headers={"cache-control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> dict:
+        return {"service": "snf", "version": __version__, "assets": "/v1/assets", "jobs": "/v1/jobs",
+                "docs": "/docs", "health": "/healthz"}
+
+    return app

@@ -1,0 +1,100 @@
+"""snf-serve DIR [--host 127.0.0.1] [--port 8000]: serve every .snf file directly in DIR."""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+
+from snf.cli.common import UsageError, run
+from snf.serve.config import Settings
+
+PROG = "snf-serve"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Serve the .snf files directly in DIR (asset id = file name without .snf) over HTTP: "
+                    "manifests, chunked streams with Range/ETag and optional pacing, level PNGs, and "
+                    "background encodes of uploaded images. State (SQLite catalogue, render cache, job "
+                    "folders) lives in DIR/.snf-*. API docs at /docs.")
+    p.add_argument("dir", help="directory of .snf files (must exist and be writable)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
+    p.add_argument("--token-env", default="SNF_TOKEN",
+                   help="environment variable holding the bearer token for uploads; unset = read-only "
+                        "(default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1, help="encode jobs run at once (default: %(default)s)")
+    p.add_argument("--encode-threads", type=int, help="torch threads per encode job (default: torch's)")
+    p.add_argument("--max-upload-mb", type=float, default=20, help="largest upload, MB (default: %(default)s)")
+    p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest uploaded image (default: %(default)s)")
+    p.add_argument("--max-steps", type=int, default=20_000, help="most training steps per level (default: %(default)s)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    return p
+
+
+def settings_from(args) -> Settings:
+    root = os.path.realpath(args.dir)
+    if not os.path.isdir(root):
+        raise UsageError(f"{args.dir}: no such directory")
+    try:  # really write: access() says yes to root on a read-only mount
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError:
+        raise UsageError(f"{args.dir}: directory is not writable (the catalogue and cache live in it)") from None
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0..65535, got {args.port}")
+    if args.workers < 1 or (args.encode_threads is not None and args.encode_threads < 1):
+        raise UsageError("--workers and --encode-threads must be at least 1")
+    if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.max_steps < 1:
+        raise UsageError("limits must be positive")
+    return Settings(root=root, token=os.environ.get(args.token_env) or None, token_env=args.token_env,
+                    workers=args.workers, encode_threads=args.encode_threads,
+                    max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
+                    max_steps=args.max_steps)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before uvicorn starts, so a taken port is a one-line error and port 0 works."""
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+        sock.listen(2048)
+    except OSError as e:
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def log_config(level: str) -> dict:
+    """uvicorn's logging, with the server's own `snf.*` loggers on the same handler."""
+    import copy
+    from uvicorn.config import LOGGING_CONFIG
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["snf"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
+def body(argv) -> int:
+    args = parser().parse_args(argv)
+    settings = settings_from(args)
+    import uvicorn
+    from snf.serve.app import create_app
+    sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    writes = "uploads enabled" if settings.token else f"read-only (set {settings.token_env} to allow uploads)"
+    print(f"{PROG}: serving {settings.root} at http://{shown}:{port}/ ({writes}; docs at /docs)", flush=True)
+    config = uvicorn.Config(create_app(settings), log_level=args.log_level, access_log=not args.no_access_log,
+                            log_config=log_config(args.log_level), timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def main(argv=None) -> int:
+    sys.exit(run(PROG, body, argv))

@@ -1,0 +1,156 @@
+"""The served directory as a library of assets: ids, manifests, ETags.
+
+Manifests come from `snf.cli.info.summary` (the same figures snf-info
+prints) plus what a streaming client needs: each level's byte span, the ETag and
+URLs. They are cached in memory and in the SQLite catalogue, keyed by the file's
+(size, mtime_ns, inode), so a changed file is re-read on the next request.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from email.utils import formatdate
+
+from snf.cli.info import summary
+from snf.format.container import MIME_TYPE, Parser, SnfError
+from snf.serve.catalog import Catalog
+from snf.serve.ids import asset_path, id_from_name
+
+READ_PIECE = 1 << 20
+
+
+class BadAsset(Exception):
+    """A file named like an asset that does not hold a readable .snf header."""
+
+
+def stat_key(st: os.stat_result) -> tuple:
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def etag_of(st: os.stat_result) -> str:
+    """A strong ETag from (inode, size, mtime_ns): it changes whenever the file is replaced."""
+    return f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+
+def level_etag(etag: str, level: int | None) -> str:
+    """The ETag of the resource `?level=K` (a different representation: its own tag)."""
+    return etag if level is None else f'{etag[:-1]}-L{level}"'
+
+
+def http_date(st: os.stat_result) -> str:
+    return formatdate(st.st_mtime, usegmt=True)
+
+
+def read_manifest(path: str, asset_id: str) -> dict:
+    """Parse a file's framing (no level decoding) and describe it for clients."""
+    sha = hashlib.sha256()
+    parser = Parser(decode=False)
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        while piece := f.read(READ_PIECE):
+            sha.update(piece)
+            parser.feed(piece)
+    parsed = parser.finish()
+    if parsed.header is None:
+        raise BadAsset(f"{asset_id}: {parsed.error or 'no header'}")
+    info = summary(parsed, st.st_size)
+    return manifest_from(info, asset_id, st, sha.hexdigest(), parsed.header_end)
+
+
+def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, header_end: int) -> dict:
+    base = f"/v1/assets/{asset_id}"
+    levels, offset = [], header_end
+    for lv in info["levels"]:
+        end = lv["bytes"]
+        levels.append({
+            "level": lv["level"], "width": lv["width"], "params": lv["params"],
+            "level_params": lv["level_params"], "complete": lv["complete"],
+            "offset": offset if lv["complete"] else None, "end": end,
+            "bytes": lv["chunk_bytes"], "bpp": lv["bpp"], "psnr": lv["psnr"], "steps": lv["steps"],
+            "png_url": f"{base}/levels/{lv['level']}.png" if lv["complete"] else None,
+            "stream_url": f"{base}/stream?level={lv['level']}" if lv["complete"] else None,
+        })
+        offset = end if lv["complete"] else offset
+    return {
+        "id": asset_id, "signal": info["signal"], "width": info["width"], "height": info["height"],
+        "channels": info["channels"], "bytes": st.st_size, "etag": etag_of(st),
+        "modified": http_date(st), "sha256": sha256, "mime": MIME_TYPE,
+        "mode": info["mode"], "widths": info["widths"], "layers": info["layers"], "quant": info["quant"],
+        "encoder": info["encoder"], "header_bytes": header_end,
+        "levels_complete": info["levels_complete"], "complete": info["complete"], "error": info["error"],
+        "levels": levels, "url": base, "stream_url": f"{base}/stream", "view_url": f"/view/{asset_id}",
+    }
+
+
+def brief(m: dict) -> dict:
+    """The listing's entry for one asset."""
+    keys = ("id", "width", "height", "bytes", "etag", "modified", "levels_complete", "complete",
+            "url", "stream_url", "view_url")
+    return {**{k: m[k] for k in keys}, "levels": len(m["levels"]),
+            "psnr": [lv["psnr"] for lv in m["levels"]], "ends": [lv["end"] for lv in m["levels"]]}
+
+
+class Library:
+    """Assets of one directory; thread-safe (manifests are built in worker threads)."""
+
+    def __init__(self, root: str, catalog: Catalog):
+        self.root = os.path.realpath(root)
+        self.catalog = catalog
+        self._memo = {}
+        self._lock = threading.Lock()
+
+    def path(self, asset_id: str) -> str | None:
+        return asset_path(self.root, asset_id)
+
+    def manifest(self, asset_id: str) -> dict | None:
+        """The current manifest, or None if no such asset; BadAsset if unreadable."""
+        path = self.path(asset_id)
+        if path is None:
+            return None
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        key = stat_key(st)
+        with self._lock:
+            hit = self._memo.get(asset_id)
+        if hit is None or hit[0] != key:
+            hit = self.catalog.asset(asset_id)
+        if hit is None or hit[0] != key:
+            try:
+                hit = (key, read_manifest(path, asset_id))
+            except (SnfError, OSError) as e:
+                raise BadAsset(f"{asset_id}: not a readable .snf file ({e})") from None
+            if stat_key(os.stat(path)) == key:  # unchanged while read: cache it
+                self.catalog.put_asset(asset_id, key, hit[1])
+        with self._lock:
+            self._memo[asset_id] = hit
+        return hit[1]
+
+    def ids(self) -> list:
+        """Ids of the .snf files directly in the directory, sorted."""
+        out = []
+        with os.scandir(self.root) as it:
+            for entry in it:
+                asset_id = id_from_name(entry.name)
+                if asset_id and self.path(asset_id):
+                    out.append(asset_id)
+        return sorted(out)
+
+    def listing(self) -> list:
+        """Every readable asset's brief entry; unreadable files are listed with their error."""
+        ids, out = self.ids(), []
+        for asset_id in ids:
+            try:
+                m = self.manifest(asset_id)
+            except BadAsset as e:
+                out.append({"id": asset_id, "error": str(e)})
+                continue
+            if m is not None:
+                out.append(brief(m))
+        self.catalog.forget_assets_except(set(ids))
+        with self._lock:
+            for gone in set(self._memo) - set(ids):
+                del self._memo[gone]
+        return out

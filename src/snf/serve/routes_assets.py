@@ -1,0 +1,149 @@
+"""Asset routes: list, manifest, byte stream (ranges, ETags, pacing), level PNGs, upload."""
+from __future__ import annotations
+
+import os
+
+import anyio
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from snf.format.container import MIME_TYPE
+from snf.serve.auth import require_writer
+from snf.serve.ids import valid_asset_id
+from snf.serve.jobs import job_view
+from snf.serve.levels import RenderError
+from snf.serve.library import BadAsset, etag_of, http_date, level_etag
+from snf.serve.ranges import Unsatisfiable, content_range, etag_matches, if_range_holds, parse_range
+from snf.serve.streaming import Frames, body, walk_frames
+from snf.serve.uploads import FIELDS, accept_upload
+
+router = APIRouter(prefix="/v1/assets", tags=["assets"])
+CACHE_CONTROL = "public, no-cache"  # cache, but revalidate: an id may be re-encoded
+
+
+def asset_file(request: Request, asset_id: str) -> str:
+    """The asset's real path; 400 for a malformed id, 404 for an unknown one."""
+    if not valid_asset_id(asset_id):
+        raise HTTPException(400, "invalid asset id")
+    path = request.app.state.library.path(asset_id)
+    if path is None:
+        raise HTTPException(404, f"no asset {asset_id}")
+    return path
+
+
+@router.get("", summary="List the assets (the .snf files directly in DIR)")
+async def list_assets(request: Request) -> dict:
+    assets = await anyio.to_thread.run_sync(request.app.state.library.listing)
+    return {"assets": assets, "count": len(assets)}
+
+
+@router.get("/{asset_id}", summary="An asset's manifest: size, levels, byte spans, bpp, PSNR")
+async def manifest(asset_id: str, request: Request) -> dict:
+    asset_file(request, asset_id)
+    m = await anyio.to_thread.run_sync(request.app.state.library.manifest, asset_id)
+    if m is None:
+        raise HTTPException(404, f"no asset {asset_id}")
+    return m
+
+
+def _open(path: str) -> tuple:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        return fd, st, walk_frames(fd, st.st_size)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None) -> tuple:
+    """(status, start, stop, headers) for this request on this version of the file."""
+    size = st.st_size
+    if level is not None:
+        if level not in frames.level_ends:
+            have = max(frames.level_ends, default=0)
+            raise HTTPException(400, f"level {level} is not in this asset (it has levels 1..{have})")
+        size = frames.level_ends[level]
+    etag, modified = level_etag(etag_of(st), level), http_date(st)
+    ends = [e for k, e in sorted(frames.level_ends.items()) if level is None or k <= level]
+    headers = {"etag": etag, "last-modified": modified, "accept-ranges": "bytes", "cache-control": CACHE_CONTROL,
+               "x-snf-level-ends": ",".join(map(str, ends)), "content-type": MIME_TYPE}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return 304, 0, 0, {k: v for k, v in headers.items() if k != "content-type"}
+    span = None
+    if if_range_holds(request.headers.get("if-range"), etag, modified):
+        try:
+            span = parse_range(request.headers.get("range"), size)
+        except Unsatisfiable:
+            return 416, 0, 0, {**headers, "content-range": f"bytes */{size}", "content-length": "0"}
+    start, stop = span or (0, size)
+    headers["content-length"] = str(stop - start)
+    if span:
+        headers["content-range"] = content_range(start, stop, size)
+    return (206 if span else 200), start, stop, headers
+
+
+@router.api_route("/{asset_id}/stream", methods=["GET", "HEAD"], response_class=StreamingResponse,
+                  summary="The .snf bytes, chunk by chunk",
+                  responses={200: {"content": {MIME_TYPE: {}}}, 206: {"description": "a byte range"},
+                             304: {"description": "not modified"}, 416: {"description": "range not satisfiable"}})
+async def stream(asset_id: str, request: Request,
+                 level: int | None = Query(None, description="stop after this level's chunk"),
+                 kbps: int | None = Query(None, ge=1, le=10_000_000, description="pace to kilobits per second")):
+    """Each chunk is sent as soon as it is read. `?level=K` is its own resource (own ETag,
+    Content-Length and ranges); `Range`, `If-Range` and `If-None-Match` are honoured."""
+    path = asset_file(request, asset_id)
+    try:
+        fd, st, frames = await anyio.to_thread.run_sync(_open, path)
+    except FileNotFoundError:
+        raise HTTPException(404, f"no asset {asset_id}") from None
+    try:
+        status, start, stop, headers = plan(request, st, frames, level)
+    except BaseException:
+        os.close(fd)
+        raise
+    if status in (304, 416) or request.method == "HEAD":
+        os.close(fd)
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(body(fd, start, stop, frames.cuts, kbps), status_code=status, headers=headers,
+                             media_type=MIME_TYPE)
+
+
+@router.get("/{asset_id}/levels/{k}.png", summary="A level rendered to PNG on the server (cached)",
+            response_class=FileResponse, responses={200: {"content": {"image/png": {}}}})
+async def level_png(asset_id: str, k: str, request: Request):
+    path = asset_file(request, asset_id)
+    m = await anyio.to_thread.run_sync(request.app.state.library.manifest, asset_id)
+    level = int(k) if k.isdigit() and len(k) < 4 else 0
+    if m is None or not 1 <= level <= len(m["levels"]) or not m["levels"][level - 1]["complete"]:
+        raise HTTPException(404, f"asset {asset_id} has no level {k}")
+    etag = f'{level_etag(m["etag"], level)[:-1]}.png"'
+    headers = {"etag": etag, "cache-control": CACHE_CONTROL, "last-modified": m["modified"]}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    try:
+        png = await request.app.state.renderer.png(asset_id, path, m["etag"], level, m["levels"][level - 1]["end"])
+    except RenderError as e:
+        raise HTTPException(422, str(e)) from None
+    return FileResponse(png, media_type="image/png", headers=headers)
+
+
+UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary", "description": "the image (PNG, JPEG, ...)"},
+                   **{name: {"type": "string", "description": text} for name, text in FIELDS.items()}}}}}}}
+
+
+@router.post("", status_code=202, dependencies=[Depends(require_writer)], openapi_extra=UPLOAD_SCHEMA,
+             summary="Upload an image and encode it in the background (needs the bearer token)",
+             responses={202: {"description": "job queued"}, 401: {}, 403: {}, 409: {}, 413: {}})
+async def upload(request: Request):
+    state = request.app.state
+    job = await accept_upload(request, state.settings, state.catalog)
+    state.runner.wake.set()
+    view = job_view(job)
+    return JSONResponse(view, status_code=202, headers={"location": view["url"]})
+
+
+def bad_asset_handler(request: Request, exc: BadAsset) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=422)

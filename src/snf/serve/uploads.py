@@ -1,0 +1,174 @@
+"""`POST /v1/assets`: read a multipart upload under a byte cap, check it, queue an encode job.
+
+The body is counted as it arrives (a Content-Length above the cap is refused
+before reading), the image is checked for size and decodability before a job is
+queued, and the form's encode settings are validated with the codec's own rules.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import anyio
+from fastapi import HTTPException, Request
+from starlette.datastructures import UploadFile
+
+from snf.field.arch import Arch, ArchError, parse_widths
+from snf.format.quant import QuantError, check_bits
+from snf.serve.catalog import Catalog
+from snf.serve.config import Settings
+from snf.serve.ids import id_from_upload, valid_asset_id
+
+FORM_OVERHEAD = 64 << 10   # multipart framing and form fields on top of the file
+INPUT_NAME = "input"
+FIELDS = {
+    "id": "asset id (default: from the file name); letters, digits, '.', '_', '-'",
+    "widths": "cumulative hidden width per level, e.g. 30,69,110,151",
+    "mode": "progressive | slimmable | individual",
+    "bits": "quantisation bits, 4..16 (default 8)",
+    "steps": "training steps per level (default: the fast preset's)",
+    "time_budget": "seconds of training in all, instead of steps (not deterministic)",
+    "seed": "random seed (default 0)",
+    "replace": "true to replace an existing asset of the same id",
+}
+
+
+class TooLarge(Exception):
+    pass
+
+
+def limited(request: Request, cap: int) -> Request:
+    """The same request, whose body raises TooLarge past `cap` bytes."""
+    seen = 0
+    receive = request.receive
+
+    async def counted():
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > cap:
+            raise TooLarge()
+        return message
+    return Request(request.scope, counted)
+
+
+def _int(form, name: str, default, lo: int, hi: int):
+    raw = form.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise HTTPException(400, f"{name} must be an integer, got {str(raw)[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise HTTPException(400, f"{name} must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def encode_params(form, settings: Settings) -> dict:
+    """Validated encode settings from the form fields."""
+    try:
+        widths = parse_widths(str(form.get("widths") or "30,69,110,151"))
+        mode = str(form.get("mode") or "progressive")
+        Arch(widths, mode=mode)
+        bits = _int(form, "bits", 8, 4, 16)
+        check_bits(bits)
+    except (ArchError, QuantError, ValueError) as e:
+        raise HTTPException(400, str(e)) from None
+    if max(widths) > settings.max_width:
+        raise HTTPException(400, f"widths above {settings.max_width} are not accepted by this server")
+    steps = _int(form, "steps", None, 1, settings.max_steps)
+    budget = form.get("time_budget")
+    if budget not in (None, ""):
+        try:
+            budget = float(str(budget))
+        except ValueError:
+            raise HTTPException(400, "time_budget must be a number of seconds") from None
+        if not 0 < budget <= settings.max_time_budget:
+            raise HTTPException(400, f"time_budget must be in (0, {settings.max_time_budget:g}] seconds")
+        if steps is not None:
+            raise HTTPException(400, "give steps or time_budget, not both")
+    else:
+        budget = None
+    return {"widths": list(widths), "mode": mode, "bits": bits, "steps": steps, "time_budget": budget,
+            "seed": _int(form, "seed", 0, 0, 2**31 - 1), "threads": settings.encode_threads,
+            "replace": str(form.get("replace") or "").lower() in ("1", "true", "yes", "on")}
+
+
+def check_image(path: str, max_pixels: int) -> str:
+    """Refuse non-images and oversized ones (header first, then a full decode); returns 'WxH'."""
+    from PIL import Image, UnidentifiedImageError
+    from snf.signals.image import SignalError, load_image
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise HTTPException(400, "the uploaded file is not an image this server can read") from None
+    if w * h > max_pixels:
+        raise HTTPException(413, f"{w}x{h} image: above this server's limit of {max_pixels} pixels")
+    try:
+        load_image(path)
+    except SignalError:
+        raise HTTPException(400, "the uploaded image does not decode") from None
+    return f"{w}x{h}"
+
+
+def pick_asset_id(form, upload: UploadFile, job_id: str) -> str:
+    given = form.get("id")
+    if given not in (None, ""):
+        if not valid_asset_id(str(given)):
+            raise HTTPException(400, "id must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} without '..'")
+        return str(given)
+    return id_from_upload(upload.filename) or f"upload-{job_id[:8]}"
+
+
+async def accept_upload(request: Request, settings: Settings, catalog: Catalog) -> dict:
+    """Everything `POST /v1/assets` does after the token check; returns the new job."""
+    cap = settings.max_upload_bytes + FORM_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise HTTPException(413, f"upload above this server's limit of {settings.max_upload_bytes} bytes")
+    try:
+        form = await limited(request, cap).form(max_files=1, max_fields=len(FIELDS) + 2, max_part_size=1 << 16)
+    except TooLarge:
+        raise HTTPException(413, f"upload above this server's limit of {settings.max_upload_bytes} bytes") from None
+    try:
+        return await _queue(form, settings, catalog)
+    finally:
+        await form.close()
+
+
+async def _queue(form, settings: Settings, catalog: Catalog) -> dict:
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise HTTPException(400, "multipart field 'file' (the image) is required")
+    if upload.size is not None and upload.size > settings.max_upload_bytes:
+        raise HTTPException(413, f"upload above this server's limit of {settings.max_upload_bytes} bytes")
+    params = encode_params(form, settings)
+    job_id = uuid.uuid4().hex
+    asset_id = pick_asset_id(form, upload, job_id)
+    if not params["replace"] and os.path.exists(os.path.join(settings.root, asset_id + ".snf")):
+        raise HTTPException(409, f"asset {asset_id} already exists (send replace=true to replace it)")
+    if (other := catalog.pending_for(asset_id)) is not None:
+        raise HTTPException(409, f"job {other} is already encoding asset {asset_id}")
+    folder = settings.job_dir(job_id)
+    os.makedirs(folder)
+    try:
+        await anyio.to_thread.run_sync(_save, upload.file, os.path.join(folder, INPUT_NAME))
+        params["image"] = await anyio.to_thread.run_sync(check_image, os.path.join(folder, INPUT_NAME),
+                                                         settings.max_pixels)
+        catalog.add_job(job_id, asset_id, params, INPUT_NAME)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return catalog.job(job_id)
+
+
+def _save(src, path: str) -> None:
+    src.seek(0)
+    with open(path + ".tmp", "wb") as f:
+        shutil.copyfileobj(src, f, 1 << 20)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)

@@ -1,0 +1,1 @@
+"""snf.signals: load signals and turn them into (coordinates, values) samples, and back."""
