@@ -63,7 +63,7 @@ def _bad_cases(tmp_path, tiny_png, snf_file):
     return [
         ("snf-encode", [text, "-o", tmp_path / "a.snf", "--steps", 1], "not a readable image", tmp_path / "a.snf"),
         ("snf-encode", [tmp_path / "missing.png", "-o", tmp_path / "b.snf"], "no such file", tmp_path / "b.snf"),
-        ("snf-encode", [tiny_png, "-o", tmp_path / "c.snf", "--mode", "magic"], "unsupported mode", tmp_path / "c.snf"),
+        ("snf-encode", [tiny_png, "-o", tmp_path / "c.snf", "--mode", "magic"], "--mode 'magic' is not supported", tmp_path / "c.snf"),
         ("snf-encode", [tiny_png, "-o", tmp_path / "d.snf", "--bits", 2], "--bits", tmp_path / "d.snf"),
         ("snf-encode", [tiny_png, "-o", tmp_path / "e.snf", "--widths", "30,20"], "increasing", tmp_path / "e.snf"),
         ("snf-encode", [tiny_png, "-o", "/nonexistent/dir/x.snf"], "does not exist", None),

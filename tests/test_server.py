@@ -320,8 +320,9 @@ def plant_running_job(catalog, settings, asset_id: str, attempts: int, with_inpu
     if with_input:
         shutil.copy(png, os.path.join(settings.job_dir(job_id), "input"))
         Path(settings.job_dir(job_id), "out.snf.tmp").write_bytes(b"\x89SNF half")  # a crash mid-write
-    params = {"widths": [8, 16], "mode": "progressive", "bits": 8, "steps": 10, "time_budget": None,
-              "seed": 0, "threads": 1, "replace": False}
+    settings_row = {"widths": [8, 16], "mode": "progressive", "bits": 8, "steps": 10, "time_budget": None, "seed": 0}
+    # one job in the row format before settings were one object: a restart must still run it
+    params = ({"settings": settings_row} if asset_id != "again" else dict(settings_row)) | {"threads": 1, "replace": False}
     catalog.add_job(job_id, asset_id, params, "input")
     catalog.claim_next()
     catalog._run("UPDATE jobs SET attempts = ?, pid = 999999 WHERE id = ?", (attempts, job_id))

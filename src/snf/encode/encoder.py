@@ -10,16 +10,15 @@ import torch
 
 from snf import __version__
 from snf.field.arch import Arch
+from snf.settings import EncodeSettings
 from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
 from snf.format.quant import default_quant, encode_level
 from snf.decode.render import Network, to_samples
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
-from snf.encode.train import PRESETS, Budget, Trainer, per_level, with_overrides
-
-
-QAT_AUTO_BITS = 4
+from snf.encode.presets import PRESETS, per_level, with_overrides
+from snf.encode.train import Budget, Trainer
 
 
 def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
@@ -37,25 +36,24 @@ def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
     }
 
 
-def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressive", bits: int = 8,
-             preset: str = "fast", steps: int | None = None, time_budget: float | None = None,
-             seed: int = 0, layers: int = 5, init: str = "siren", quiet: bool = True,
-             device: str | None = None, lr: float | None = None, batch: int | None = None,
-             qat: bool | None = None, refit: bool | None = None, progress=None) -> dict:
+def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
+             device: str | None = None, progress=None, refit: bool | None = None, **kw) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes.
 
-    `progress`, if given, is called with a dict (level, levels, step, psnr,
-    fraction of the whole encode, text) at most twice a second. `qat` None means
-    on at `QAT_AUTO_BITS` bits or fewer (measured: it pays there and costs above).
+    `settings` decides the bytes (keyword arguments such as ``widths=`` or
+    ``bits=`` build or override one, CompressAI style); `quiet`, `device` and
+    `progress` do not. `progress`, if given, is called with a dict (level,
+    levels, step, psnr, fraction of the whole encode, text) at most twice a second.
     """
-    if qat is None:
-        qat = bits <= QAT_AUTO_BITS
+    s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
+    widths, mode, bits, seed, time_budget = s.widths, s.mode, s.bits, s.seed, s.time_budget
+    qat = s.qat_on
     torch.manual_seed(seed)
-    arch = Arch(tuple(widths), layers=layers, d_in=2, d_out=img.shape[2], mode=mode, init=init)
+    arch = s.arch(d_in=2, d_out=img.shape[2])
     quant = default_quant(bits)
-    p = with_overrides(PRESETS[preset], lr=lr, batch=batch, refit=refit)
+    p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
-        Budget(steps=[steps] * arch.levels if steps else per_level(p.steps, arch.levels))
+        Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
     coords, values = image_samples(img)
     bar = Bar(quiet=quiet)
     trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar, progress=progress,
@@ -82,7 +80,9 @@ def compress(img: np.ndarray, widths=(30, 69, 110, 151), mode: str = "progressiv
     trainer.run(on_stage_end)
     for k, n in enumerate(trainer.stage_steps if mode != "slimmable" else [], 1):
         levels[k]["steps"] = n
-    train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps"}
+    # the settings that made the file (informative: a decoder never needs them)
+    train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
+             "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
     if mode == "slimmable":
         train["steps"] = trainer.stage_steps[0]
     header = image_header(img, arch, quant, train)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -18,43 +18,8 @@ from snf.field.arch import Arch
 from snf.encode.model import BlockSiren
 from snf.progress import Bar
 from snf.encode.qat import StraightThrough
+from snf.encode.presets import PRESETS, Preset, per_level, with_overrides  # noqa: F401 (re-exported)
 from snf.encode.stage import Autograd, CachedLevel, cache_bytes, initial_tables
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    batch: int | tuple | None  # samples per step, per level (last entry repeats); None: full batch
-    lr: float | tuple          # peak learning rate, per level (last entry repeats)
-    schedule: str              # "cosine" (to lr * lr_floor) or "constant"
-    steps: tuple               # steps per level, by level (last entry repeats)
-    share: tuple               # time-budget share per level (normalised)
-    lr_floor: float = 0.02
-    cache_limit: int = 8 << 30  # bytes of cached activations before falling back to autograd
-    refit: bool = True          # least-squares output columns at the end of a progressive stage
-    sampling: str | tuple = "uniform"  # batch rows, per level: "uniform" (with replacement) or "stratified"
-    qat_share: float = 0.15    # with fake quantisation (--qat): the last share of each stage's steps or time
-    qat_lr: float = 0.01       # ... at this fraction of the stage's peak rate, constant (0.05: 0.2 dB worse)
-
-
-PRESETS = {
-    # CPU: random batches, Adam with cosine decay, cached frozen levels. The small
-    # early levels take a higher rate (measured on kodim03: +0.3 dB at level 1, and
-    # later levels gain too); levels after the first draw stratified batches (+0.15
-    # to +0.3 dB on kodim03 and kodim08; level 1 lost 0.5 dB with them on kodim03);
-    # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores.
-    "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (1800, 1500, 1700, 1700),
-                   (0.15, 0.20, 0.30, 0.35), sampling=("uniform", "stratified")),
-    # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
-    "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,)),
-}
-
-
-def per_level(values, levels: int) -> list:
-    """A per-level setting: a scalar for every level, or a tuple whose last entry repeats."""
-    if not isinstance(values, (tuple, list)):
-        return [values] * levels
-    return [values[min(i, len(values) - 1)] for i in range(levels)]
 
 
 @dataclass
@@ -228,7 +193,3 @@ def _adam(params: list, lr: float) -> torch.optim.Adam:
 def psnr_of_mse(mse: float, value_span: float = 2.0) -> float:
     """PSNR of an MSE measured on values that span `value_span` (2 for [-1, 1])."""
     return 99.0 if mse <= 0 else 10 * math.log10(value_span ** 2 / mse)
-
-
-def with_overrides(preset: Preset, **kw) -> Preset:
-    return replace(preset, **{k: v for k, v in kw.items() if v is not None})

@@ -14,22 +14,18 @@ import anyio
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 
-from snf.field.arch import Arch, ArchError, parse_widths
-from snf.format.quant import QuantError, check_bits
+from snf.settings import EncodeSettings, SettingsError
 from snf.serve.catalog import Catalog
 from snf.serve.config import Settings
 from snf.serve.ids import id_from_upload, valid_asset_id
 
 FORM_OVERHEAD = 64 << 10   # multipart framing and form fields on top of the file
 INPUT_NAME = "input"
+# The form: the asset's id and replace flag, plus every encode setting an upload may set
+# (derived from snf.settings.EncodeSettings, so the CLI and the form cannot drift).
 FIELDS = {
     "id": "asset id (default: from the file name); letters, digits, '.', '_', '-'",
-    "widths": "cumulative hidden width per level, e.g. 30,69,110,151",
-    "mode": "progressive | slimmable | individual",
-    "bits": "quantisation bits, 4..16 (default 8)",
-    "steps": "training steps per level (default: the fast preset's)",
-    "time_budget": "seconds of training in all, instead of steps (not deterministic)",
-    "seed": "random seed (default 0)",
+    **EncodeSettings.form_fields(),
     "replace": "true to replace an existing asset of the same id",
 }
 
@@ -53,46 +49,19 @@ def limited(request: Request, cap: int) -> Request:
     return Request(request.scope, counted)
 
 
-def _int(form, name: str, default, lo: int, hi: int):
-    raw = form.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise HTTPException(400, f"{name} must be an integer, got {str(raw)[:40]!r}") from None
-    if not lo <= value <= hi:
-        raise HTTPException(400, f"{name} must be in {lo}..{hi}, got {value}")
-    return value
-
-
 def encode_params(form, settings: Settings) -> dict:
-    """Validated encode settings from the form fields."""
+    """The job row's parameters: the validated encode settings, within this server's limits."""
     try:
-        widths = parse_widths(str(form.get("widths") or "30,69,110,151"))
-        mode = str(form.get("mode") or "progressive")
-        Arch(widths, mode=mode)
-        bits = _int(form, "bits", 8, 4, 16)
-        check_bits(bits)
-    except (ArchError, QuantError, ValueError) as e:
+        enc = EncodeSettings.from_form(form)
+    except SettingsError as e:
         raise HTTPException(400, str(e)) from None
-    if max(widths) > settings.max_width:
+    if max(enc.widths) > settings.max_width:
         raise HTTPException(400, f"widths above {settings.max_width} are not accepted by this server")
-    steps = _int(form, "steps", None, 1, settings.max_steps)
-    budget = form.get("time_budget")
-    if budget not in (None, ""):
-        try:
-            budget = float(str(budget))
-        except ValueError:
-            raise HTTPException(400, "time_budget must be a number of seconds") from None
-        if not 0 < budget <= settings.max_time_budget:
-            raise HTTPException(400, f"time_budget must be in (0, {settings.max_time_budget:g}] seconds")
-        if steps is not None:
-            raise HTTPException(400, "give steps or time_budget, not both")
-    else:
-        budget = None
-    return {"widths": list(widths), "mode": mode, "bits": bits, "steps": steps, "time_budget": budget,
-            "seed": _int(form, "seed", 0, 0, 2**31 - 1), "threads": settings.encode_threads,
+    if enc.steps is not None and enc.steps > settings.max_steps:
+        raise HTTPException(400, f"steps must be in 1..{settings.max_steps} on this server, got {enc.steps}")
+    if enc.time_budget is not None and enc.time_budget > settings.max_time_budget:
+        raise HTTPException(400, f"time_budget must be in (0, {settings.max_time_budget:g}] seconds")
+    return {"settings": enc.to_dict(), "threads": settings.encode_threads,
             "replace": str(form.get("replace") or "").lower() in ("1", "true", "yes", "on")}
 
 

@@ -60,9 +60,10 @@ def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
     def progress(state: dict) -> None:
         catalog.progress(job["id"], min(0.99, state["fraction"]), state["text"])
 
-    result = encoder.compress(img, widths=tuple(p["widths"]), mode=p["mode"], bits=p["bits"],
-                              steps=p.get("steps"), time_budget=p.get("time_budget"), seed=p["seed"], quiet=True,
-                              progress=progress)
+    from snf.settings import EncodeSettings
+    # rows queued before settings were one object hold the settings at the top level
+    given = p["settings"] if "settings" in p else {k: v for k, v in p.items() if k not in ("threads", "replace", "image")}
+    result = encoder.compress(img, EncodeSettings.from_dict(given), quiet=True, progress=progress)
     tmp = os.path.join(folder, OUTPUT_TMP)
     with open(tmp, "wb") as f:
         f.write(result["bytes"])

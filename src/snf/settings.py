@@ -1,0 +1,218 @@
+"""One encode's settings: validated once, and the single source for every place that
+spells them (the `snf-encode` options, the server's upload form, the job row, the
+file header's `encoder` record).
+
+Each field carries its metadata (help text, CLI flag, whether an upload may set it),
+so adding a setting is one line here, and the CLI, the form and the server's API
+docs follow. Runtime choices that do not change the bytes (threads, device, quiet,
+progress callbacks) are not settings; they are arguments of `compress`.
+
+torch-free: the server validates uploads with it.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, dataclass, field, fields, replace
+
+from snf.field.arch import GROWS, INITS, MODES, Arch, ArchError, parse_widths
+from snf.format.quant import MAX_BITS, MIN_BITS
+
+PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
+MAX_STEPS = 10_000_000
+MAX_TIME_BUDGET = 7 * 86400.0
+
+
+class SettingsError(ValueError):
+    """A setting out of range, or two that cannot go together: one line, for users."""
+
+
+def _opt(default, help: str, flag: str | None = None, form: bool = True, metavar: str | None = None):
+    """A settings field with its user-facing metadata."""
+    meta = {"help": help, "flag": flag, "form": form, "metavar": metavar}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _parse_bool(text) -> bool:
+    if isinstance(text, bool):
+        return text
+    t = str(text).strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"expected true or false, got {str(text)[:40]!r}")
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Everything that decides an encode's bytes (with the input and the machine)."""
+    widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
+    mode: str = _opt("progressive", "progressive | slimmable | individual")
+    grow: str = _opt("spectral", "growth mode: spectral")
+    layers: int = _opt(5, "sine layers")
+    init: str = _opt("siren", "growth init: siren (paper) | zero-out (new output columns zero)")
+    bits: int = _opt(8, f"quantisation bits for weights, {MIN_BITS}..{MAX_BITS}")
+    qat: bool | None = _opt(None, "quantisation-aware training: the last 15%% of each stage's steps run at the "
+                                  "quantised values (straight-through), then the output columns are re-solved "
+                                  "(default: on at 4 bits or fewer, where it pays)")
+    preset: str = _opt("fast", "fast (CPU) | paper (the seed's recipe, for GPUs)")
+    steps: int | None = _opt(None, "training steps per level (overrides the preset)")
+    time_budget: float | None = _opt(None, "wall-clock seconds for all training, split across levels; "
+                                           "NOT deterministic", metavar="SECONDS")
+    seed: int = _opt(0, "random seed")
+    lr: float | None = _opt(None, "learning rate (overrides the preset)")
+    batch: int | None = _opt(None, "samples per step (overrides the preset)")
+
+    def __post_init__(self):
+        try:
+            set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
+            set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
+                 else tuple(int(w) for w in self.widths))
+            for name in ("layers", "bits", "seed"):
+                set_(name, _int(getattr(self, name), name))
+            for name in ("steps", "batch"):
+                if getattr(self, name) is not None:
+                    set_(name, _int(getattr(self, name), name))
+            for name in ("time_budget", "lr"):
+                if getattr(self, name) is not None:
+                    set_(name, _float(getattr(self, name), name))
+            if self.qat is not None:
+                set_("qat", _parse_bool(self.qat))
+        except ArchError as e:
+            raise SettingsError(str(e)) from None
+        self.validate()
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
+        if self.grow not in GROWS:
+            raise SettingsError(f"grow {self.grow!r} is not supported (choose {', '.join(GROWS)})")
+        if self.grow != "spectral":
+            raise SettingsError(f"grow {self.grow} is not implemented yet; only spectral growth is")
+        if self.init not in INITS:
+            raise SettingsError(f"init {self.init!r} is not known (choose {', '.join(INITS)})")
+        if self.preset not in PRESET_NAMES:
+            raise SettingsError(f"preset {self.preset!r} is not known (choose {', '.join(PRESET_NAMES)})")
+        if not MIN_BITS <= self.bits <= MAX_BITS:
+            raise SettingsError(f"bits must be {MIN_BITS}..{MAX_BITS}, got {self.bits}")
+        if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
+            raise SettingsError(f"steps must be 1..{MAX_STEPS}")
+        if self.time_budget is not None and not 0 < self.time_budget <= MAX_TIME_BUDGET:
+            raise SettingsError("time_budget must be a positive number of seconds (at most a week)")
+        if self.steps is not None and self.time_budget is not None:
+            raise SettingsError("give steps or a time budget, not both")
+        if self.batch is not None and self.batch < 1:
+            raise SettingsError("batch must be at least 1")
+        if self.lr is not None and not 0 < self.lr < 1:
+            raise SettingsError("lr must be in (0, 1)")
+        if not 0 <= self.seed < 2 ** 63:
+            raise SettingsError("seed must be 0..2^63-1")
+        self.arch(d_in=2, d_out=3)  # the architecture's own rules and limits
+
+    # -- derived ---------------------------------------------------------------
+    @property
+    def qat_on(self) -> bool:
+        """`qat` None means on at 4 bits or fewer (measured: it pays there and costs above)."""
+        return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
+
+    def arch(self, d_in: int, d_out: int) -> Arch:
+        try:
+            return Arch(self.widths, layers=self.layers, d_in=d_in, d_out=d_out, mode=self.mode,
+                        grow=self.grow, init=self.init)
+        except ArchError as e:
+            raise SettingsError(str(e)) from None
+
+    def to_dict(self) -> dict:
+        """JSON-able: the job row, and `from_dict` reads it back."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncodeSettings":
+        """From a job row or any mapping of names to values or strings; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]!r}")
+        try:
+            return cls(**{k: v for k, v in d.items() if v is not None and v != ""})
+        except (TypeError, ArchError) as e:
+            raise SettingsError(str(e)) from None
+
+    @classmethod
+    def for_cli(cls, message: str) -> str:
+        """A settings message with the field spelled as its option: 'bits must...' -> '--bits must...'."""
+        for f in fields(cls):
+            if message.startswith(f.name + " "):
+                return "--" + f.name.replace("_", "-") + message[len(f.name):]
+        return message
+
+    def with_(self, **kw) -> "EncodeSettings":
+        return replace(self, **kw)
+
+    # -- the command line --------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, exclusive=(("steps", "time_budget"),)) -> None:
+        """One option per field: --name (underscores as dashes), defaults shown from the field."""
+        groups = {}
+        for names in exclusive:
+            g = parser.add_mutually_exclusive_group()
+            for n in names:
+                groups[n] = g
+        for f in fields(cls):
+            meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+            default = f.default if f.default is not MISSING else f.default_factory()
+            target = groups.get(f.name, parser)
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            help_ = meta["help"] + (f" (default: {shown})" if default is not None else "")
+            if f.type in ("bool | None", "bool"):
+                target.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                    help=help_)
+            else:
+                target.add_argument(flag, dest=f.name, default=None, metavar=meta["metavar"], help=help_)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "EncodeSettings":
+        return cls.from_dict({f.name: getattr(args, f.name) for f in fields(cls)
+                              if getattr(args, f.name, None) is not None})
+
+    # -- the upload form ---------------------------------------------------------
+    @classmethod
+    def form_fields(cls) -> dict:
+        """Upload form fields: name -> help text (the server's API docs list these)."""
+        return {f.name: f.metadata["help"].replace("%%", "%") for f in fields(cls) if f.metadata["form"]}
+
+    @classmethod
+    def from_form(cls, form) -> "EncodeSettings":
+        return cls.from_dict({name: str(form.get(name)) for name in cls.form_fields()
+                              if form.get(name) not in (None, "")})
+
+
+QAT_AUTO_BITS = 4
+
+
+def _int(value, name: str) -> int:
+    if isinstance(value, bool):
+        raise SettingsError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {str(value)[:40]!r}") from None
+
+
+def _float(value, name: str) -> float:
+    try:
+        v = float(str(value).strip()) if not isinstance(value, (int, float)) or isinstance(value, bool) \
+            else float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {str(value)[:40]!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise SettingsError(f"{name} must be a finite number")
+    return v

@@ -1,0 +1,50 @@
+"""One settings object: validation, and the CLI, the upload form and the job row derived from it."""
+import argparse
+
+import pytest
+
+from snf.settings import PRESET_NAMES, EncodeSettings, SettingsError
+
+
+def test_defaults_and_round_trip_through_the_job_row():
+    s = EncodeSettings()
+    assert s.widths == (30, 69, 110, 151) and s.mode == "progressive" and s.bits == 8
+    assert EncodeSettings.from_dict(s.to_dict()) == s
+    t = EncodeSettings.from_dict({"widths": "8,16", "bits": "6", "steps": "12", "qat": "true", "lr": "0.002"})
+    assert (t.widths, t.bits, t.steps, t.qat, t.lr) == ((8, 16), 6, 12, True, 0.002)
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"bits": 2}, "bits must be"), ({"widths": "30,20"}, "increasing"), ({"mode": "x"}, "mode 'x'"),
+    ({"steps": 0}, "steps must be"), ({"steps": 5, "time_budget": 3}, "not both"), ({"lr": 2}, "lr must"),
+    ({"layers": "5.5"}, "layers must be an integer"), ({"time_budget": "nan"}, "finite"),
+    ({"preset": "turbo"}, "preset 'turbo'"), ({"qat": "maybe"}, "true or false"), ({"colour": 1}, "unknown setting"),
+])
+def test_bad_settings_are_one_clear_error(bad, words):
+    with pytest.raises(SettingsError, match=words):
+        EncodeSettings.from_dict(bad)
+
+
+def test_qat_default_depends_on_bits():
+    assert EncodeSettings(bits=4).qat_on and not EncodeSettings(bits=5).qat_on
+    assert EncodeSettings(bits=8, qat=True).qat_on and not EncodeSettings(bits=4, qat=False).qat_on
+
+
+def test_cli_options_and_form_fields_are_the_settings():
+    p = argparse.ArgumentParser()
+    EncodeSettings.add_arguments(p)
+    args = p.parse_args(["--widths", "8,16", "--time-budget", "9", "--no-qat", "--init", "zero-out"])
+    s = EncodeSettings.from_args(args)
+    assert (s.widths, s.time_budget, s.qat, s.init) == ((8, 16), 9.0, False, "zero-out")
+    with pytest.raises(SystemExit):  # steps and a time budget exclude each other on the command line
+        p.parse_args(["--steps", "3", "--time-budget", "9"])
+    form = EncodeSettings.form_fields()
+    assert {"widths", "mode", "bits", "qat", "init", "layers", "preset", "steps", "time_budget"} <= set(form)
+    assert EncodeSettings.from_form({"layers": "3", "init": "zero-out", "seed": ""}) == \
+        EncodeSettings(layers=3, init="zero-out")
+    assert EncodeSettings.for_cli("time_budget must be x") == "--time-budget must be x"
+
+
+def test_preset_names_match_the_trainers_presets():
+    from snf.encode.presets import PRESETS
+    assert tuple(PRESETS) == PRESET_NAMES
