@@ -15,9 +15,12 @@ import argparse
 from dataclasses import MISSING, dataclass, field, fields, replace
 
 from snf.field.arch import GROWS, INITS, MODES, Arch, ArchError, parse_widths
+from snf.field.grid import GridArch, GridArchError, parse_grid_levels
 from snf.format.quant import MAX_BITS, MIN_BITS
 
-PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
+PRESET_NAMES = ("fast", "paper")
+FIELDS = ("siren", "grid")
+DEFAULT_GRID = "6.5.4.3:12,2:16,1:16,0:16"  # snf.encode.presets.PRESETS has one entry per name (tested)
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
 
@@ -48,6 +51,10 @@ def _parse_bool(text) -> bool:
 @dataclass(frozen=True)
 class EncodeSettings:
     """Everything that decides an encode's bytes (with the input and the machine)."""
+    field: str = _opt("siren", "field family: siren (the paper's growing SIREN) | grid (latent grids and a "
+                               "small synthesis network per level)")
+    grid: str = _opt(DEFAULT_GRID, "grid field levels: per level the log2 downsampling factors of its new grids "
+                                   "(dot-separated) and its synthesis width", metavar="F.F:W,F:W,...")
     widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
     mode: str = _opt("progressive", "progressive | slimmable | individual")
     grow: str = _opt("spectral", "growth mode: spectral")
@@ -85,6 +92,13 @@ class EncodeSettings:
         self.validate()
 
     def validate(self) -> None:
+        if self.field not in FIELDS:
+            raise SettingsError(f"field {self.field!r} is not known (choose {', '.join(FIELDS)})")
+        if self.field == "grid":
+            self.grid_arch(3)  # its own rules and limits
+            if self.preset != "fast" or self.mode != "progressive" or self.qat:
+                raise SettingsError("field grid has its own recipe: --preset, --mode and --qat apply to "
+                                    "the siren field only")
         if self.mode not in MODES:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
         if self.grow not in GROWS:
@@ -116,6 +130,13 @@ class EncodeSettings:
     def qat_on(self) -> bool:
         """`qat` None means on at 4 bits or fewer (measured: it pays there and costs above)."""
         return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
+
+    def grid_arch(self, d_out: int) -> GridArch:
+        try:
+            grids, hidden = parse_grid_levels(self.grid)
+            return GridArch(grids, hidden, layers=2, d_out=d_out)
+        except GridArchError as e:
+            raise SettingsError(f"grid {e}") from None
 
     def arch(self, d_in: int, d_out: int) -> Arch:
         try:

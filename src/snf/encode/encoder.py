@@ -15,7 +15,9 @@ from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
 from snf.format.quant import default_quant, encode_level
+from snf.decode.grid_render import GridNetwork
 from snf.decode.render import Network, to_samples
+from snf.format.gridcode import encode_level as encode_level_grid
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
 from snf.encode.presets import PRESETS, per_level, with_overrides
 from snf.encode.train import Budget, Trainer
@@ -46,6 +48,8 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     levels, step, psnr, fraction of the whole encode, text) at most twice a second.
     """
     s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
+    if s.field == "grid":
+        return compress_grid(img, s, quiet=quiet, device=device, progress=progress)
     widths, mode, bits, seed, time_budget = s.widths, s.mode, s.bits, s.seed, s.time_budget
     qat = s.qat_on
     torch.manual_seed(seed)
@@ -96,4 +100,60 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:
     h, w, c = img.shape
     values = Network(arch, levels, k).grid((w, h))
+    return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))
+
+
+def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, device: str | None = None,
+                  progress=None) -> dict:
+    """The latent-grid family: the same Trainer, one stage per level; after each, the
+    level's latents are rounded and its weights quantised (`gridcode`), and the next
+    level trains on top of exactly what the decoder will see."""
+    h, w, c = img.shape
+    torch.manual_seed(s.seed)
+    arch = s.grid_arch(d_out=c)
+    size = (w, h)
+    p = with_overrides(PRESETS["grid"], lr=s.lr, batch=s.batch)
+    budget = Budget(steps=None, seconds=float(s.time_budget)) if s.time_budget else \
+        Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
+    _, values = image_samples(img)
+    bar = Bar(quiet=quiet)
+    trainer = Trainer(arch, None, values, p, budget, seed=s.seed, device=device, bar=bar, progress=progress,
+                      size=size)
+    payloads, deq, levels = {}, {}, {}
+
+    def on_stage_end(stage_levels: list, model, refit) -> None:
+        for k in stage_levels:
+            floats = model.level_tensors(k)
+            before = _render_psnr_grid(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
+            payloads[k], deq[k] = encode_level_grid(arch, k, size, floats)
+            model.set_level(k, deq[k])
+            after = _render_psnr_grid(arch, [deq[j] for j in range(1, k + 1)], k, img)
+            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
+            bar.line(f"level {k}/{arch.levels}: grids 1/{', 1/'.join(str(1 << f) for f in arch.grids[k - 1])}, "
+                     f"width {arch.hidden[k - 1]}, PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+
+    trainer.run(on_stage_end)
+    for k, n in enumerate(trainer.stage_steps, 1):
+        levels[k]["steps"] = n
+    train = {"preset": p.name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
+             "settings": s.to_dict()}
+    header = {
+        "field": "grid",
+        "signal": "image",
+        "size": [w, h],
+        "channels": c,
+        "arch": arch.to_dict(),
+        "values": {"range": list(VALUE_RANGE), "bit_depth": 8},
+        "levels": [levels[k] for k in range(1, arch.levels + 1)],
+        "encoder": {"name": "snf", "version": __version__, **train},
+    }
+    data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
+    timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
+              "stage_steps": trainer.stage_steps}
+    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
+
+
+def _render_psnr_grid(arch, levels: list, k: int, img: np.ndarray) -> float:
+    h, w, c = img.shape
+    values = GridNetwork(arch, levels, k).grid((w, h))
     return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))

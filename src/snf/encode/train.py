@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from snf.field.arch import Arch
+from snf.field.grid import GridArch
+from snf.encode.grid_model import GridField, GridLevel
 from snf.encode.model import BlockSiren
 from snf.progress import Bar
 from snf.encode.qat import StraightThrough
@@ -34,14 +36,17 @@ class Budget:
 
 
 class Trainer:
-    def __init__(self, arch: Arch, coords, values, preset: Preset, budget: Budget,
+    def __init__(self, arch, coords, values, preset: Preset, budget: Budget,
                  seed: int = 0, device: str | None = None, bar: Bar | None = None, progress=None,
-                 fake_quant=None):
+                 fake_quant=None, size: tuple | None = None):
         self.arch, self.preset, self.budget = arch, preset, budget
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.coords = torch.as_tensor(coords, dtype=torch.float32, device=self.device)
+        self.coords = None if coords is None else torch.as_tensor(coords, dtype=torch.float32, device=self.device)
         self.values = torch.as_tensor(values, dtype=torch.float32, device=self.device)
-        self.model = BlockSiren(arch).to(self.device)
+        # the field family: a growing SIREN (Arch), or latent grids (GridArch, rows are the
+        # pixels of a `size` = (W, H) picture)
+        self.grid = isinstance(arch, GridArch)
+        self.model = (GridField(arch, size) if self.grid else BlockSiren(arch)).to(self.device)
         self.seed = seed
         self.bar = bar or Bar(quiet=True)
         self.progress = progress  # callable(dict), at most twice a second: for servers and GUIs
@@ -56,11 +61,11 @@ class Trainer:
 
     @property
     def rows(self) -> int:
-        return self.coords.shape[0]
+        return self.values.shape[0]
 
     def stages(self) -> list:
         """Levels trained by each stage."""
-        if self.arch.mode == "slimmable":
+        if getattr(self.arch, "mode", "progressive") == "slimmable":
             return [list(range(1, self.arch.levels + 1))]
         return [[k] for k in range(1, self.arch.levels + 1)]
 
@@ -89,7 +94,7 @@ class Trainer:
             if refit is not None:
                 refit()
             on_stage_end(levels, self.model, refit)
-            if isinstance(obj, CachedLevel) and levels[-1] < arch.levels:
+            if isinstance(obj, (CachedLevel, GridLevel)) and levels[-1] < arch.levels:
                 tables = obj.extend()
             obj.close()
             self.stage_ends.append(time.monotonic() - t_start)
@@ -113,6 +118,9 @@ class Trainer:
 
     def _objective(self, levels: list, tables):
         arch, k = self.arch, levels[-1]
+        if self.grid:
+            return GridLevel(self.model, k, self.values, self._level_setting(self.preset.lam),
+                             ste_share=self.preset.ste_share, prev=tables)
         fits = cache_bytes(arch, k, self.rows) <= self.preset.cache_limit
         if arch.mode == "progressive" and fits:
             if tables is None:
@@ -162,6 +170,8 @@ class Trainer:
                 break
             for g in opt.param_groups:
                 g["lr"] = lr_at(frac)
+            if hasattr(obj, "progress"):
+                obj.progress = frac  # objectives whose step changes over the stage (grid: noise, then rounding)
             loss = obj.step(self._indices())
             opt.step()
             step += 1

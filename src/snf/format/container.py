@@ -17,10 +17,15 @@ import msgpack
 import zstandard
 
 from snf.field.arch import Arch, ArchError
+from snf.field.grid import GridArch, GridArchError
+from snf.format import gridcode
 from snf.format.quant import QuantError, check_bits, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
-VERSION = (1, 0)
+VERSION = (1, 0)       # what a SIREN file is written as (readers of 1.x read it)
+GRID_VERSION = (2, 0)  # a file of another field family: a 1.x reader refuses it by its version
+READ_MAJORS = (1, 2)
+FIELDS = ("siren", "grid")  # field families this reader understands (header key `field`, must-understand)
 MIME_TYPE = "application/vnd.snf"
 EXTENSION = ".snf"
 PREFIX_LEN = len(SIGNATURE) + 2
@@ -57,11 +62,20 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
     return head + data + struct.pack(">I", zlib.crc32(head[4:] + data))
 
 
+def field_of(header: dict) -> str:
+    """The header's field family: `field`, "siren" when absent (every 1.x file)."""
+    return header.get("field", "siren") if isinstance(header, dict) else "siren"
+
+
+def version_for(header: dict) -> tuple:
+    return GRID_VERSION if field_of(header) == "grid" else VERSION
+
+
 def build(header: dict, payloads: list, zstd_level: int = 19) -> bytes:
     """A whole .snf file from a header map and raw (uncompressed) level payloads."""
-    validate_header(header)
+    validate_header(header, version_for(header)[0])
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
-    parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
+    parts = [SIGNATURE, bytes(version_for(header)), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
         parts.append(chunk(T_LEVEL, k, cctx.compress(raw)))
     parts.append(chunk(T_END, 0, b""))
@@ -110,10 +124,21 @@ _UMASK = _read_umask()
 
 # ---------------------------------------------------------------- header
 
-def validate_header(h: dict) -> Arch:
-    """Check a header map against the hard limits; return its architecture."""
+def validate_header(h: dict, major: int = 1):
+    """Check a header map against the hard limits; return its architecture
+    (`Arch` for the SIREN family, `GridArch` for the grid family)."""
     if not isinstance(h, dict):
         raise SnfError("header is not a map")
+    fam = field_of(h)
+    if major >= 2 and "field" not in h:
+        raise SnfError("header: a 2.x file must name its field family (key 'field')")
+    if fam not in FIELDS:
+        raise SnfError(f"field family {str(fam)[:40]!r} is not supported by this reader "
+                       f"(it reads {', '.join(FIELDS)})")
+    if fam == "grid":
+        if major < 2:
+            raise SnfError("header: a grid field needs container version 2")
+        return _validate_grid_header(h)
     try:
         arch = Arch.from_dict(h.get("arch"))
     except ArchError as e:
@@ -147,6 +172,30 @@ def validate_header(h: dict) -> Arch:
     return arch
 
 
+def _validate_grid_header(h: dict) -> GridArch:
+    try:
+        arch = GridArch.from_dict(h.get("arch"))
+    except GridArchError as e:
+        raise SnfError(f"header: {e}") from None
+    if h.get("signal") != "image":
+        raise SnfError(f"header: a grid field holds an image, not {h.get('signal')!r}")
+    size = h.get("size")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and 1 <= s <= MAX_SIDE for s in size)):
+        raise SnfError(f"header: bad size {size!r}")
+    if size[0] * size[1] > MAX_PIXELS:
+        raise SnfError(f"header: {size[0] * size[1]} samples exceed the limit {MAX_PIXELS}")
+    if h.get("channels") != arch.d_out:
+        raise SnfError("header: channels differ from the architecture's outputs")
+    try:
+        arch.check_size(tuple(size))
+    except GridArchError as e:
+        raise SnfError(f"header: {e}") from None
+    for k in range(1, arch.levels + 1):
+        if gridcode.payload_size(arch, k, tuple(size)) > MAX_CHUNK_BYTES:
+            raise SnfError(f"header: level {k} would exceed the chunk limit")
+    return arch
+
+
 # ---------------------------------------------------------------- reading
 
 @dataclass
@@ -157,6 +206,7 @@ class Parsed:
     levels: list = field(default_factory=list)   # dequantised tensors per complete level
     ends: list = field(default_factory=list)     # file offset just past each level's chunk
     header_end: int = 0
+    version: tuple = VERSION
     complete: bool = False                       # the end chunk was read
     error: SnfError | None = None                # why reading stopped early, if it did
 
@@ -216,8 +266,10 @@ class Parser:
             if len(self._buf) < PREFIX_LEN:
                 return False
             major, minor = self._buf[len(SIGNATURE)], self._buf[len(SIGNATURE) + 1]
-            if major != VERSION[0]:
-                raise SnfError(f"unsupported .snf version {major}.{minor} (this reader reads {VERSION[0]}.x)")
+            if major not in READ_MAJORS:
+                raise SnfError(f"unsupported .snf version {major}.{minor} (this reader reads "
+                               f"{' and '.join(f'{m}.x' for m in READ_MAJORS)})")
+            self.parsed.version = (major, minor)
             self._take(PREFIX_LEN)
             return True
         if len(self._buf) < CHUNK_HEAD.size:
@@ -255,7 +307,7 @@ class Parser:
                 header = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_HEADER_BYTES)
             except Exception:
                 raise SnfError("header chunk is not valid msgpack") from None
-            p.arch = validate_header(header)
+            p.arch = validate_header(header, p.version[0])
             p.header, p.header_end = header, self._offset
         elif ctype == T_LEVEL:
             if level > p.arch.levels:
@@ -273,6 +325,8 @@ class Parser:
 
     def _decode_level(self, level: int, body: bytes) -> list:
         p = self.parsed
+        if isinstance(p.arch, GridArch):
+            return self._decode_grid_level(level, body)
         want = payload_size(p.arch, level, p.header["quant"])
         try:
             raw = self._dctx.decompress(body, max_output_size=want)
@@ -281,6 +335,19 @@ class Parser:
         try:
             return decode_level(p.arch, level, raw, p.header["quant"])
         except QuantError as e:
+            raise SnfError(f"level {level}: {e}", level) from None
+
+    def _decode_grid_level(self, level: int, body: bytes) -> list:
+        p = self.parsed
+        size = tuple(p.header["size"])
+        want = gridcode.payload_size(p.arch, level, size)
+        try:
+            raw = self._dctx.decompress(body, max_output_size=want)
+        except zstandard.ZstdError as e:
+            raise SnfError(f"level {level} chunk does not decompress ({e})", level) from None
+        try:
+            return gridcode.decode_level(p.arch, level, size, raw)
+        except gridcode.GridCodeError as e:
             raise SnfError(f"level {level}: {e}", level) from None
 
     def finish(self) -> Parsed:
