@@ -7,9 +7,11 @@ import { crc32 } from "./crc32.js";
 import { unpack } from "./msgpack.js";
 import { LIMITS, blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
 import { decompress } from "./vendor/fzstd/fzstd.js";
+import { decodeGridLevel, gridPayloadSize, validateGridHeader } from "./snf-grid.js";
 
 const SIGNATURE = [0x89, 0x53, 0x4e, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-const MAJOR = 1;
+const MAJORS = [1, 2];               // 2: a file with a must-understand `field` key (format_spec.md section 7)
+const FIELDS = ["siren", "grid"];     // field families this reader understands
 const PREFIX_LEN = 10;
 const CHUNK_HEAD = 10; // u32 length, 4-byte type, u16 level
 const CRC_LEN = 4;
@@ -129,7 +131,10 @@ export class Parser {
     if (!have.every((b, i) => b === SIGNATURE[i])) throw new SnfError("not an .snf file (bad signature)");
     if (q.length < PREFIX_LEN) return false;
     const [major, minor] = q.peek(PREFIX_LEN).subarray(8);
-    if (major !== MAJOR) throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJOR}.x)`);
+    if (!MAJORS.includes(major)) {
+      throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJORS.map((m) => `${m}.x`).join(" and ")})`);
+    }
+    this.major = major;
     this.take(PREFIX_LEN);
     return true;
   }
@@ -155,8 +160,18 @@ export class Parser {
       } catch {
         throw new SnfError("header chunk is not valid msgpack");
       }
+      const field = header && typeof header === "object" && "field" in header ? header.field : "siren";
+      if (this.major >= 2 && !(header && typeof header === "object" && "field" in header)) {
+        throw new SnfError("header: a 2.x file must name its field family (key 'field')");
+      }
+      if (!FIELDS.includes(field)) {
+        throw new SnfError(`field family ${JSON.stringify(String(field).slice(0, 40)).replaceAll('"', "'")} is not supported by this reader (it reads ${FIELDS.join(", ")})`);
+      }
+      if (field === "grid" && this.major < 2) throw new SnfError("header: a grid field needs container version 2");
       try {
-        this.arch = validateHeader(header);
+        this.arch = field === "grid"
+          ? validateGridHeader(header, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples)
+          : validateHeader(header);
       } catch (e) {
         throw new SnfError(e.message);
       }
@@ -177,6 +192,20 @@ export class Parser {
   }
 
   decodeLevel(level, body) {
+    if (this.arch.family === "grid") {
+      const want = gridPayloadSize(this.arch, level, this.header.size);
+      let raw;
+      try {
+        raw = inflate(body, want);
+      } catch (e) {
+        throw new SnfError(`level ${level} chunk does not decompress (${e.message})`, level);
+      }
+      try {
+        return decodeGridLevel(this.arch, level, this.header.size, raw);
+      } catch (e) {
+        throw new SnfError(`level ${level}: ${e.message}`, level);
+      }
+    }
     const want = payloadSize(this.arch, level, this.header.quant);
     let raw;
     try {

@@ -5,6 +5,7 @@
 import { Parser } from "./snf-parse.js";
 import { buildNetwork } from "./snf-model.js";
 import { toRGBA } from "./snf-image.js";
+import { renderGrid } from "./snf-grid.js";
 import { pickRenderer } from "./renderers.js";
 import { JsRenderer } from "./render-js.js";
 import { formatStatus } from "./viewer-status.js";
@@ -47,11 +48,16 @@ const view = {
   async image(k) {
     if (!this.images.has(k)) {
       const p = this.parser, [w, h] = p.header.size;
-      const net = buildNetwork(p.arch, p.levels, k);
       const toPixels = (values) => toRGBA(values, p.arch.d_out, p.header.values.range, p.header.values.bit_depth ?? 8);
       // The JS renderer reports finished bands: paint them over the previous level as they come.
       const onRows = (y0, y1, values) => drawRows(toPixels(values.subarray(y0 * w * p.arch.d_out, y1 * w * p.arch.d_out)), w, y0);
       let values;
+      if (p.arch.family === "grid") {
+        // the grid family renders in JS on either renderer (no WebGL2 path yet)
+        this.images.set(k, toPixels(renderGrid(p.arch, p.levels, k, w, h)));
+        return this.images.get(k);
+      }
+      const net = buildNetwork(p.arch, p.levels, k);
       try {
         values = await this.renderer.render(net, w, h, onRows);
       } catch (e) {
