@@ -19,7 +19,7 @@ from snf.decode.grid_render import GridNetwork
 from snf.decode.render import Network, to_samples
 from snf.format.gridcode import encode_level as encode_level_grid
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
-from snf.encode.presets import PRESETS, per_level, with_overrides
+from snf.encode.presets import GRID_PRESET, PRESETS, per_level, with_overrides
 from snf.encode.train import Budget, Trainer
 
 
@@ -112,7 +112,7 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
     torch.manual_seed(s.seed)
     arch = s.grid_arch(d_out=c)
     size = (w, h)
-    p = with_overrides(PRESETS["grid"], lr=s.lr, batch=s.batch)
+    p = with_overrides(GRID_PRESET, lr=s.lr, batch=s.batch)
     budget = Budget(steps=None, seconds=float(s.time_budget)) if s.time_budget else \
         Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
     _, values = image_samples(img)

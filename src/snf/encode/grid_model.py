@@ -8,7 +8,8 @@ output on every pixel are computed once (they never change during stage k), so
 a step interpolates only the new grids at the batch's pixels. The loss is
 MSE + lambda * bits per pixel, the bits a discretised Laplace's on the latents:
 with additive uniform noise for most of the stage, then at the rounded values
-(straight-through) for the rest, so training ends where the decoder will be.
+(straight-through, latents and synthesis weights both) for the rest, so training
+ends where the decoder will be.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from snf.field.grid import GridArch, axis_taps
+from snf.format.gridcode import WEIGHT_QMAX
 
 LN2 = math.log(2.0)
 
@@ -95,6 +97,14 @@ def synthesis(params, x: torch.Tensor, layers: int) -> torch.Tensor:
     return torch.addmm(params[2 * layers + 1], h, params[2 * layers].T)
 
 
+@torch.no_grad()
+def _round_weight(p: torch.Tensor) -> torch.Tensor:
+    """`gridcode.quantise_weight` in torch: one step per tensor, its peak / 127."""
+    peak = p.abs().max()
+    step = torch.where(peak > 0, peak / WEIGHT_QMAX, torch.ones_like(peak))
+    return torch.clamp(torch.round(p / step), -WEIGHT_QMAX, WEIGHT_QMAX) * step
+
+
 class Taps:
     """Bilinear taps of one grid at every pixel of a W x H picture, as flat indices."""
 
@@ -151,18 +161,21 @@ class GridLevel:
                 out.append(g + (torch.rand_like(g) - 0.5))
         return out
 
-    def forward(self, qs: list, idx):
+    def forward(self, qs: list, idx, fake_quant: bool = False):
         f = self.feats if idx is None else self.feats.index_select(0, idx)
         pix = None if idx is None else (idx // self.W, idx % self.W)
         new = [t.sample(q, pix) for t, q in zip(self.taps, qs)]
         x = torch.cat([f] + [n[:, None] for n in new], 1)
         base = self.base if idx is None else self.base.index_select(0, idx)
-        return base + synthesis(list(self.model.syn[self.k - 1]), x, self.layers), x
+        params = list(self.model.syn[self.k - 1])
+        if fake_quant:  # the weights as the file will hold them (gridcode), straight-through
+            params = [p + (_round_weight(p) - p).detach() for p in params]
+        return base + synthesis(params, x, self.layers), x
 
     def step(self, idx) -> float:
         hard = self.progress >= 1 - self.ste_share
         qs = self._latents(hard)
-        y, _ = self.forward(qs, idx)
+        y, _ = self.forward(qs, idx, fake_quant=hard)
         t = self.values if idx is None else self.values.index_select(0, idx)
         mse = torch.mean((y - t) ** 2)
         bits = sum(laplace_bits(q, lb) for q, lb in zip(qs, self.model.log_b[self.k - 1]))

@@ -35,12 +35,15 @@ PRESETS = {
                    (0.15, 0.20, 0.30, 0.35), sampling=("uniform", "stratified")),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
     "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,)),
+}
+
+# The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)
+GRID_PRESET = (
     # The latent-grid field (--field grid): pixel batches, Adam with cosine decay on the
     # grids and the synthesis together; uniform noise on the latents, then rounded for
     # the last 20%. Levels: lambda halves and more per level, so each adds detail.
-    "grid": Preset("grid", 16384, 1e-2, "cosine", (1500, 1000, 1000, 1000), (0.3, 0.2, 0.25, 0.25),
-                   refit=False, lam=(0.02, 0.008, 0.004, 0.002)),
-}
+    Preset("grid", 16384, 1e-2, "cosine", (1500, 1000, 1000, 1000), (0.3, 0.2, 0.25, 0.25),
+                   refit=False, lam=(0.02, 0.008, 0.004, 0.002)))
 
 
 def per_level(values, levels: int) -> list:
