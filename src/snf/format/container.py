@@ -17,10 +17,13 @@ import msgpack
 import zstandard
 
 from snf.field.arch import Arch, ArchError
+from snf.format import coded
 from snf.format.quant import QuantError, check_bits, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
-VERSION = (1, 0)
+VERSION = (2, 0)          # written when the levels are entropy-coded (quant.coding "rans-laplace")
+VERSION_1 = (1, 0)        # written for zstd-framed fixed-bit levels; still read
+MAJORS = (1, 2)           # major versions this reader knows
 MIME_TYPE = "application/vnd.snf"
 EXTENSION = ".snf"
 PREFIX_LEN = len(SIGNATURE) + 2
@@ -57,13 +60,23 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
     return head + data + struct.pack(">I", zlib.crc32(head[4:] + data))
 
 
+def is_coded(header: dict) -> bool:
+    """Whether a header's levels are entropy-coded (a 2.x file) rather than zstd-framed (1.x)."""
+    q = header.get("quant") if isinstance(header, dict) else None
+    return isinstance(q, dict) and "coding" in q
+
+
 def build(header: dict, payloads: list, zstd_level: int = 19) -> bytes:
-    """A whole .snf file from a header map and raw (uncompressed) level payloads."""
-    validate_header(header)
+    """A whole .snf file from a header map and level payloads: entropy-coded ones
+    (`coded.encode_level`, header quant.coding set) make a 2.0 file stored as they
+    are; raw fixed-bit ones (`quant.encode_level`) a 1.0 file, each zstd-framed."""
+    coded_levels = is_coded(header)
+    version = VERSION if coded_levels else VERSION_1
+    validate_header(header, version[0])
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
-    parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
+    parts = [SIGNATURE, bytes(version), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
-        parts.append(chunk(T_LEVEL, k, cctx.compress(raw)))
+        parts.append(chunk(T_LEVEL, k, raw if coded_levels else cctx.compress(raw)))
     parts.append(chunk(T_END, 0, b""))
     return b"".join(parts)
 
@@ -110,8 +123,8 @@ _UMASK = _read_umask()
 
 # ---------------------------------------------------------------- header
 
-def validate_header(h: dict) -> Arch:
-    """Check a header map against the hard limits; return its architecture."""
+def validate_header(h: dict, major: int = VERSION[0]) -> Arch:
+    """Check a header map (of a file with this major version) against the hard limits; return its architecture."""
     if not isinstance(h, dict):
         raise SnfError("header is not a map")
     try:
@@ -134,6 +147,13 @@ def validate_header(h: dict) -> Arch:
     if h.get("channels") != arch.d_out:
         raise SnfError("header: channels differ from the architecture's outputs")
     q = h.get("quant")
+    if major >= 2:
+        if not isinstance(q, dict) or q.get("coding") != coded.CODING:
+            raise SnfError(f"header: quant.coding must be {coded.CODING!r} in a {major}.x file")
+        for k in range(1, arch.levels + 1):
+            if coded.head_size(arch, k) + arch.level_params(k) > MAX_CHUNK_BYTES:
+                raise SnfError(f"header: level {k} would exceed the chunk limit")
+        return arch
     try:
         if not isinstance(q, dict) or q.get("scale") != "row":
             raise QuantError("quantisation must be a map with scale 'row'")
@@ -179,6 +199,7 @@ class Parser:
         self._buf = bytearray()
         self._offset = 0   # file offset of _buf[0]
         self._dctx = zstandard.ZstdDecompressor()
+        self.major = None  # the file's major version, once read
 
     @property
     def offset(self) -> int:
@@ -216,8 +237,10 @@ class Parser:
             if len(self._buf) < PREFIX_LEN:
                 return False
             major, minor = self._buf[len(SIGNATURE)], self._buf[len(SIGNATURE) + 1]
-            if major != VERSION[0]:
-                raise SnfError(f"unsupported .snf version {major}.{minor} (this reader reads {VERSION[0]}.x)")
+            if major not in MAJORS:
+                raise SnfError(f"unsupported .snf version {major}.{minor} "
+                               f"(this reader reads {' and '.join(f'{m}.x' for m in MAJORS)})")
+            self.major = major
             self._take(PREFIX_LEN)
             return True
         if len(self._buf) < CHUNK_HEAD.size:
@@ -255,7 +278,7 @@ class Parser:
                 header = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_HEADER_BYTES)
             except Exception:
                 raise SnfError("header chunk is not valid msgpack") from None
-            p.arch = validate_header(header)
+            p.arch = validate_header(header, self.major)
             p.header, p.header_end = header, self._offset
         elif ctype == T_LEVEL:
             if level > p.arch.levels:
@@ -273,6 +296,11 @@ class Parser:
 
     def _decode_level(self, level: int, body: bytes) -> list:
         p = self.parsed
+        if self.major >= 2:  # entropy-coded, stored as is (format_spec.md 3.2)
+            try:
+                return coded.decode_level(p.arch, level, body)
+            except QuantError as e:
+                raise SnfError(f"level {level}: {e}", level) from None
         want = payload_size(p.arch, level, p.header["quant"])
         try:
             raw = self._dctx.decompress(body, max_output_size=want)

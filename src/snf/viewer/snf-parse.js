@@ -7,9 +7,10 @@ import { crc32 } from "./crc32.js";
 import { unpack } from "./msgpack.js";
 import { LIMITS, blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
 import { decompress } from "./vendor/fzstd/fzstd.js";
+import { decodeCodedLevel } from "./snf-coded.js";
 
 const SIGNATURE = [0x89, 0x53, 0x4e, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-const MAJOR = 1;
+const MAJORS = [1, 2]; // 1.x: zstd-framed fixed-bit levels; 2.x: entropy-coded levels
 const PREFIX_LEN = 10;
 const CHUNK_HEAD = 10; // u32 length, 4-byte type, u16 level
 const CRC_LEN = 4;
@@ -129,7 +130,10 @@ export class Parser {
     if (!have.every((b, i) => b === SIGNATURE[i])) throw new SnfError("not an .snf file (bad signature)");
     if (q.length < PREFIX_LEN) return false;
     const [major, minor] = q.peek(PREFIX_LEN).subarray(8);
-    if (major !== MAJOR) throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJOR}.x)`);
+    if (!MAJORS.includes(major)) {
+      throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJORS.map((m) => `${m}.x`).join(" and ")})`);
+    }
+    this.major = major;
     this.take(PREFIX_LEN);
     return true;
   }
@@ -156,7 +160,7 @@ export class Parser {
         throw new SnfError("header chunk is not valid msgpack");
       }
       try {
-        this.arch = validateHeader(header);
+        this.arch = validateHeader(header, this.major);
       } catch (e) {
         throw new SnfError(e.message);
       }
@@ -177,6 +181,13 @@ export class Parser {
   }
 
   decodeLevel(level, body) {
+    if (this.major >= 2) {
+      try {
+        return decodeCodedLevel(this.arch, level, body);
+      } catch (e) {
+        throw new SnfError(`level ${level}: ${e.message}`, level);
+      }
+    }
     const want = payloadSize(this.arch, level, this.header.quant);
     let raw;
     try {
