@@ -133,7 +133,7 @@ def test_old_reader_refuses(grid_encoded, tmp_path):
     sys.modules["old_container"] = mod
     spec.loader.exec_module(mod)
     p = mod.read(grid_encoded["bytes"])
-    assert p.header is None and "unsupported .snf version 2.0" in str(p.error)
+    assert p.header is None and "unsupported .snf version 3.0" in str(p.error)
 
 
 def test_unknown_field_family_refused(grid_encoded):

@@ -18,13 +18,14 @@ import zstandard
 
 from snf.field.arch import Arch, ArchError
 from snf.field.grid import GridArch, GridArchError
-from snf.format import gridcode
+from snf.format import coded, gridcode
 from snf.format.quant import QuantError, check_bits, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
-VERSION = (1, 0)       # what a SIREN file is written as (readers of 1.x read it)
-GRID_VERSION = (2, 0)  # a file of another field family: a 1.x reader refuses it by its version
-READ_MAJORS = (1, 2)
+VERSION = (2, 0)          # written when the levels are entropy-coded (quant.coding "rans-laplace")
+VERSION_1 = (1, 0)        # written for zstd-framed fixed-bit levels; still read
+GRID_VERSION = (3, 0)     # a grid-family file (section 8): 1.x and 2.x readers refuse it by its version
+MAJORS = (1, 2, 3)        # major versions this reader knows
 FIELDS = ("siren", "grid")  # field families this reader understands (header key `field`, must-understand)
 MIME_TYPE = "application/vnd.snf"
 EXTENSION = ".snf"
@@ -63,21 +64,29 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
 
 
 def field_of(header: dict) -> str:
-    """The header's field family: `field`, "siren" when absent (every 1.x file)."""
+    """The header's field family: `field`, "siren" when absent (every 1.x and 2.x file)."""
     return header.get("field", "siren") if isinstance(header, dict) else "siren"
 
 
-def version_for(header: dict) -> tuple:
-    return GRID_VERSION if field_of(header) == "grid" else VERSION
+def is_coded(header: dict) -> bool:
+    """Whether a header's levels are entropy-coded (a 2.x file) rather than zstd-framed (1.x)."""
+    q = header.get("quant") if isinstance(header, dict) else None
+    return isinstance(q, dict) and "coding" in q
 
 
 def build(header: dict, payloads: list, zstd_level: int = 19) -> bytes:
-    """A whole .snf file from a header map and raw (uncompressed) level payloads."""
-    validate_header(header, version_for(header)[0])
+    """A whole .snf file from a header map and level payloads: entropy-coded ones
+    (`coded.encode_level`, header quant.coding set) make a 2.0 file stored as they
+    are; raw fixed-bit ones (`quant.encode_level`) a 1.0 file, each zstd-framed; a
+    grid field (header `field` "grid", `gridcode.encode_level`) a 3.0 file, zstd-framed."""
+    grid = field_of(header) == "grid"
+    coded_levels = is_coded(header) and not grid
+    version = GRID_VERSION if grid else VERSION if coded_levels else VERSION_1
+    validate_header(header, version[0])
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
-    parts = [SIGNATURE, bytes(version_for(header)), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
+    parts = [SIGNATURE, bytes(version), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
-        parts.append(chunk(T_LEVEL, k, cctx.compress(raw)))
+        parts.append(chunk(T_LEVEL, k, raw if coded_levels else cctx.compress(raw)))
     parts.append(chunk(T_END, 0, b""))
     return b"".join(parts)
 
@@ -124,20 +133,20 @@ _UMASK = _read_umask()
 
 # ---------------------------------------------------------------- header
 
-def validate_header(h: dict, major: int = 1):
-    """Check a header map against the hard limits; return its architecture
-    (`Arch` for the SIREN family, `GridArch` for the grid family)."""
+def validate_header(h: dict, major: int = VERSION[0]):
+    """Check a header map (of a file with this major version) against the hard limits; return
+    its architecture (`Arch` for the SIREN family, `GridArch` for the grid family)."""
     if not isinstance(h, dict):
         raise SnfError("header is not a map")
     fam = field_of(h)
-    if major >= 2 and "field" not in h:
-        raise SnfError("header: a 2.x file must name its field family (key 'field')")
+    if major >= 3 and "field" not in h:
+        raise SnfError("header: a 3.x file must name its field family (key 'field')")
     if fam not in FIELDS:
         raise SnfError(f"field family {str(fam)[:40]!r} is not supported by this reader "
                        f"(it reads {', '.join(FIELDS)})")
     if fam == "grid":
-        if major < 2:
-            raise SnfError("header: a grid field needs container version 2")
+        if major < 3:
+            raise SnfError("header: a grid field needs container version 3")
         return _validate_grid_header(h)
     try:
         arch = Arch.from_dict(h.get("arch"))
@@ -159,6 +168,13 @@ def validate_header(h: dict, major: int = 1):
     if h.get("channels") != arch.d_out:
         raise SnfError("header: channels differ from the architecture's outputs")
     q = h.get("quant")
+    if major >= 2:
+        if not isinstance(q, dict) or q.get("coding") != coded.CODING:
+            raise SnfError(f"header: quant.coding must be {coded.CODING!r} in a {major}.x file")
+        for k in range(1, arch.levels + 1):
+            if coded.head_size(arch, k) + arch.level_params(k) > MAX_CHUNK_BYTES:
+                raise SnfError(f"header: level {k} would exceed the chunk limit")
+        return arch
     try:
         if not isinstance(q, dict) or q.get("scale") != "row":
             raise QuantError("quantisation must be a map with scale 'row'")
@@ -229,6 +245,7 @@ class Parser:
         self._buf = bytearray()
         self._offset = 0   # file offset of _buf[0]
         self._dctx = zstandard.ZstdDecompressor()
+        self.major = None  # the file's major version, once read
 
     @property
     def offset(self) -> int:
@@ -266,9 +283,10 @@ class Parser:
             if len(self._buf) < PREFIX_LEN:
                 return False
             major, minor = self._buf[len(SIGNATURE)], self._buf[len(SIGNATURE) + 1]
-            if major not in READ_MAJORS:
-                raise SnfError(f"unsupported .snf version {major}.{minor} (this reader reads "
-                               f"{' and '.join(f'{m}.x' for m in READ_MAJORS)})")
+            if major not in MAJORS:
+                raise SnfError(f"unsupported .snf version {major}.{minor} "
+                               f"(this reader reads {' and '.join(f'{m}.x' for m in MAJORS)})")
+            self.major = major
             self.parsed.version = (major, minor)
             self._take(PREFIX_LEN)
             return True
@@ -307,7 +325,7 @@ class Parser:
                 header = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_HEADER_BYTES)
             except Exception:
                 raise SnfError("header chunk is not valid msgpack") from None
-            p.arch = validate_header(header, p.version[0])
+            p.arch = validate_header(header, self.major)
             p.header, p.header_end = header, self._offset
         elif ctype == T_LEVEL:
             if level > p.arch.levels:
@@ -327,6 +345,11 @@ class Parser:
         p = self.parsed
         if isinstance(p.arch, GridArch):
             return self._decode_grid_level(level, body)
+        if self.major >= 2:  # entropy-coded, stored as is (format_spec.md 3.2)
+            try:
+                return coded.decode_level(p.arch, level, body)
+            except QuantError as e:
+                raise SnfError(f"level {level}: {e}", level) from None
         want = payload_size(p.arch, level, p.header["quant"])
         try:
             raw = self._dctx.decompress(body, max_output_size=want)

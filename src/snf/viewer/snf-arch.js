@@ -89,7 +89,7 @@ export function checkArch(d) {
 }
 
 /** Check a header map against the hard limits (before anything is allocated); return its arch. */
-export function validateHeader(h) {
+export function validateHeader(h, major = 1) {
   if (!h || typeof h !== "object" || Array.isArray(h)) throw new HeaderError("header is not a map");
   const arch = checkArch(h.arch);
   if (!SIGNALS.includes(h.signal)) throw new HeaderError(`header: unknown signal kind ${h.signal}`);
@@ -101,6 +101,10 @@ export function validateHeader(h) {
   if (h.signal === "video" && size[2] > LIMITS.frames) throw new HeaderError("header: too many frames");
   if (h.channels !== arch.d_out) throw new HeaderError("header: channels differ from the architecture's outputs");
   const q = h.quant;
+  if (major >= 2) { // entropy-coded levels: the coding is all a reader needs from quant
+    if (!q || typeof q !== "object" || q.coding !== "rans-laplace") throw new HeaderError(`header: quant.coding must be "rans-laplace" in a ${major}.x file`);
+    return arch;
+  }
   if (!q || typeof q !== "object" || q.scale !== "row") throw new HeaderError("header: quantisation must be a map with scale 'row'");
   for (const key of ["bits", "bits_small"]) {
     if (!isInt(q[key]) || q[key] < LIMITS.minBits || q[key] > LIMITS.maxBits) throw new HeaderError(`header: ${key} must be 4..16`);

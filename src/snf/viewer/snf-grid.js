@@ -1,4 +1,4 @@
-// The latent-grid field family (format_spec.md section 7), mirroring
+// The latent-grid field family (format_spec.md section 8), mirroring
 // snf/field/grid.py (layout, limits), snf/format/gridcode.py (payload) and
 // snf/decode/grid_render.py (bilinear upsampling in float32, then each level's
 // ReLU synthesis; residuals add up). Pure JS: both viewer renderers use it.

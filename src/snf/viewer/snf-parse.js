@@ -7,11 +7,12 @@ import { crc32 } from "./crc32.js";
 import { unpack } from "./msgpack.js";
 import { LIMITS, blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
 import { decompress } from "./vendor/fzstd/fzstd.js";
+import { decodeCodedLevel } from "./snf-coded.js";
 import { decodeGridLevel, gridPayloadSize, validateGridHeader } from "./snf-grid.js";
 
 const SIGNATURE = [0x89, 0x53, 0x4e, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-const MAJORS = [1, 2];               // 2: a file with a must-understand `field` key (format_spec.md section 7)
-const FIELDS = ["siren", "grid"];     // field families this reader understands
+const MAJORS = [1, 2, 3]; // 1.x: zstd-framed fixed-bit levels; 2.x: entropy-coded levels; 3.x: grid family
+const FIELDS = ["siren", "grid"]; // field families this reader understands (must-understand `field` key)
 const PREFIX_LEN = 10;
 const CHUNK_HEAD = 10; // u32 length, 4-byte type, u16 level
 const CRC_LEN = 4;
@@ -161,17 +162,17 @@ export class Parser {
         throw new SnfError("header chunk is not valid msgpack");
       }
       const field = header && typeof header === "object" && "field" in header ? header.field : "siren";
-      if (this.major >= 2 && !(header && typeof header === "object" && "field" in header)) {
-        throw new SnfError("header: a 2.x file must name its field family (key 'field')");
+      if (this.major >= 3 && !(header && typeof header === "object" && "field" in header)) {
+        throw new SnfError("header: a 3.x file must name its field family (key 'field')");
       }
       if (!FIELDS.includes(field)) {
         throw new SnfError(`field family ${JSON.stringify(String(field).slice(0, 40)).replaceAll('"', "'")} is not supported by this reader (it reads ${FIELDS.join(", ")})`);
       }
-      if (field === "grid" && this.major < 2) throw new SnfError("header: a grid field needs container version 2");
+      if (field === "grid" && this.major < 3) throw new SnfError("header: a grid field needs container version 3");
       try {
         this.arch = field === "grid"
           ? validateGridHeader(header, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples)
-          : validateHeader(header);
+          : validateHeader(header, this.major);
       } catch (e) {
         throw new SnfError(e.message);
       }
@@ -202,6 +203,13 @@ export class Parser {
       }
       try {
         return decodeGridLevel(this.arch, level, this.header.size, raw);
+      } catch (e) {
+        throw new SnfError(`level ${level}: ${e.message}`, level);
+      }
+    }
+    if (this.major >= 2) {
+      try {
+        return decodeCodedLevel(this.arch, level, body);
       } catch (e) {
         throw new SnfError(`level ${level}: ${e.message}`, level);
       }
