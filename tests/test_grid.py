@@ -51,7 +51,7 @@ def test_latent_count_checked_before_allocation():
     header = {"field": "grid", "signal": "image", "size": [65536, 1024], "channels": 3,
               "arch": arch.to_dict(), "values": {"range": [-1.0, 1.0], "bit_depth": 8}}
     with pytest.raises(SnfError, match="exceed the limit"):
-        container.validate_header(header, 2)
+        container.validate_header(header, 3)
 
 
 def test_settings():
@@ -119,11 +119,13 @@ def test_numpy_decoder_matches_torch(grid_encoded, tiny_image):
         assert np.abs(y - ref).max() <= 1
 
 
-def test_old_reader_refuses(grid_encoded, tmp_path):
-    """The 1.0 reader (main before this family) must refuse a grid file by its version."""
+@pytest.mark.parametrize("commit", ["e2c2dfd", "4479e1e"])
+def test_old_reader_refuses(grid_encoded, tmp_path, commit):
+    """The 1.0 reader (main before this family) and the 2.0 reader (entropy-coded SIREN levels,
+    without this family) must refuse a grid file by its version, reading nothing."""
     import subprocess
     old = tmp_path / "old_container.py"
-    src = subprocess.run(["git", "show", "e2c2dfd:src/snf/format/container.py"], capture_output=True, text=True,
+    src = subprocess.run(["git", "show", f"{commit}:src/snf/format/container.py"], capture_output=True, text=True,
                          cwd=str(__import__("pathlib").Path(__file__).parent))
     if src.returncode != 0:
         pytest.skip("git history not available")
