@@ -29,7 +29,7 @@ from snf.format.container import read
 from snf.settings import EncodeSettings
 from snf.signals.image import load_image, psnr
 
-REF = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "reference")
+REF = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "reference")  # --ref overrides
 QUALITIES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)
 
 
@@ -171,11 +171,29 @@ def plot(results: list, path: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("images", nargs="+")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
     ap.add_argument("--plot")
     ap.add_argument("--grid", default=None, help="grid levels (default: the settings' default)")
     ap.add_argument("--keep", help="folder for the .snf files")
+    ap.add_argument("--ref", help="the shared reference folder (default: ../shared/data/reference beside the repo)")
+    ap.add_argument("--from-json", action="store_true",
+                    help="IMAGES are result files of earlier runs: recompute the reference columns, print, plot")
     args = ap.parse_args()
+    global REF
+    if args.ref:
+        REF = args.ref
+    if args.from_json:
+        results = [r for f in args.images for r in json.load(open(f))]
+        for res in results:
+            for lv in res["levels"]:
+                v = coolchic_at(res["image"], lv["bytes"] * 8 / (res["size"][0] * res["size"][1]))
+                lv["coolchic5"] = v and round(v, 2)
+            print(table(res) + "\n")
+        if args.out:
+            json.dump(results, open(args.out, "w"), indent=1)
+        if args.plot:
+            plot(results, args.plot)
+        return
     s = EncodeSettings(field="grid", **({"grid": args.grid} if args.grid else {}))
     results = []
     for p in args.images:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from snf.decode.render import _one_blas_thread
 from snf.field.grid import GridArch, axis_taps
 
 ROWS = 64  # picture rows per block: keeps the activations in cache
@@ -40,7 +41,12 @@ class GridNetwork:
             self.syn.append((arch.inputs(j), arrays[n:]))
 
     def grid(self, size: tuple) -> np.ndarray:
-        """Output values (H*W, d_out) float32 of a W x H render (row-major pixels)."""
+        """Output values (H*W, d_out) float32 of a W x H render (row-major pixels). The products
+        are small (a few dozen columns): one BLAS thread (a pool of them was 7x slower here)."""
+        with _one_blas_thread():
+            return self._grid(size)
+
+    def _grid(self, size: tuple) -> np.ndarray:
         w, h = size
         feats = np.empty((h * w, len(self.grids)), np.float32)
         for i, g in enumerate(self.grids):

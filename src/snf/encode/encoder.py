@@ -146,8 +146,10 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
     trainer.run(on_stage_end)
     for k, n in enumerate(trainer.stage_steps, 1):
         levels[k]["steps"] = n
+    # the settings that made the file, those the grid field reads (a header byte is a level-1 byte)
+    used = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")
     train = {"preset": p.name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
-             "settings": s.to_dict()}
+             "settings": {k: v for k, v in s.to_dict().items() if k in used}}
     header = {
         "field": "grid",
         "signal": "image",
