@@ -57,14 +57,19 @@ def jpeg_prefix(img: np.ndarray, ns: list) -> list:
 
 def webp_at(img: np.ndarray, n: int):
     """PSNR of the best Pillow WebP (default method) that fits in n bytes."""
-    im, best = Image.fromarray(img), None
-    for q in range(0, 101):
+    im = Image.fromarray(img)
+
+    def enc(q):
         b = io.BytesIO()
         im.save(b, format="WEBP", quality=q)
-        if b.tell() > n:
-            break
-        best = psnr(np.asarray(Image.open(io.BytesIO(b.getvalue())).convert("RGB")), img)
-    return best
+        return b.getvalue()
+    lo, hi = 0, 100  # size grows with quality: bisect for the largest quality that fits
+    if len(enc(lo)) > n:
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if len(enc(mid)) <= n else (lo, mid - 1)
+    return psnr(np.asarray(Image.open(io.BytesIO(enc(lo))).convert("RGB")), img)
 
 
 def coolchic_at(name: str, bpp: float):
@@ -148,7 +153,7 @@ def plot(results: list, path: str) -> None:
         ax.plot([x["bytes"] / 1000 for x in lv], [x["psnr"] for x in lv], "o-", label="snf grid (levels of one file)")
         name = res["image"]
         img = load_image(res["path"])
-        ns = np.geomspace(1000, max(x["bytes"] for x in lv) * 1.6, 24).astype(int)
+        ns = np.geomspace(1000, max(x["bytes"] for x in lv) * 1.6, 14).astype(int)
         ax.plot(ns / 1000, jpeg_prefix(img, list(ns)), "--", label="progressive-JPEG prefix")
         wp = [(n, webp_at(img, int(n))) for n in ns]
         ax.plot([n / 1000 for n, v in wp if v], [v for n, v in wp if v], ":", label="WebP (whole file)")
