@@ -46,7 +46,7 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     levels, step, psnr, fraction of the whole encode, text) at most twice a second.
     """
     s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
-    widths, mode, bits, seed, time_budget = s.widths, s.mode, s.bits, s.seed, s.time_budget
+    bits, seed, time_budget = s.bits, s.seed, s.time_budget
     qat = s.qat_on
     torch.manual_seed(seed)
     arch = s.arch(d_in=2, d_out=img.shape[2])
@@ -70,7 +70,7 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
                 refit()
                 payloads[k], deq[k] = encode_level(arch, k, model.level_tensors(k), quant)
             before = _render_psnr(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
-            if mode != "slimmable":
+            if not arch.trains_jointly:  # shared weights keep training: set at the end only
                 model.set_level(k, deq[k])
             after = _render_psnr(arch, [deq[j] for j in range(1, k + 1)], k, img)
             levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
@@ -78,12 +78,12 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
                      f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
 
     trainer.run(on_stage_end)
-    for k, n in enumerate(trainer.stage_steps if mode != "slimmable" else [], 1):
+    for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
         levels[k]["steps"] = n
     # the settings that made the file (informative: a decoder never needs them)
     train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
              "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
-    if mode == "slimmable":
+    if arch.trains_jointly:
         train["steps"] = trainer.stage_steps[0]
     header = image_header(img, arch, quant, train)
     header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]

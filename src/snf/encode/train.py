@@ -60,9 +60,7 @@ class Trainer:
 
     def stages(self) -> list:
         """Levels trained by each stage."""
-        if self.arch.mode == "slimmable":
-            return [list(range(1, self.arch.levels + 1))]
-        return [[k] for k in range(1, self.arch.levels + 1)]
+        return self.arch.stages()
 
     def run(self, on_stage_end) -> BlockSiren:
         """Train every stage; `on_stage_end(levels, model, refit)` runs after each
@@ -114,7 +112,7 @@ class Trainer:
     def _objective(self, levels: list, tables):
         arch, k = self.arch, levels[-1]
         fits = cache_bytes(arch, k, self.rows) <= self.preset.cache_limit
-        if arch.mode == "progressive" and fits:
+        if arch.causal and fits:  # cached tables hold frozen earlier units: only valid when causal
             if tables is None:
                 tables = initial_tables(arch, self.coords, self.values)
             return CachedLevel(self.model, k, tables, self._batch())
