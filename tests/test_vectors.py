@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from snf.decode.decoder import decompress, render_image
-from snf.format.container import ERROR_KINDS, SnfError, read
+from snf.format.container import ERROR_KINDS, Parser, SnfError, read
 from snf.field.arch import MODES
 
 HERE = os.path.join(os.path.dirname(__file__), "vectors")
@@ -52,10 +52,15 @@ def test_good_vector(name):
 def test_bad_vector(name):
     want = MANIFEST["bad"][name]
     data = _bytes("bad", name)
+    expect = (want["kind"], want["level"], want["levels_complete"], want["complete"])
     p = read(data)
     assert isinstance(p.error, SnfError), name
-    assert (p.error.kind, p.error.level, p.levels_complete, p.complete) == \
-        (want["kind"], want["level"], want["levels_complete"], want["complete"]), str(p.error)
+    assert (p.error.kind, p.error.level, p.levels_complete, p.complete) == expect, str(p.error)
+    parser = Parser()  # fed in 5-byte pieces, as from a network: the same outcome
+    for i in range(0, len(data), 5):
+        parser.feed(data[i:i + 5])
+    q = parser.finish()
+    assert (q.error.kind, q.error.level, q.levels_complete, q.complete) == expect, str(q.error)
     assert "\n" not in str(p.error)
     if p.levels_complete:  # what did arrive still decodes
         assert decompress(data)["level"] == p.levels_complete

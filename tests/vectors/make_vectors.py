@@ -124,6 +124,7 @@ def good_vectors() -> dict:
     out["rule-newer-minor"] = assemble(h, payloads, minor=9)
     out["rule-bytes-after-end"] = assemble(h, payloads) + b"anything after SEND is ignored"
     out["rule-unknown-keys"] = assemble(dict(h, future={"x": 1}, arch=dict(h["arch"], note="x")), payloads)
+    out["rule-field-siren"] = assemble(dict(h, field="siren"), payloads)
     out["rule-integral-floats"] = assemble(dict(h, arch=dict(h["arch"], layers=float(LAYERS))), payloads)
     out["rule-defaults"] = assemble({k: v for k, v in h.items() if k not in ("coords", "levels", "encoder")}
                                     | {"arch": {"widths": list(WIDTHS), "layers": LAYERS}}, payloads)
@@ -195,7 +196,7 @@ def bad_vectors() -> dict:
     unsupported = {
         "requires-unknown-feature": dict(h, requires=["entropy-coding-v9"]),
         "quant-unknown-coding": dict(h, quant=dict(quant, coding="future")),
-        "arch-unknown-family": dict(h, arch=dict(h["arch"], family="future")),
+        "field-unknown-family": dict(h, field="future"),
         "coords-unknown-grid": dict(h, coords=dict(C.DEFAULT_COORDS, grid="random")),
     }
     for name, hh in unsupported.items():

@@ -36,7 +36,7 @@ MODE_RULES = {
     "individual": ModeRule(separate=True, lateral=False, causal=False, joint=False),
 }
 MODES = tuple(MODE_RULES)
-FAMILIES = ("siren",)  # arch.family: the field family; a reader refuses one it does not know
+FAMILIES = ("siren",)  # header key `field`: the field family; a reader refuses one it does not know
 GROWS = ("spectral", "spatial", "temporal")
 INITS = ("siren", "zero-out")
 
@@ -223,9 +223,6 @@ class Arch:
         if not isinstance(d, dict):
             raise ArchError("architecture must be a map")
         known = {"widths", "layers", "d_in", "d_out", "w0", "mode", "grow", "init"}
-        family = d.get("family", "siren")
-        if family not in FAMILIES:
-            raise ArchError(f"unknown field family {family!r}: this reader decodes {', '.join(FAMILIES)}")
         widths = d.get("widths")
         if not isinstance(widths, list) or not all(_is_int(w) for w in widths):
             raise ArchError(f"widths must be a list of integers, got {widths!r}")

@@ -43,7 +43,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 # Must-understand dispatch points (format_spec.md section 2.1). A reader refuses a
 # file whose `requires` names a feature it lacks, whose `quant.coding` or
-# `arch.family` it does not know, or that has a critical chunk type it does not know.
+# `field` (family) it does not know, or that has a critical chunk type it does not know.
 FEATURES = ()                            # `requires` entries this reader implements
 PAYLOAD_CODINGS = {"raw": decode_level}  # quant.coding -> (arch, k, payload, quant) -> tensors
 CODINGS = tuple(PAYLOAD_CODINGS)
@@ -156,12 +156,12 @@ def validate_header(h: dict) -> Arch:
     if missing:
         raise SnfError(f"this file needs {', '.join(missing)}, which this reader does not implement",
                        kind="unsupported")
-    a = h.get("arch")
-    if isinstance(a, dict) and a.get("family", "siren") not in FAMILIES:
-        raise SnfError(f"unknown field family {a.get('family')!r}: this reader decodes {', '.join(FAMILIES)}",
+    family = h.get("field", FAMILIES[0])
+    if family not in FAMILIES:
+        raise SnfError(f"unknown field family {family!r}: this reader decodes {', '.join(FAMILIES)}",
                        kind="unsupported")
     try:
-        arch = Arch.from_dict(a)
+        arch = Arch.from_dict(h.get("arch"))
     except ArchError as e:
         raise _header_error(str(e)) from None
     signal = h.get("signal")

@@ -22,7 +22,6 @@ PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snf-constants.j
 def values() -> dict:
     defaults = {f.name: f.default for f in dataclasses.fields(_arch.Arch)
                 if f.default is not dataclasses.MISSING and f.name != "extra"}
-    defaults["family"] = _arch.FAMILIES[0]
     return {
         "SIGNATURE": list(_c.SIGNATURE),
         "VERSION": list(_c.VERSION),

@@ -80,8 +80,6 @@ export function payloadSize(arch, k, quant) {
 /** Check an architecture map against the rules and limits; return a normalised copy. */
 export function checkArch(d) {
   if (!isMap(d)) throw new HeaderError("header: architecture must be a map");
-  const family = has(d, "family") ? d.family : ARCH_DEFAULTS.family;
-  if (!FAMILIES.includes(family)) throw new HeaderError(`unknown field family ${JSON.stringify(family)}`, "unsupported");
   const w = d.widths;
   if (!Array.isArray(w) || !w.every(isInt)) throw new HeaderError("header: widths must be a list of integers");
   for (const key of ["layers", "d_in", "d_out"]) {
@@ -94,7 +92,7 @@ export function checkArch(d) {
   const get = (key) => (has(d, key) ? d[key] : ARCH_DEFAULTS[key]);
   const arch = {
     widths: w, layers: get("layers"), d_in: get("d_in"), d_out: get("d_out"), w0: get("w0"),
-    mode: get("mode"), grow: get("grow"), init: get("init"), family,
+    mode: get("mode"), grow: get("grow"), init: get("init"),
   };
   if (w.length < 1 || w.length > LIMITS.levels) throw new HeaderError(`header: need 1..${LIMITS.levels} levels, got ${w.length}`);
   if (w.some((v, i) => v <= (i ? w[i - 1] : 0))) throw new HeaderError("header: widths must be positive and strictly increasing");
@@ -121,6 +119,8 @@ export function validateHeader(h) {
   }
   const missing = requires.filter((r) => !FEATURES.includes(r));
   if (missing.length) throw new HeaderError(`this file needs ${missing.join(", ")}, which this reader does not implement`, "unsupported");
+  const family = has(h, "field") ? h.field : FAMILIES[0];
+  if (!FAMILIES.includes(family)) throw new HeaderError(`unknown field family ${JSON.stringify(family)}`, "unsupported");
   const arch = checkArch(h.arch);
   if (!has(SIGNAL_DIMS, h.signal)) throw new HeaderError(`header: unknown signal kind ${h.signal}`);
   const size = h.size, dims = SIGNAL_DIMS[h.signal];
