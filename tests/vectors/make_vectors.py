@@ -212,6 +212,7 @@ def bad_vectors() -> dict:
     put("level2-crc", bytes(bad), "corrupt", 2, 1)
     put("level2-level-field-flipped", edit_chunk(good, ends[0], level=2 | 0x8000, fix_crc=False), "corrupt", 2, 1)
     put("level2-out-of-order", edit_chunk(good, ends[0], level=3), "structure", 2, 1)
+    put("level1-repeated", good[:ends[0]] + good[head_end:ends[0]] + good[ends[0]:], "structure", 2, 1)
     put("level-beyond-last", good[:ends[2]] + C.chunk(C.T_LEVEL, 4, good[ends[0] + 10:ends[1] - 4])
         + good[ends[2]:], "structure", None, 3)
     put("end-chunk-early", good[:ends[0]] + C.chunk(C.T_END, 0, b""), "structure", 2, 1)
@@ -241,6 +242,8 @@ def bad_vectors() -> dict:
     put("scale-not-finite", assemble(h, [bytes(p1)] + payloads[1:]), "payload", 1)
     put("cut-inside-level-2", good[: ends[1] - 3], "truncated", 2, 1)
     put("cut-inside-chunk-head", good[: ends[0] + 5], "truncated", 2, 1)
+    put("cut-after-level-2", good[: ends[1]], "truncated", 3, 2)
+    put("cut-after-header", good[: head_end], "truncated", 1, 0)
     return out
 
 
