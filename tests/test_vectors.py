@@ -68,3 +68,30 @@ def test_bad_vector(name):
     else:
         with pytest.raises(SnfError):
             decompress(data)
+
+
+def _cli(main, argv) -> int:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    return e.value.code
+
+
+def test_snf_decode_follows_the_reader_rules(tmp_path, capsys):
+    """A file cut after its last level decodes (exit 0); a file that holds no level is one
+    line on stderr and exit 2, nothing written; snf-info never crashes on a bad file."""
+    from snf.cli import decode as cli_decode, info as cli_info
+    out = tmp_path / "o.png"
+    assert _cli(cli_decode.main, [os.path.join(HERE, "good", "rule-no-end-chunk.snf"), "-o", str(out)]) == 0
+    assert out.exists()
+    capsys.readouterr()
+    for name, want in sorted(MANIFEST["bad"].items()):
+        path = os.path.join(HERE, "bad", name + ".snf")
+        bad_out = tmp_path / f"{name}.png"
+        rc = _cli(cli_decode.main, [path, "-o", str(bad_out), "--quiet"])
+        err = capsys.readouterr().err
+        if want["levels_complete"]:
+            assert rc == 0 and bad_out.exists(), (name, err)
+        else:
+            assert rc == 2 and not bad_out.exists() and err.count("\n") == 1, (name, err)
+        assert _cli(cli_info.main, [path, "--json"]) in (0, 2), name
+        assert "Traceback" not in capsys.readouterr().err
