@@ -27,10 +27,15 @@ def guarded_protocol(max_connections: int, header_timeout: float, idle_timeout: 
             super().connection_made(transport)
             self._header_timer = self._stall_timer = None
             self._seen_cycle = None
-            if len(self.connections) > max_connections:
+            self._refused = len(self.connections) > max_connections
+            if self._refused:
+                # answer, stop sending, and drain what the client sent for a moment before closing:
+                # closing with its request unread would reset the connection before it reads the 503
                 transport.write(refusal("503 Service Unavailable", retry_after,
                                         f"more than {max_connections} connections; try again later"))
-                transport.close()
+                if transport.can_write_eof():
+                    transport.write_eof()
+                self.loop.call_later(1.0, transport.close)
                 return
             self._arm_header_timer()
 
@@ -53,6 +58,8 @@ def guarded_protocol(max_connections: int, header_timeout: float, idle_timeout: 
             self.transport.close()
 
         def data_received(self, data: bytes) -> None:
+            if self._refused:
+                return  # drained, never parsed
             super().data_received(data)
             if self.cycle is not None and self.cycle is not self._seen_cycle:
                 self._seen_cycle = self.cycle     # a request's headers are complete

@@ -14,15 +14,18 @@ import time
 
 from fastapi import HTTPException
 
-# Encoder memory, measured on CPU torch 2.13 (peak RSS of `python -m snf.serve.worker`,
-# bench/attack.py --measure-encoder): a fixed part (interpreter, torch, the model) and a
-# part per pixel (the image, its coordinates and targets, the training batch), plus the
-# activation cache of frozen levels (snf.encode.stage.cache_bytes) when it is used.
-ENCODER_BASE_MB = 420
-ENCODER_BYTES_PER_PIXEL = 600
-# Address space a worker may map beyond its resident estimate: torch maps its libraries
-# and one stack per thread without touching them (measured VmPeak - VmHWM, about 1.3 GiB).
-ADDRESS_SPACE_SLACK_MB = 2048
+# Encoder memory, measured on CPU torch 2.13, default settings, one thread (peak RSS of
+# encoder.compress; bench/attack.py --measure-encoder): without the activation cache
+# 395 MiB at 64x64, 648 at 512x512, 743 at 1024x1024 (a fixed part: interpreter, torch,
+# the model, one 16,384-row batch; then about 126 bytes a pixel: image, coordinates,
+# targets). With the cache, 1,502 MiB at 512x512: it costs about 1.7x what
+# snf.encode.stage.cache_bytes counts (the tables and their temporaries).
+ENCODER_BASE_MB = 640
+ENCODER_BYTES_PER_PIXEL = 160
+CACHE_OVERHEAD = 1.8
+# Address space a worker may map beyond its resident limit: torch maps its libraries and
+# thread stacks without touching them (measured VmPeak - VmHWM: about 530 MiB).
+ADDRESS_SPACE_SLACK_MB = 1024
 DESCRIPTORS_PER_CONNECTION = 2   # the socket, and the file a stream reads
 SPARE_DESCRIPTORS = 64           # catalogue, logs, listening socket, renders
 
@@ -37,8 +40,8 @@ def cache_row_bytes(settings, d_out: int = 3) -> int:
 
 def encoder_memory_mb(pixels: int, settings, cache: bool = False) -> int:
     """Estimated peak resident memory of one encode (MiB); `cache` adds the full activation cache."""
-    per_pixel = ENCODER_BYTES_PER_PIXEL + (cache_row_bytes(settings) if cache else 0)
-    return ENCODER_BASE_MB + -(-pixels * per_pixel // (1 << 20))
+    per_pixel = ENCODER_BYTES_PER_PIXEL + (CACHE_OVERHEAD * cache_row_bytes(settings) if cache else 0)
+    return ENCODER_BASE_MB + -(-int(pixels * per_pixel) // (1 << 20))
 
 
 def check_encoder_memory(pixels: int, settings, limit_mb: int) -> int:
@@ -51,8 +54,9 @@ def check_encoder_memory(pixels: int, settings, limit_mb: int) -> int:
 
 
 def cache_budget_bytes(pixels: int, settings, limit_mb: int) -> int:
-    """The activation cache a worker may build: what its memory limit leaves after the rest."""
-    return max(0, (limit_mb - encoder_memory_mb(pixels, settings)) << 20)
+    """The activation cache (as the trainer counts it) a worker may build: what its memory
+    limit leaves after the cache-less encode, over the cache's measured overhead."""
+    return max(0, int(((limit_mb - encoder_memory_mb(pixels, settings)) << 20) / CACHE_OVERHEAD))
 
 
 def limit_address_space(limit_mb: int) -> None:

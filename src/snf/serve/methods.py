@@ -12,18 +12,21 @@ from __future__ import annotations
 from starlette.routing import Match, Mount
 
 
+PROBED = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def allowed_methods(app, scope) -> set:
-    """Methods some route answers at this path (HEAD wherever GET; OPTIONS when any)."""
+    """Methods some route answers at this path (HEAD wherever GET; OPTIONS when any).
+
+    Each route is asked whether it fully matches the path with each method, so grouped
+    routers (FastAPI's included routers) answer as well as plain routes."""
     methods = set()
-    probe = {**scope, "method": "GET"}
     for route in app.router.routes:
-        match, _ = route.matches(probe)
-        if match == Match.NONE:
-            continue
         if isinstance(route, Mount):
-            methods |= {"GET"}
-        else:
-            methods |= set(getattr(route, "methods", None) or ())
+            if route.matches({**scope, "method": "GET"})[0] != Match.NONE:
+                methods.add("GET")
+            continue
+        methods |= {m for m in PROBED if route.matches({**scope, "method": m})[0] == Match.FULL}
     if "GET" in methods:
         methods.add("HEAD")
     if methods:

@@ -17,7 +17,7 @@ from snf.serve.library import BadAsset, http_date, level_etag
 from snf.serve.limits import busy, out_of_descriptors
 from snf.serve.ranges import Unsatisfiable, content_range, if_range_holds, parse_range, preconditions
 from snf.serve.streaming import Closer, Frames, body, walk_frames
-from snf.serve.uploads import FIELDS, accept_upload
+from snf.serve.uploads import FIELD_PATTERN, FIELDS, accept_upload
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 LEVEL = re.compile(r"[1-9][0-9]{0,2}", re.ASCII)   # a level in a path: ASCII digits, bounded
@@ -71,9 +71,10 @@ def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None
     """(status, start, stop, headers) for this request on this version of the file."""
     size = st.st_size
     if level is not None:
-        if level not in frames.level_ends:
+        if level not in frames.level_ends:  # 0 or less: malformed (400); past the last: no such resource (404)
             have = max(frames.level_ends, default=0)
-            raise HTTPException(400, f"level {level} is not in this asset (it has levels 1..{have})")
+            raise HTTPException(400 if level < 1 else 404,
+                                f"level {level} is not in this asset (it has levels 1..{have})")
         size = frames.level_ends[level]
     etag, modified = level_etag(file_etag, level), http_date(st)
     ends = [e for k, e in sorted(frames.level_ends.items()) if level is None or k <= level]
@@ -118,7 +119,8 @@ class FileStream(StreamingResponse):
                              412: {"description": "If-Match or If-Unmodified-Since failed"},
                              416: {"description": "range not satisfiable"}, **READ_ERRORS})
 async def stream(asset_id: str, request: Request,
-                 level: int | None = Query(None, description="stop after this level's chunk (400 if the file has no such level)"),
+                 level: int | None = Query(None, description="stop after this level's chunk (1..999; 404 if the file has no such level)",
+                                           json_schema_extra={"minimum": 1, "maximum": 999}),
                  kbps: int | None = Query(None, ge=8, le=10_000_000,
                                           description="pace to kilobits per second (at least 8)")):
     """Each chunk is sent as soon as it is read. `?level=K` is its own resource (own ETag,
@@ -182,7 +184,9 @@ def http_time_of(date: str) -> float:
 UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary", "description": "the image (PNG, JPEG, ...)"},
-                   **{name: {"type": "string", "description": text} for name, text in FIELDS.items()}}}}}}}
+                   **{name: {"type": "string", "description": text, "pattern": FIELD_PATTERN, "maxLength": 64}
+                      for name, text in FIELDS.items()}},
+    "additionalProperties": False}}}}}
 
 
 @router.post("", status_code=202, dependencies=[Depends(require_writer)], openapi_extra=UPLOAD_SCHEMA,

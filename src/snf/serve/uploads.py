@@ -55,8 +55,23 @@ def limited(request: Request, cap: int) -> Request:
     return Request(request.scope, counted)
 
 
+FIELD_PATTERN = "^[ -~]{0,64}$"   # form values: printable ASCII, at most 64 characters
+
+
+def check_fields(form) -> None:
+    """Every form value but the file: printable ASCII and short, or 400 (before any parsing)."""
+    for name, value in form.multi_items():
+        if name == "file":
+            continue
+        if name not in FIELDS:
+            raise HTTPException(400, f"unknown form field {name[:32]!r}; known: file, {', '.join(FIELDS)}")
+        if not isinstance(value, str) or len(value) > 64 or not (value.isascii() and value.isprintable()):
+            raise HTTPException(400, f"form field {name} must be printable ASCII of at most 64 characters")
+
+
 def encode_params(form, settings: Settings) -> dict:
     """The job row's parameters: the validated encode settings, within this server's limits."""
+    check_fields(form)
     try:
         enc = EncodeSettings.from_form(form)
     except SettingsError as e:
