@@ -37,13 +37,16 @@ def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
 
 
 def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
-             device: str | None = None, progress=None, refit: bool | None = None, **kw) -> dict:
+             device: str | None = None, progress=None, refit: bool | None = None,
+             cache_limit: int | None = None, **kw) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes.
 
     `settings` decides the bytes (keyword arguments such as ``widths=`` or
     ``bits=`` build or override one, CompressAI style); `quiet`, `device` and
     `progress` do not. `progress`, if given, is called with a dict (level,
     levels, step, psnr, fraction of the whole encode, text) at most twice a second.
+    `cache_limit` caps the bytes of cached frozen-level activations (the server sizes
+    it from a job's memory allowance); past it a stage trains by autograd instead.
     """
     s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
     bits, seed, time_budget = s.bits, s.seed, s.time_budget
@@ -52,6 +55,8 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     arch = s.arch(d_in=2, d_out=img.shape[2])
     quant = default_quant(bits)
     p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
+    if cache_limit is not None:
+        p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
         Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
     coords, values = image_samples(img)

@@ -4,6 +4,11 @@ The file's framing (10-byte prefix, then length-prefixed chunks) is walked from
 the chunk heads alone, so the body is cut at chunk boundaries: each level's
 chunk goes out the moment it is read. `?kbps=` paces the bytes on a schedule
 (slices of about 1/20 s), asynchronously, so many slow streams need no threads.
+
+A body never mixes two versions of a file: the open descriptor is checked
+(size, mtime, ctime) after each segment is read, and the body ends short if the
+file changed in place (a file replaced by rename is no concern: the descriptor
+still reads the old one). A short body tells the client (Content-Length).
 """
 from __future__ import annotations
 
@@ -66,15 +71,23 @@ async def read_at(fd: int, offset: int, n: int) -> bytes:
     return await anyio.to_thread.run_sync(os.pread, fd, n, offset)
 
 
-async def body(fd: int, start: int, stop: int, cuts: list, kbps: int | None = None):
+def identity(st: os.stat_result) -> tuple:
+    """What changes when a file is written in place."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+async def body(fd: int, start: int, stop: int, cuts: list, kbps: int | None = None, on_close=None):
     """Yield bytes [start, stop) of the open file `fd` (closed at the end, even on cancel)."""
     try:
+        same = identity(os.fstat(fd))
         loop = asyncio.get_running_loop()
         rate = kbps * 1000 / 8 if kbps else None
         tick = max(1, int(rate / TICKS_PER_SECOND)) if rate else None
         t0, sent = loop.time(), 0
         for a, b in segments(start, stop, cuts):
             data = await read_at(fd, a, b - a)
+            if identity(os.fstat(fd)) != same:
+                return  # written in place while we read: end short rather than mix two versions
             if rate is None:
                 if data:
                     yield data
@@ -88,4 +101,19 @@ async def body(fd: int, start: int, stop: int, cuts: list, kbps: int | None = No
             if len(data) < b - a:
                 return  # the file shrank: the short body tells the client
     finally:
-        os.close(fd)
+        if on_close is None:
+            os.close(fd)
+        else:
+            on_close()
+
+
+class Closer:
+    """Run a cleanup once: from the body's end, or from the response if the body never ran."""
+
+    def __init__(self, *actions):
+        self.actions = actions
+
+    def __call__(self) -> None:
+        actions, self.actions = self.actions, ()
+        for action in actions:
+            action()
