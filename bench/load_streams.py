@@ -67,6 +67,12 @@ def start_server(folder: Path, log: Path, extra=()) -> tuple:
     raise SystemExit(f"snf-serve did not start: {log.read_text()[-300:]}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used: load-independent, unlike wall-clock figures."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_kib(pid: int, key: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -75,20 +81,30 @@ def proc_kib(pid: int, key: str) -> int:
     return 0
 
 
-async def one_stream(client: httpx.AsyncClient, url: str, raw: bytes, end1: int, started: list) -> dict:
+async def one_stream(url: str, raw: bytes, end1: int, started: list, finished: list) -> dict:
+    """One GET over a plain asyncio connection: a client this light leaves the timing to the server
+    (httpx's pool costs O(connections) per request: 1,000 at once took the client seconds)."""
+    host, port, path = re.match(r"http://([^:/]+):(\d+)(/.*)", url).groups()
     t0 = time.monotonic()
-    got, first = bytearray(), None
+    got, first, writer = bytearray(), None, None
     try:
-        async with client.stream("GET", url) as r:
-            started.append(1)
-            if r.status_code != 200:
-                return {"error": f"HTTP {r.status_code}"}
-            async for piece in r.aiter_raw():
-                got += piece
-                if first is None and len(got) >= end1:
-                    first = time.monotonic() - t0
-    except httpx.HTTPError as e:
+        reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 20)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        started.append(1)
+        status = int(head.split(b" ", 2)[1])
+        if status != 200:
+            return {"error": f"HTTP {status}"}
+        while piece := await reader.read(1 << 16):
+            got += piece
+            if first is None and len(got) >= end1:
+                first = time.monotonic() - t0
+    except (OSError, asyncio.IncompleteReadError, ValueError) as e:
         return {"error": f"{e.__class__.__name__}: {e}"}
+    finally:
+        finished.append(1)
+        if writer is not None:
+            writer.close()
     if bytes(got) != raw:
         return {"error": f"wrong bytes ({len(got)} of {len(raw)})"}
     return {"first": first, "total": time.monotonic() - t0}
@@ -106,25 +122,25 @@ async def poll_health(base: str, stop: asyncio.Event, out: list) -> None:
             await asyncio.sleep(0.05)
 
 
-async def probe_cap(url: str, n: int, started: list, out: dict) -> None:
+async def probe_cap(url: str, n: int, started: list, finished: list, out: dict) -> None:
     """Once all n streams have their headers, ask for one more paced stream."""
     deadline = time.monotonic() + 60
     while len(started) < n and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
+    open_before = len(started) - len(finished)
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as client:
         r = await client.get(url)
-        out.update(status=r.status_code, retry_after=r.headers.get("retry-after"), streams_open=len(started))
+        out.update(status=r.status_code, retry_after=r.headers.get("retry-after"),
+                   streams_open=min(open_before, len(started) - len(finished)))
 
 
 async def run_load(base: str, url: str, n: int, raw: bytes, end1: int, cap: int | None) -> tuple:
-    limits = httpx.Limits(max_connections=n + 8, max_keepalive_connections=n + 8)
-    started, health, probe, stop = [], [], {}, asyncio.Event()
+    started, finished, health, probe, stop = [], [], [], {}, asyncio.Event()
     pinger = asyncio.create_task(poll_health(base, stop, health))
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0)) as client:
-        t0 = time.monotonic()
-        extra = [probe_cap(url, n, started, probe)] if cap else []
-        results = await asyncio.gather(*(one_stream(client, url, raw, end1, started) for _ in range(n)), *extra)
-        wall = time.monotonic() - t0
+    t0 = time.monotonic()
+    extra = [probe_cap(url, n, started, finished, probe)] if cap else []
+    results = await asyncio.gather(*(one_stream(url, raw, end1, started, finished) for _ in range(n)), *extra)
+    wall = time.monotonic() - t0
     stop.set()
     await pinger
     return results[:n], wall, health, probe
@@ -174,10 +190,11 @@ def main() -> int:
         proc, base = start_server(folder, work / "serve.log", extra)
         ends = [lv["end"] for lv in httpx.get(f"{base}/v1/assets/bench").json()["levels"]]
         kbps = max(1, round(len(raw) * 8 / 1000 / args.seconds))
-        rss0 = proc_kib(proc.pid, "VmRSS")
+        rss0, cpu0 = proc_kib(proc.pid, "VmRSS"), cpu_seconds(proc.pid)
         results, wall, health, probe = asyncio.run(run_load(base, f"{base}/v1/assets/bench/stream?kbps={kbps}",
                                                             args.streams, raw, ends[0], args.cap))
-        hwm = proc_kib(proc.pid, "VmHWM")
+        hwm, cpu = proc_kib(proc.pid, "VmHWM"), cpu_seconds(proc.pid) - cpu0
+        load = os.getloadavg()[0]
         alive = proc.poll() is None
     finally:
         if proc is not None and proc.poll() is None:
@@ -185,6 +202,7 @@ def main() -> int:
             proc.wait(15)
         shutil.rmtree(work, ignore_errors=True)
     report = summarise(results, args.streams, raw, ends, kbps, wall, rss0, hwm, alive, health, probe)
+    report.update(server_cpu_s=round(cpu, 2), load_average_1min=round(load, 1))
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -196,6 +214,7 @@ def main() -> int:
               f"all {args.streams} in {wall:.2f} s")
         print(f"server memory: {report['server_rss_before_mib']} MiB RSS before, peak {report['server_peak_rss_mib']} MiB "
               f"(VmHWM); {os.cpu_count()} CPUs")
+        print(f"server CPU time for the run: {report['server_cpu_s']} s; machine load average {report['load_average_1min']}")
         print(f"/healthz during the run: {report['healthz_polls']} polls, {report['healthz_failed']} failed, "
               f"p50 {report['healthz_p50_ms']} ms, p99 {report['healthz_p99_ms']} ms, max {report['healthz_max_ms']} ms")
         if probe:
