@@ -122,6 +122,8 @@ class OncePerIncident(logging.Filter):
         msg = record.getMessage()
         if "out of system resource" in msg or "Too many open files" in msg:
             return "descriptors"
+        if msg.startswith("socket.send() raised exception"):  # asyncio: writes after a client left
+            return "closed-writes"
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, OSError) and out_of_descriptors(exc):
             return "descriptors"
@@ -137,7 +139,8 @@ class OncePerIncident(logging.Filter):
             self._last[key] = (now, hidden + 1)
             return False
         self._last[key] = (now, 0)
-        record.msg = ("out of file descriptors: refusing connections for now (one line per incident"
-                      + (f"; {hidden} more before this one" if hidden else "") + ")")
+        what = {"descriptors": "out of file descriptors: refusing connections for now",
+                "closed-writes": "writes to connections the clients had closed"}[key]
+        record.msg = what + " (one line per incident" + (f"; {hidden} more before this one" if hidden else "") + ")"
         record.args, record.exc_info, record.exc_text = (), None, None
         return True
