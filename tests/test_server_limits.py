@@ -16,7 +16,7 @@ import pytest
 from fastapi import HTTPException
 
 pytest.register_assert_rewrite("snf_serve_fixtures")
-from snf_serve_fixtures import TOKEN, Served, encode, tiny_png  # noqa: E402
+from snf_serve_fixtures import TOKEN, Served, tiny_png  # noqa: E402
 
 pytest_plugins = ["snf_serve_fixtures"]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from snf.format.container import MIME_TYPE
 from snf.serve.auth import require_writer
-from snf.serve.ids import ASSET_ID, valid_asset_id
+from snf.serve.ids import valid_asset_id
 from snf.serve.jobs import job_view
 from snf.serve.levels import RenderError
 from snf.serve.library import BadAsset, http_date, level_etag
