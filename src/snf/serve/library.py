@@ -125,6 +125,12 @@ class Library:
         finally:
             os.close(fd)
 
+    def cached(self, asset_id: str, st: os.stat_result) -> dict | None:
+        """The in-memory manifest of this version of the asset, or None (no I/O: safe on the event loop)."""
+        with self._lock:
+            hit = self._memo.get(asset_id)
+        return hit[1] if hit is not None and hit[0] == stat_key(st) else None
+
     def manifest_of(self, asset_id: str, fd: int, st: os.stat_result) -> dict:
         """The manifest of this open version of the asset (so a stream's ETag is its bytes' hash)."""
         key = stat_key(st)
