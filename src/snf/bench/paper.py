@@ -32,10 +32,11 @@ WIDTHS = {
 TABLE = {"spectral": "Table 1: spectral growing", "spatial": "Table 3: spatial growing"}
 
 
-def settings_for(grow: str, method: str, preset: str, budget: float | None):
+def settings_for(grow: str, method: str, preset: str, budget: float | None, steps: int | None = None):
     """EncodeSettings for one cell, or (None, why) when this build cannot encode it."""
     from snf.settings import EncodeSettings, SettingsError
-    kw = {"mode": method, "widths": WIDTHS[grow][method], "preset": preset, "time_budget": budget}
+    kw = {"mode": method, "widths": WIDTHS[grow][method], "preset": preset, "time_budget": budget,
+          "steps": steps}
     if grow != "spectral":
         kw["grow"] = grow
     try:
@@ -79,13 +80,13 @@ def run(args, out: str, bar: Bar, say) -> dict:
     paths = list_images(args.images)
     gpu = torch.cuda.is_available()
     preset = args.preset
-    if preset == "paper" and gpu and args.budget is None:
+    if preset == "paper" and gpu and args.budget is None and args.steps is None:
         paths = paths[:1]
         say(f"--preset paper on {torch.cuda.get_device_name(0)}: the seed's recipe (50,000 full-batch steps "
             f"per level) on one image, {os.path.basename(paths[0])}")
     elif preset == "paper":
-        say("--preset paper: the seed's recipe, cut to the wall-clock budget" +
-            ("" if gpu else " (no GPU here)"))
+        how = f"{args.steps} steps a level" if args.steps else "cut to the wall-clock budget"
+        say(f"--preset paper: the seed's recipe, {how}" + ("" if gpu else " (no GPU here)"))
     _, lp_why = metrics.lpips_status()
     if lp_why:
         say(f"LPIPS skipped: {lp_why}")
@@ -100,11 +101,11 @@ def run(args, out: str, bar: Bar, say) -> dict:
             img = load_rgb(path)
             stem = os.path.splitext(os.path.basename(path))[0]
             h, w = img.shape[:2]
-            budget = None if (preset == "paper" and gpu and args.budget is None) else \
+            budget = None if (args.steps or preset == "paper" and gpu and args.budget is None) else \
                 (args.budget or default_budget(w * h, "paper"))
             cells = {}
             for m in METHODS:
-                s, why = settings_for(grow, m, preset, budget)
+                s, why = settings_for(grow, m, preset, budget, args.steps)
                 if s is None:
                     say(f"{grow} {m} skipped: {why}")
                     continue
@@ -112,7 +113,7 @@ def run(args, out: str, bar: Bar, say) -> dict:
                 cells[m] = r
                 bar.line(f"{stem} {grow} {m}: PSNR " + " / ".join(f"{l['psnr']:.2f}" for l in r["levels"])
                          + f" dB, {r['bytes']:,} bytes, {r['seconds']} s, steps {r['steps']}")
-            per_image[stem] = {"budget_s": budget, "size": [w, h], "methods": cells}
+            per_image[stem] = {"budget_s": budget, "steps_per_level": args.steps, "size": [w, h], "methods": cells}
         doc = {"name": f"snf-bench paper, {grow} growing", "grow": grow, "preset": preset,
                "widths": {m: list(v) for m, v in WIDTHS[grow].items()},
                "mean": mean_table(per_image), "per_image": per_image,
@@ -145,7 +146,8 @@ def table(doc: dict, n_images: int, budgets: list) -> str:
     """The seed-shaped table: per method and sub-network, ours beside the seed's (reference)."""
     grow, ref, mean = doc["grow"], doc["reference"], doc["mean"]
     b = sorted({x for x in budgets if x is not None})
-    budget = ("the preset's steps" if not b else
+    steps = {v.get("steps_per_level") for v in doc["per_image"].values()} - {None}
+    budget = (f"{steps.pop()} steps a level" if steps else "the preset's steps" if not b else
               f"{b[0]:g} s" if len(b) == 1 else f"{b[0]:g}-{b[-1]:g} s") + " per method per image"
     lines = [f"**{TABLE[grow]}** (measured: {n_images} image(s), preset {doc['preset']}, {budget}; "
              f"reference: {ref['name']})", "",

@@ -86,7 +86,8 @@ def _mean(per_image: dict) -> dict:
     return out
 
 
-def measure_snf(img, kw: dict, budget: float, bar: Bar, label: str, ms: bool) -> dict:
+def measure_snf(img, kw: dict, budget: float | None, bar: Bar, label: str, ms: bool,
+                steps: int | None = None) -> dict:
     from snf import compress
     from snf.decode.decoder import render_image
     from snf.format.container import read
@@ -95,7 +96,8 @@ def measure_snf(img, kw: dict, budget: float, bar: Bar, label: str, ms: bool) ->
     def progress(d):
         bar.update(label, d["fraction"], 1.0, f"{d['text']}")
     t = time.monotonic()
-    res = compress(img, EncodeSettings(time_budget=budget, **kw), quiet=True, progress=progress)
+    res = compress(img, EncodeSettings(time_budget=None if steps else budget, steps=steps, **kw), quiet=True,
+                   progress=progress)
     seconds = time.monotonic() - t
     data = res["bytes"]
     parsed = read(data)
@@ -133,14 +135,15 @@ def run(args, out: str, bar: Bar, say) -> dict:
         ms = metrics.ms_ssim_skip_reason(img.shape) is None
         if not ms:
             say(f"{stem}: {metrics.ms_ssim_skip_reason(img.shape)}")
-        budget = args.budget or default_budget(w * h, "rd")
+        budget = None if args.steps else (args.budget or default_budget(w * h, "rd"))
         budgets[stem] = budget
+        how = f"{args.steps} steps a level" if args.steps else f"{budget:.0f} s encode budget"
         pj = codecs.ProgressiveJpeg(img)
         for kw in variants:
             label = f"[{i}/{len(paths)}] {stem} {variant_label(kw)}"
-            r = measure_snf(img, kw, budget, bar, label, ms)
+            r = measure_snf(img, kw, budget, bar, label, ms, args.steps)
             slug = variant_slug(kw)
-            add(slug, variant_label(kw), f"snf, one progressive file per image, {budget:.0f} s encode budget; "
+            add(slug, variant_label(kw), f"snf, one progressive file per image, {how}; "
                 f"point k = the prefix that decodes level k (header included; whole file at the last level)",
                 stem, _curve(r["points"], seconds=r["seconds"], steps=r["steps"], settings=r["settings"]))
             prefix = []

@@ -97,9 +97,9 @@ def write_json(path: str, data) -> None:
     write_atomic(path, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode(), durable=False)
 
 
-def write_sidecar(out: str, command: str, extra: dict | None = None) -> str:
+def write_sidecar(out: str, command: str, argv: list, extra: dict | None = None) -> str:
     path = os.path.join(out, "run.json")
-    write_json(path, {"command": shlex.join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+    write_json(path, {"command": shlex.join(["snf-bench"] + list(argv)),
                       "subcommand": command, "cwd": os.getcwd(),
                       "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                       "versions": versions(), "machine": machine(), **(extra or {})})
