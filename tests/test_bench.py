@@ -125,7 +125,7 @@ def test_reference_curves_say_reference_and_their_source():
 
 def test_rd_writes_compressai_json_plot_and_sidecar(tmp_path, monkeypatch, capsys):
     from snf.bench import rd
-    monkeypatch.setattr(rd, "snf_variants", lambda: [{"bits": 8}])  # one encode keeps the test short
+    monkeypatch.setattr(rd, "snf_variants", lambda values: [{"bits": 8}])  # one encode keeps it short
     images = tmp_path / "imgs"
     images.mkdir()
     Image.fromarray(picture(48, 32)).save(images / "a.png")

@@ -61,11 +61,15 @@ def parser() -> argparse.ArgumentParser:
                    "15 s for 128x96, at most 200 s)")
     g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget "
                    "(deterministic: same bytes on any machine load)")
+    r.add_argument("--values", help="comma-separated --quality values (or --bits, where the encoder has no "
+                   "quality setting) to measure (default: 25,50,75 or 8,6,4)")
     f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
                        "reconstructions and spectra, PSNR per step for both growth inits, residuals, "
                        "loss landscape")
     f.add_argument("image", help="an image file")
-    f.add_argument("--budget", type=_budget, help="seconds per encode (default scales with pixels)")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--budget", type=_budget, help="seconds per encode (default scales with pixels)")
+    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget")
     f.add_argument("--landscape-size", type=int, default=32, help="side of the downscaled picture the "
                    "loss landscape is computed on (default 32)")
     return p

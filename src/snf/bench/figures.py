@@ -43,7 +43,7 @@ def log_spectrum(img: np.ndarray) -> np.ndarray:
     return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(y - y.mean()))))
 
 
-def encode_with_curve(img, init: str, budget: float, bar: Bar, label: str) -> dict:
+def encode_with_curve(img, init: str, budget: float | None, bar: Bar, label: str, steps: int | None = None) -> dict:
     """One progressive encode; returns the file, the decoded levels and (global step, PSNR) samples."""
     from snf import compress
     from snf.decode.decoder import render_image
@@ -54,7 +54,8 @@ def encode_with_curve(img, init: str, budget: float, bar: Bar, label: str) -> di
     def progress(d):
         samples.append((d["level"], d["step"], d["psnr"]))
         bar.update(label, d["fraction"], 1.0, d["text"])
-    res = compress(img, EncodeSettings(init=init, time_budget=budget), quiet=True, progress=progress)
+    res = compress(img, EncodeSettings(init=init, time_budget=None if steps else budget, steps=steps), quiet=True,
+                   progress=progress)
     steps = res["timing"]["stage_steps"]
     offset = np.concatenate([[0], np.cumsum(steps)])
     curve = [(int(offset[k - 1] + s), p) for k, s, p in samples]
@@ -197,13 +198,13 @@ def run(args, out: str, bar: Bar, say) -> dict:
     from PIL import Image
     img = load_rgb(args.image)
     h, w = img.shape[:2]
-    budget = args.budget or default_budget(w * h, "figures")
+    budget = None if args.steps else (args.budget or default_budget(w * h, "figures"))
     if not 8 <= args.landscape_size <= 256:
         from snf.bench.results import BenchError
         raise BenchError("--landscape-size must be 8..256")
     encs = {}
     for init in ("siren", "zero-out"):
-        encs[init] = encode_with_curve(img, init, budget, bar, f"figures: encode, init {init}")
+        encs[init] = encode_with_curve(img, init, budget, bar, f"figures: encode, init {init}", args.steps)
         bar.line(f"init {init}: PSNR " + " / ".join(f"{p:.2f}" for p in encs[init]["psnr"]) + " dB")
     files = {}
     p = os.path.join(out, "levels.png")
@@ -225,7 +226,7 @@ def run(args, out: str, bar: Bar, say) -> dict:
     fig_landscape(land, p)
     files[p] = f"loss landscape along the trajectory's PCA directions, progressive vs individual ({s} px wide)"
     write_json(os.path.join(out, "figures.json"), {
-        "image": os.path.abspath(args.image), "budget_s": budget,
+        "image": os.path.abspath(args.image), "budget_s": budget, "steps_per_level": args.steps,
         "encodes": {k: {"psnr": v["psnr"], "bytes": v["bytes"], "stage_steps": v["stage_steps"],
                         "curve": v["curve"]} for k, v in encs.items()},
         "landscape": {m: {"final_loss": r["final_loss"], "explained": [float(x) for x in r["explained"]]}

@@ -20,14 +20,14 @@ import numpy as np
 from snf.bench import bdrate, codecs, metrics
 from snf.bench.budget import default_budget
 from snf.bench.refdata import reference_curves
-from snf.bench.results import compressai, finite, list_images, load_rgb, write_json
+from snf.bench.results import BenchError, compressai, finite, list_images, load_rgb, write_json
 from snf.progress import Bar
 
 QUALITIES = (25, 50, 75)   # snf --quality values tried, when the encoder has that setting
 BITS = (8, 6, 4)           # else --bits
 
 
-def snf_variants() -> list:
+def snf_variants(values: str | None = None) -> list:
     """The snf settings to measure: each field family x each quality (or bits) value,
     chosen from what this build's EncodeSettings accepts."""
     from snf.settings import EncodeSettings, SettingsError
@@ -40,13 +40,19 @@ def snf_variants() -> list:
         except (SettingsError, TypeError, ValueError):
             return False
     families = [{"field": f} for f in ("siren", "grid") if "field" in names and ok(field=f)] or [{}]
-    knob, values = ("quality", QUALITIES) if "quality" in names else ("bits", BITS)
+    knob, default = ("quality", QUALITIES) if "quality" in names else ("bits", BITS)
+    try:
+        values = [int(v) for v in values.split(",")] if values else default
+    except ValueError:
+        raise BenchError(f"--values must be comma-separated integers, got {values!r}") from None
     out = []
     for fam in families:
         for v in values:
             kw = {**fam, knob: v}
             if ok(**kw):
                 out.append(kw)
+            elif values is not default:
+                raise BenchError(f"--values: {knob} {v} is not accepted by the encoder")
     return out
 
 
@@ -112,7 +118,7 @@ def measure_snf(img, kw: dict, budget: float | None, bar: Bar, label: str, ms: b
 
 def run(args, out: str, bar: Bar, say) -> dict:
     paths = list_images(args.images)
-    variants = snf_variants()
+    variants = snf_variants(args.values)
     present = {}
     for name in codecs.CODECS:
         why = codecs.available(name)
