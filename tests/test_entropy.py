@@ -1,5 +1,10 @@
 """The entropy coder (snf.format.entropy): exact round trips, C and Python decoders agree,
 the model's table is what the spec says, and bad streams fail cleanly (fuzzed)."""
+import json
+import os
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -134,3 +139,48 @@ def test_fuzz_c_matches_python():
         except EntropyError as e:
             py = ("error", str(e))
         assert c == py
+
+
+# ---------------------------------------------------------------- shared conformance vectors
+
+VECTORS = os.path.join(os.path.dirname(__file__), "vectors", "entropy")
+
+
+def _vec(name):
+    with open(os.path.join(VECTORS, name)) as f:
+        return json.load(f)
+
+
+def test_vectors_tables_and_streams(decoder):
+    """tests/vectors/entropy/: the same tables and integers the JavaScript test checks."""
+    for t in _vec("tables.json"):
+        assert Laplace(t["amax"], t["ratio"]).table()[0].tolist() == t["freq"]
+    for c in _vec("streams.json"):
+        segs = [(s["n"], Laplace(s["amax"], s["ratio"])) for s in c["segments"]]
+        got = E.decode_segments(bytes.fromhex(c["data"]), segs)
+        assert [g.tolist() for g in got] == c["ints"], c["name"]
+        assert E.encode_segments([(np.array(i, np.int64), m) for i, (_, m) in zip(c["ints"], segs)]).hex() == c["data"]
+    for b in _vec("bad.json"):
+        with pytest.raises(EntropyError, match=b["error"]):
+            segs = [(s["n"], Laplace(s["amax"], s["ratio"])) for s in b["segments"]]
+            E.decode_segments(bytes.fromhex(b["data"]), segs)
+
+
+def test_vectors_golden_levels(decoder):
+    from snf.format.container import read
+    lv = _vec("levels.json")
+    with open(os.path.join(os.path.dirname(__file__), "..", lv["file"]), "rb") as f:
+        parsed = read(f.read())
+    assert parsed.error is None
+    for want in lv["levels"]:
+        got = [np.asarray(v, "<f4").tobytes().hex() for v in parsed.levels[want["level"] - 1]]
+        assert got == want["values_f32_hex"]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node is not installed")
+def test_javascript_decoder_matches_vectors():
+    """Runs tests/viewer/entropy.test.mjs: the viewer's decoder on the same vectors."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    r = subprocess.run(["node", "--test", os.path.join("tests", "viewer", "entropy.test.mjs")], cwd=root,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

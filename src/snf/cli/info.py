@@ -1,4 +1,4 @@
-"""snf-info IN.snf [--json]: levels, widths, parameters, bytes, bpp, PSNR."""
+"""snf-info IN.snf [--json]: levels, widths, parameters, bytes, bpp, bits per parameter, PSNR."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,9 @@ def summary(parsed, file_bytes: int) -> dict:
             "level_params": arch.level_params(k), "complete": done,
             "bytes": end, "chunk_bytes": (end - prev) if done else None,
             "bpp": round(end * 8 / pixels, 5) if done else None,
+            # the level chunk's bits (framing included) per parameter it stores
+            "bits_per_param": round((end - prev) * 8 / arch.level_params(k), 3) if done else None,
+            "bits_per_param_by_kind": stats.get("bits_per_param"),
             "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
         })
         prev = end if done else prev
@@ -55,15 +58,20 @@ def summary(parsed, file_bytes: int) -> dict:
 
 def table(info: dict) -> str:
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
+    q = info["quant"]
+    coding = (f"quality {q['quality']}" if "quality" in q else f"{q.get('bits')}-bit") + \
+        (", entropy-coded" if "coding" in q else ", zstd")
     rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, mode {info['mode']}, "
-            f"{info['quant']['bits']}-bit, {info['levels_complete']}/{len(info['levels'])} levels complete, "
+            f"{coding}, {info['levels_complete']}/{len(info['levels'])} levels complete, "
             f"{info['file_bytes']} bytes"]
-    rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} {'PSNR dB':>8}")
+    rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} "
+                f"{'bits/param':>10} {'PSNR dB':>8}")
     for lv in info["levels"]:
         cum = lv["bytes"]
         rows.append(f"{lv['level']:>5} {lv['width']:>5} {lv['params']:>9,} "
                     f"{lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
-                    f"{lv['bpp'] if cum else '-':>7} {lv['psnr'] if lv['psnr'] is not None else '-':>8}")
+                    f"{lv['bpp'] if cum else '-':>7} {lv['bits_per_param'] if cum else '-':>10} "
+                    f"{lv['psnr'] if lv['psnr'] is not None else '-':>8}")
     if info["error"]:
         rows.append(f"stopped: {info['error']}")
     return "\n".join(rows)

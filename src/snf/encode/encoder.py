@@ -14,7 +14,8 @@ from snf.settings import EncodeSettings
 from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
-from snf.format.quant import default_quant, encode_level
+from snf.format import coded
+from snf.encode import rd
 from snf.decode.render import Network, to_samples
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
 from snf.encode.presets import PRESETS, per_level, with_overrides
@@ -50,10 +51,14 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     """
     s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
     bits, seed, time_budget = s.bits, s.seed, s.time_budget
-    qat = s.qat_on
+    qat, quality = s.qat_on, s.quality_on
     torch.manual_seed(seed)
     arch = s.arch(d_in=2, d_out=img.shape[2])
-    quant = default_quant(bits)
+    if quality is None:  # experts: fixed bits, steps from each row's peak (small blocks 4 bits finer)
+        quant = {"coding": coded.CODING, "bits": bits, "bits_small": min(max(bits, bits + 4), 14)}
+    else:
+        quant = {"coding": coded.CODING, "quality": quality}
+    eps = None if quality is None else rd.eps_of_quality(quality)
     p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
     if cache_limit is not None:
         p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
@@ -63,22 +68,28 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     bar = Bar(quiet=quiet)
     trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar, progress=progress,
                       fake_quant=fake_quantiser(arch, quant) if qat else None)
-    payloads, deq, levels = {}, {}, {}
+    payloads, deq, levels, stats = {}, {}, {}, {}
 
     def on_stage_end(stage_levels: list, model, refit) -> None:
         for k in stage_levels:
             floats = model.level_tensors(k)
-            payloads[k], deq[k] = encode_level(arch, k, floats, quant)
-            if qat and refit is not None:  # output columns re-solved for the quantised hidden units
+            if eps is None:
+                codes = rd.peak_codes(arch, k, floats, quant)
+            else:  # a step per row from the output's sensitivity (snf.encode.rd)
+                sens, mse = rd.sensitivity(model, k, coords, values, seed=seed)
+                codes = rd.rd_codes(arch, k, sens, mse, eps)
+            payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, floats, codes)
+            if (qat or eps is not None) and refit is not None:  # output columns re-solved for the rounded units
                 n_out = 2 if k == 1 else 1
                 model.set_level(k, deq[k][:-n_out] + floats[-n_out:])
                 refit()
-                payloads[k], deq[k] = encode_level(arch, k, model.level_tensors(k), quant)
+                payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, model.level_tensors(k), codes)
             before = _render_psnr(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
             if not arch.trains_jointly:  # shared weights keep training: set at the end only
                 model.set_level(k, deq[k])
             after = _render_psnr(arch, [deq[j] for j in range(1, k + 1)], k, img)
-            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
+            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2),
+                         "bits_per_param": rd.bits_per_param(stats[k])}
             bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
                      f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
 
