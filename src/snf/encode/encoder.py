@@ -88,8 +88,7 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
             if not arch.trains_jointly:  # shared weights keep training: set at the end only
                 model.set_level(k, deq[k])
             after = _render_psnr(arch, [deq[j] for j in range(1, k + 1)], k, img)
-            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2),
-                         "bits_per_param": rd.bits_per_param(stats[k])}
+            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
             bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
                      f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
 
@@ -106,7 +105,10 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
     timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
               "stage_steps": trainer.stage_steps}
-    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
+    # bits per parameter by tensor kind, per level (not in the header: ~60 bytes a level)
+    kinds = [rd.bits_per_param(stats[k]) for k in range(1, arch.levels + 1)]
+    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing,
+            "bits_per_param": kinds}
 
 
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:
