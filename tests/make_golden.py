@@ -3,7 +3,10 @@
     python tests/make_golden.py
 
 Writes tiny.snf (a fixed-seed encode of a fixed 24x16 image), tiny-level-K.png
-(its decoded levels) and tiny.json (the file's sha256, the torch version).
+(its decoded levels) and tiny.json (the file's sha256, each level's dequantised
+values' sha256, the torch version it was made with). The encoder's floats depend
+on the CPU, so a fresh encode elsewhere need not reproduce these bytes: the tests
+hold the committed file to its decode, not the encoder to the committed file.
 """
 from __future__ import annotations
 
@@ -36,6 +39,16 @@ def pictures(data: bytes) -> list:
     return [render_image(parsed, k) for k in range(1, parsed.arch.levels + 1)]
 
 
+def values_digests(data: bytes) -> list:
+    """sha256 of each level's dequantised values (float32 little-endian, block order):
+    the golden file's parsed values are held to these exactly."""
+    import numpy as np
+    from snf.format.container import read
+    parsed = read(data)
+    return [hashlib.sha256(b"".join(np.asarray(t, "<f4").tobytes() for t in lv)).hexdigest()
+            for lv in parsed.levels]
+
+
 def main() -> None:
     import torch
     data = encode()
@@ -46,6 +59,7 @@ def main() -> None:
     for k, pic in enumerate(pictures(data), 1):
         Image.fromarray(pic).save(os.path.join(GOLDEN, f"tiny-level-{k}.png"))
     meta = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "torch": torch.__version__,
+            "values_sha256": values_digests(data),
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in SETTINGS.items()}}
     with open(os.path.join(GOLDEN, "tiny.json"), "w") as f:
         json.dump(meta, f, indent=1)

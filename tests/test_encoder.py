@@ -1,6 +1,4 @@
 """The encoder's options end to end on a tiny image: modes, presets, budgets, bits."""
-import time
-
 import numpy as np
 import pytest
 
@@ -40,21 +38,37 @@ def test_quality_trades_size_for_error_and_the_file_says_so(tiny_image):
     assert loss(hi) < loss(lo) and loss(hi) < 0.1
     assert read(hi["bytes"]).header["quant"] == {"coding": "rans-laplace", "quality": 95}
     assert psnr(decompress(hi["bytes"])["image"], tiny_image) == pytest.approx(hi["levels"][-1]["psnr"], abs=0.006)
-    assert set(hi["levels"][0]["bits_per_param"]) == {"first", "hidden", "bias", "out"}
+    assert set(hi["bits_per_param"][0]) == {"first", "hidden", "bias", "out"}
 
 
 def test_time_budget_is_spent_across_levels(tiny_image):
-    t = time.monotonic()
-    r = compress(tiny_image, widths=(6, 12, 18), layers=3, time_budget=3.0, seed=0)
-    took = time.monotonic() - t
-    steps = r["timing"]["stage_steps"]
-    assert 2.5 < took < 12 and all(s > 5 for s in steps), (took, steps)
-    assert r["header"]["encoder"]["budget"] == "time"
+    """A time budget trains until the time is spent (a lower bound only: a loaded machine
+    breaks any ceiling, and may leave late levels few steps)."""
+    r = compress(tiny_image, widths=(6, 12, 18), layers=3, time_budget=1.5, seed=0)
+    assert len(r["timing"]["stage_steps"]) == 3 and r["timing"]["stage_steps"][0] >= 1
+    assert r["timing"]["stage_ends"][-1] >= 1.5  # the last stage trains until the budget is spent
+    assert r["header"]["encoder"]["budget"] == "time" and read(r["bytes"]).levels_complete == 3
 
 
-def test_paper_preset_is_the_seed_recipe(tiny_image):
-    p = PRESETS["paper"]
-    assert (p.batch, p.lr, p.schedule, p.steps) == (None, 2e-4, "constant", (50000,))
+def test_time_budget_shares_what_is_left_among_the_remaining_stages():
+    from snf.encode.train import Budget
+    b = Budget(steps=None, seconds=3.0)
+    assert b.stage_seconds([1, 1, 1], 0, 0.0) == pytest.approx(1.0)
+    assert b.stage_seconds([1, 1, 2], 1, 1.5) == pytest.approx(0.5)   # overran: later stages get less
+    assert b.stage_seconds([1, 1, 2], 2, 2.0) == pytest.approx(1.0)   # the last stage gets all that is left
+    assert b.stage_seconds([1, 1], 1, 3.5) == 0.0
+
+
+def test_paper_preset_trains_full_batch_at_a_constant_rate(tiny_image):
+    """What the preset does, seen from the trainer: every pixel in every step, and one
+    learning rate (the paper's 2e-4) from the first step to the last."""
+    from snf.encode.train import Budget, Trainer
+    from snf.field.arch import Arch
+    from snf.signals.image import image_samples
+    coords, values = image_samples(tiny_image)
+    t = Trainer(Arch((4, 8), layers=3), coords, values, PRESETS["paper"], Budget(steps=[5, 5]))
+    assert t._indices() is None and t._batch() == tiny_image.shape[0] * tiny_image.shape[1]
+    assert {t._lr(f) for f in (0.0, 0.3, 0.99)} == {2e-4}
     r = compress(tiny_image, widths=(4, 8), layers=3, preset="paper", steps=5, seed=0)
     assert r["header"]["encoder"]["preset"] == "paper" and len(r["levels"]) == 2
 

@@ -136,7 +136,7 @@ def test_fetch_resumes_a_dropped_connection_with_a_range(snf_server, snf_assets,
     ("not a url", "bad URL"),
     ("{base}/v1/assets/nothere", "HTTP 404"),
     ("{base}/healthz", "not an .snf"),
-    ("{base}/v1/assets/demo?level=9", "HTTP 400"),
+    ("{base}/v1/assets/demo?level=9", "HTTP 404"),
     ("http://127.0.0.1:9/x.snf", "Connect"),
 ])
 def test_fetch_errors_are_one_line(snf_server, tmp_path, url, why):

@@ -1,5 +1,6 @@
 """The latent-grid field family: layout and limits, prefixes, numpy vs torch, old readers, corruption."""
 import importlib.util
+import os
 import struct
 import sys
 import zlib
@@ -81,7 +82,7 @@ def test_taps_match_torch_bilinear():
 def test_round_trip_every_prefix(grid_encoded, tiny_image):
     from snf.signals.image import psnr
     data = grid_encoded["bytes"]
-    assert data[8:10] == bytes(container.GRID_VERSION)
+    assert data[8:10] == bytes(container.VERSION)
     full = read(data)
     assert full.error is None and full.complete
     pics = [render_image(full, k) for k in range(1, 4)]
@@ -119,23 +120,29 @@ def test_numpy_decoder_matches_torch(grid_encoded, tiny_image):
         assert np.abs(y - ref).max() <= 1
 
 
-@pytest.mark.parametrize("commit", ["e2c2dfd", "4479e1e"])
-def test_old_reader_refuses(grid_encoded, tmp_path, commit):
-    """The 1.0 reader (main before this family) and the 2.0 reader (entropy-coded SIREN levels,
-    without this family) must refuse a grid file by its version, reading nothing."""
+@pytest.mark.parametrize("commit,message", [
+    ("e2c2dfd", "unsupported .snf version 2.0"),        # the 1.0 reader (before must-understand keys)
+    ("3ca7d35", "unknown field family 'grid'"),         # the 2.0 reader without this family
+])
+def test_old_reader_refuses(grid_encoded, tmp_path, commit, message):
+    """Readers before this family refuse a grid file, reading nothing: a 1.x reader by its
+    version, a 2.x reader by the must-understand `field` key (format_spec.md 2.1). Each runs
+    from its own commit's source tree, in a fresh interpreter."""
     import subprocess
-    old = tmp_path / "old_container.py"
-    src = subprocess.run(["git", "show", f"{commit}:src/snf/format/container.py"], capture_output=True, text=True,
-                         cwd=str(__import__("pathlib").Path(__file__).parent))
-    if src.returncode != 0:
+    here = str(__import__("pathlib").Path(__file__).parent.parent)  # the repository root
+    tree = subprocess.run(["git", "archive", commit, "src/snf"], capture_output=True, cwd=here)
+    if tree.returncode != 0:
         pytest.skip("git history not available")
-    old.write_text(src.stdout)
-    spec = importlib.util.spec_from_file_location("old_container", old)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["old_container"] = mod
-    spec.loader.exec_module(mod)
-    p = mod.read(grid_encoded["bytes"])
-    assert p.header is None and "unsupported .snf version 3.0" in str(p.error)
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=tree.stdout, check=True)
+    (tmp_path / "grid.snf").write_bytes(grid_encoded["bytes"])
+    code = ("import sys; from snf.format.container import read; "
+            "p = read(open(sys.argv[1], 'rb').read()); "
+            "print(p.header is None, getattr(p.error, 'kind', '-'), p.error)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "grid.snf")], capture_output=True, text=True,
+                         cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": str(tmp_path / "src")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("True ") and message in out.stdout
+    assert commit == "e2c2dfd" or " unsupported " in out.stdout
 
 
 def test_unknown_field_family_refused(grid_encoded):
@@ -146,7 +153,7 @@ def test_unknown_field_family_refused(grid_encoded):
     body = msgpack.packb(header)
     bad = data[:10] + container.chunk(b"HEAD", 0, body) + data[10 + CHUNK_HEAD.size + length + 4:]
     p = read(bad)
-    assert p.header is None and "field family 'octree' is not supported" in str(p.error)
+    assert p.header is None and "unknown field family 'octree'" in str(p.error)
 
 
 def test_corrupt_grid_chunk_reported_at_its_level(grid_encoded):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, dataclass, field, fields, replace
 
-from snf.field.arch import GROWS, INITS, MODES, Arch, ArchError, parse_widths
+from snf.field.arch import FAMILIES, GROWS, INITS, MODES, Arch, ArchError, parse_widths
 from snf.field.grid import GridArch, GridArchError, parse_grid_levels
 from snf.format.quant import MIN_BITS
 
@@ -22,7 +22,8 @@ MAX_BITS = 14            # --bits: the entropy coder holds integers up to +-8191
 DEFAULT_QUALITY = 75     # --quality when neither it nor --bits is given (see snf.encode.rd)
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
-FIELDS = ("siren", "grid")
+FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
+GRID_ONLY = ("field", "grid")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
 DEFAULT_GRID = "6.5.4.3:12,2:16,1:16,0:16"
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
@@ -102,8 +103,8 @@ class EncodeSettings:
             raise SettingsError(f"field {self.field!r} is not known (choose {', '.join(FIELDS)})")
         if self.field == "grid":
             self.grid_arch(3)  # its own rules and limits
-            if self.preset != "fast" or self.mode != "progressive" or self.qat or self.bits is not None \
-                    or self.quality is not None:
+            siren_only = ("preset", "mode", "bits", "quality")  # must stay at their defaults
+            if self.qat or any(getattr(self, f.name) != f.default for f in fields(self) if f.name in siren_only):
                 raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --bits and "
                                     "--quality apply to the siren field only")
         if self.mode not in MODES:

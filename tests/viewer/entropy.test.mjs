@@ -51,6 +51,23 @@ test("every level of the golden 2.0 file gives the Python codes, integers and fl
   }
 });
 
+test("the viewer's parser reads 1.0 and 2.0 files, and every prefix of a 2.0 file to its complete levels", () => {
+  const v1 = new Parser();
+  v1.feed(new Uint8Array(readFileSync(join(root, "tests/golden-v1/tiny.snf"))));
+  assert.equal(v1.error, null);
+  assert.equal(v1.levels.length, 3);
+  assert.ok(v1.complete);
+  const data = new Uint8Array(readFileSync(join(root, "tests/golden/tiny.snf")));
+  const whole = new Parser();
+  whole.feed(data);
+  assert.ok(whole.complete);
+  for (let cut = 0; cut <= data.length; cut += 7) {
+    const p = new Parser();
+    p.feed(data.subarray(0, cut));
+    assert.equal(p.levels.length, whole.ends.filter((e) => e <= cut).length, `cut ${cut}`);
+  }
+});
+
 test("fuzz: prefixes, bit flips and random bytes never throw anything but EntropyError", async () => {
   const { EntropyError } = await import(join(root, "src/snf/viewer/snf-rans.js"));
   const c = vec("streams.json").find((s) => s.name === "peaked");

@@ -43,7 +43,6 @@ def summary(parsed, file_bytes: int) -> dict:
             "bpp": round(end * 8 / pixels, 5) if done else None,
             # the level chunk's bits (framing included) per parameter it stores
             "bits_per_param": round((end - prev) * 8 / arch.level_params(k), 3) if done else None,
-            "bits_per_param_by_kind": stats.get("bits_per_param"),
             "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
         })
         prev = end if done else prev

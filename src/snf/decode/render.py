@@ -38,7 +38,7 @@ def grid(size: tuple) -> np.ndarray:
 
 def assemble(arch: Arch, levels: list, net: int) -> dict:
     """Dense float32 tensors of one network from the level blocks that fill it."""
-    width = arch.widths[net] if arch.mode == "individual" else arch.widths[-1]
+    width = arch.net_width(net)
     dense = {name: np.zeros(shape, np.float32) for name, shape in tensor_shapes(arch, width).items()}
     for k, tensors in enumerate(levels, 1):
         for blk, t in zip(arch.blocks(k), tensors):
@@ -68,7 +68,7 @@ class Network:
             raise ValueError(f"level {k} is not decoded (have {len(levels)})")
         dense = assemble(arch, levels[:k], arch.net_of(k))
         w, w0 = arch.widths[k - 1], np.float32(arch.w0)
-        spans = [arch.span(j) for j in range(1, k + 1)] if arch.mode == "progressive" else [(0, w)]
+        spans = arch.row_groups(k)
         self.width, self.d_in, self.d_out = w, arch.d_in, arch.d_out
         self.first = _with_bias(w0 * dense["l0.w"][:w], w0 * dense["l0.b"][:w])
         self.hidden = [[(a, c, _with_bias(w0 * dense[f"l{i}.w"][a:c, :c], w0 * dense[f"l{i}.b"][a:c]))

@@ -10,7 +10,7 @@ import torch
 
 from snf import __version__
 from snf.field.arch import Arch
-from snf.settings import EncodeSettings
+from snf.settings import GRID_ONLY, EncodeSettings
 from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
@@ -40,18 +40,21 @@ def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
 
 
 def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
-             device: str | None = None, progress=None, refit: bool | None = None, **kw) -> dict:
+             device: str | None = None, progress=None, refit: bool | None = None,
+             cache_limit: int | None = None, **kw) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes.
 
     `settings` decides the bytes (keyword arguments such as ``widths=`` or
     ``bits=`` build or override one, CompressAI style); `quiet`, `device` and
     `progress` do not. `progress`, if given, is called with a dict (level,
     levels, step, psnr, fraction of the whole encode, text) at most twice a second.
+    `cache_limit` caps the bytes of cached frozen-level activations (the server sizes
+    it from a job's memory allowance); past it a stage trains by autograd instead.
     """
     s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
     if s.field == "grid":
         return compress_grid(img, s, quiet=quiet, device=device, progress=progress)
-    widths, mode, bits, seed, time_budget = s.widths, s.mode, s.bits, s.seed, s.time_budget
+    bits, seed, time_budget = s.bits, s.seed, s.time_budget
     qat, quality = s.qat_on, s.quality_on
     torch.manual_seed(seed)
     arch = s.arch(d_in=2, d_out=img.shape[2])
@@ -61,6 +64,8 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
         quant = {"coding": coded.CODING, "quality": quality}
     eps = None if quality is None else rd.eps_of_quality(quality)
     p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
+    if cache_limit is not None:
+        p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
         Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
     coords, values = image_samples(img)
@@ -84,28 +89,32 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
                 refit()
                 payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, model.level_tensors(k), codes)
             before = _render_psnr(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
-            if mode != "slimmable":
+            if not arch.trains_jointly:  # shared weights keep training: set at the end only
                 model.set_level(k, deq[k])
             after = _render_psnr(arch, [deq[j] for j in range(1, k + 1)], k, img)
-            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2),
-                         "bits_per_param": rd.bits_per_param(stats[k])}
+            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
             bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
                      f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
 
     trainer.run(on_stage_end)
-    for k, n in enumerate(trainer.stage_steps if mode != "slimmable" else [], 1):
+    for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
         levels[k]["steps"] = n
-    # the settings that made the file (informative: a decoder never needs them)
+    # the settings that made the file (informative: a decoder never needs them); the grid
+    # family's own settings stay out (defaults here, and a header byte is a level-1 byte)
+    settings = {k: v for k, v in s.with_(qat=qat).to_dict().items() if k not in GRID_ONLY}
     train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
-             "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
-    if mode == "slimmable":
+             "settings": settings}  # qat resolved: what ran
+    if arch.trains_jointly:
         train["steps"] = trainer.stage_steps[0]
     header = image_header(img, arch, quant, train)
     header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
     timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
               "stage_steps": trainer.stage_steps}
-    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
+    # bits per parameter by tensor kind, per level (not in the header: ~60 bytes a level)
+    kinds = [rd.bits_per_param(stats[k]) for k in range(1, arch.levels + 1)]
+    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing,
+            "bits_per_param": kinds}
 
 
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:

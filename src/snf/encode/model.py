@@ -26,8 +26,8 @@ def init_block(arch: Arch, k: int, blk: Block, gen: torch.Generator) -> torch.Te
     """SIREN init for one block; a progressive growth step zeroes new -> new weights
     (and, with init 'zero-out', the new output columns)."""
     a, b = arch.span(k)
-    fan = arch.widths[-1] if arch.mode == "slimmable" else b
-    grown = arch.mode == "progressive" and k > 1
+    fan = arch.init_fan(k)
+    grown = arch.grows_from_zero(k)
     if blk.tensor == "l0.w":
         return _uniform(blk.shape, 1.0 / arch.d_in, gen)
     if blk.cols is None:  # biases: torch.nn.Linear's default, as the SIREN reference keeps it
@@ -77,14 +77,13 @@ class BlockSiren(nn.Module):
     def dense(self, k: int) -> dict:
         """Dense tensors of the sub-network that renders level k (autograd flows)."""
         arch = self.arch
-        first = arch.net_of(k) + 1 if arch.mode == "individual" else 1
         t = {}
-        for j in range(first, k + 1):
+        for j in range(arch.first_level(k), k + 1):
             named = {}
             for blk, p in zip(arch.blocks(j), self.levels[j - 1]):
                 named.setdefault(blk.tensor, []).append((blk, p))
             for name, parts in named.items():
-                t[name] = _extend(t.get(name), parts, arch.mode == "individual")
+                t[name] = _extend(t.get(name), parts, arch.rule.separate)
         return t
 
     def forward(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:

@@ -27,12 +27,7 @@ class Autograd:
         self.params = [p for k in self._trained(levels) for p in model.levels[k - 1]]
 
     def _trained(self, levels: list) -> list:
-        m = self.model
-        if m.arch.mode == "progressive":
-            return [max(levels)]
-        if m.arch.mode == "individual":
-            return list(levels)
-        return list(range(1, m.grown + 1))
+        return self.model.arch.trained_levels(levels, self.model.grown)
 
     def step(self, idx: torch.Tensor | None) -> float:
         x = self.coords if idx is None else self.coords.index_select(0, idx)

@@ -65,9 +65,9 @@ class Trainer:
 
     def stages(self) -> list:
         """Levels trained by each stage."""
-        if getattr(self.arch, "mode", "progressive") == "slimmable":
-            return [list(range(1, self.arch.levels + 1))]
-        return [[k] for k in range(1, self.arch.levels + 1)]
+        if self.grid:  # the grid family: one stage per level
+            return [[k] for k in range(1, self.arch.levels + 1)]
+        return self.arch.stages()
 
     def run(self, on_stage_end) -> BlockSiren:
         """Train every stage; `on_stage_end(levels, model, refit)` runs after each
@@ -122,7 +122,7 @@ class Trainer:
             return GridLevel(self.model, k, self.values, self._level_setting(self.preset.lam),
                              ste_share=self.preset.ste_share, prev=tables)
         fits = cache_bytes(arch, k, self.rows) <= self.preset.cache_limit
-        if arch.mode == "progressive" and fits:
+        if arch.causal and fits:  # cached tables hold frozen earlier units: only valid when causal
             if tables is None:
                 tables = initial_tables(arch, self.coords, self.values)
             return CachedLevel(self.model, k, tables, self._batch())

@@ -8,9 +8,35 @@ order of the level's payload in the container, so it is part of the format.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, asdict
 
-MODES = ("progressive", "slimmable", "individual")
+
+@dataclass(frozen=True)
+class ModeRule:
+    """What a mode means, in one place: the layout, the renderer, the trainer and the
+    JavaScript viewer (through the generated snf-constants.js) read these flags and
+    never compare mode names.
+
+    separate: each level is a whole network of its own (level k's blocks make net k-1);
+    lateral:  level k > 1 also stores the old units' weights from its new units;
+    causal:   an earlier unit never reads a later one (so a level's units depend only on
+              units that existed when it was trained);
+    joint:    every level trains together in one stage (the levels share their weights).
+    """
+    separate: bool
+    lateral: bool
+    causal: bool
+    joint: bool
+
+
+MODE_RULES = {
+    "progressive": ModeRule(separate=False, lateral=False, causal=True, joint=False),
+    "slimmable": ModeRule(separate=False, lateral=True, causal=False, joint=True),
+    "individual": ModeRule(separate=True, lateral=False, causal=False, joint=False),
+}
+MODES = tuple(MODE_RULES)
+FAMILIES = ("siren", "grid")  # header key `field`: the field family (grid: snf.field.grid); a reader refuses one it does not know
 GROWS = ("spectral", "spatial", "temporal")
 INITS = ("siren", "zero-out")
 
@@ -19,6 +45,7 @@ MAX_LEVELS = 16
 MAX_LAYERS = 16
 MAX_WIDTH = 4096
 MAX_DIM = 4
+MAX_W0 = 1000
 
 
 class ArchError(ValueError):
@@ -90,7 +117,7 @@ class Arch:
             raise ArchError(f"unknown growth {self.grow!r} (choose {', '.join(GROWS)})")
         if self.init not in INITS:
             raise ArchError(f"unknown init {self.init!r} (choose {', '.join(INITS)})")
-        if not (0 < float(self.w0) <= 1000):
+        if not (0 < float(self.w0) <= MAX_W0):
             raise ArchError(f"w0 out of range: {self.w0}")
 
     @property
@@ -104,12 +131,12 @@ class Arch:
     def blocks(self, k: int) -> list:
         """The blocks level k adds, in payload order."""
         a, b = self.span(k)
-        if self.mode == "individual":
+        if self.rule.separate:
             return _dense_blocks(k - 1, b, self)
         out = [Block(0, "l0.w", (a, b), (0, self.d_in)), Block(0, "l0.b", (a, b), None)]
         for i in range(1, self.layers):
             out.append(Block(0, f"l{i}.w", (a, b), (0, b)))
-            if self.mode == "slimmable" and a > 0:
+            if self.rule.lateral and a > 0:
                 out.append(Block(0, f"l{i}.w", (0, a), (a, b)))
             out.append(Block(0, f"l{i}.b", (a, b), None))
         out.append(Block(0, "out.w", (0, self.d_out), (a, b)))
@@ -123,13 +150,66 @@ class Arch:
 
     def params(self, k: int) -> int:
         """Parameters of the sub-network that renders level k."""
-        if self.mode == "individual":
-            return self.level_params(k)
-        return sum(self.level_params(j) for j in range(1, k + 1))
+        return sum(self.level_params(j) for j in range(self.first_level(k), k + 1))
+
+    # ---- mode behaviour: every caller asks these, never the mode's name
+
+    @property
+    def rule(self) -> ModeRule:
+        return MODE_RULES[self.mode]
+
+    @property
+    def causal(self) -> bool:
+        """Earlier units never read later ones (progressive)."""
+        return self.rule.causal
+
+    @property
+    def trains_jointly(self) -> bool:
+        """All levels train in one stage and share weights (slimmable): a level's stored
+        values are only final once every level is trained."""
+        return self.rule.joint
 
     def net_of(self, k: int) -> int:
         """Which dense network renders level k."""
-        return k - 1 if self.mode == "individual" else 0
+        return k - 1 if self.rule.separate else 0
+
+    def first_level(self, k: int) -> int:
+        """The first level whose blocks build level k's network."""
+        return k if self.rule.separate else 1
+
+    def net_width(self, net: int) -> int:
+        """Width of the dense tensors of network `net` (big enough for every level it serves)."""
+        return self.widths[net] if self.rule.separate else self.widths[-1]
+
+    def row_groups(self, k: int) -> list:
+        """Row spans of level k's hidden layers that may be evaluated as separate groups,
+        each reading only units 0..stop: one span per level where causal, else one."""
+        if self.rule.causal:
+            return [self.span(j) for j in range(1, k + 1)]
+        return [(0, self.widths[k - 1])]
+
+    def stages(self) -> list:
+        """Levels trained by each training stage, in order."""
+        if self.rule.joint:
+            return [list(range(1, self.levels + 1))]
+        return [[k] for k in range(1, self.levels + 1)]
+
+    def trained_levels(self, stage: list, grown: int) -> list:
+        """Levels whose blocks a stage's optimiser updates: the new one where earlier units
+        are frozen (causal), each stage level's own network (separate), else every grown level."""
+        if self.rule.causal:
+            return [max(stage)]
+        if self.rule.separate:
+            return list(stage)
+        return list(range(1, grown + 1))
+
+    def init_fan(self, k: int) -> int:
+        """Fan-in for level k's SIREN init: the full width where old units read new ones."""
+        return self.widths[-1] if self.rule.lateral else self.widths[k - 1]
+
+    def grows_from_zero(self, k: int) -> bool:
+        """Level k's new-to-new weights start at zero (a causal growth step, k > 1)."""
+        return self.rule.causal and k > 1
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -143,11 +223,35 @@ class Arch:
         if not isinstance(d, dict):
             raise ArchError("architecture must be a map")
         known = {"widths", "layers", "d_in", "d_out", "w0", "mode", "grow", "init"}
+        widths = d.get("widths")
+        if not isinstance(widths, list) or not all(_is_int(w) for w in widths):
+            raise ArchError(f"widths must be a list of integers, got {widths!r}")
+        for key in ("layers", "d_in", "d_out"):
+            if key in d and not _is_int(d[key]):
+                raise ArchError(f"{key} must be an integer, got {d[key]!r}")
+        if "w0" in d and not _is_number(d["w0"]):
+            raise ArchError(f"w0 must be a number, got {d['w0']!r}")
+        for key in ("mode", "grow", "init"):
+            if key in d and not isinstance(d[key], str):
+                raise ArchError(f"{key} must be a string, got {d[key]!r}")
         try:
             kw = {k: d[k] for k in known if k in d}
+            kw.update({k: int(d[k]) for k in ("layers", "d_in", "d_out") if k in d})
             return cls(**kw, extra={k: v for k, v in d.items() if k not in known})
         except (TypeError, ValueError) as e:
             raise ArchError(f"bad architecture: {e}") from None
+
+
+def _is_int(v) -> bool:
+    """An integer as the spec reads one: a msgpack int, or a float with an integral value
+    (JavaScript cannot tell them apart); never a bool."""
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) or (isinstance(v, float) and math.isfinite(v) and v.is_integer())
+
+
+def _is_number(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
 
 
 def _dense_blocks(net: int, w: int, arch: Arch) -> list:

@@ -8,7 +8,7 @@ level's output. Level k owns its new grids and its own synthesis network, and
 reads only what levels 1..k own, so every prefix of levels is a complete field
 (block-triangular growth, as the SIREN levels grow). The order of
 `GridArch.tensors(k)` is the order of level k's payload, so it is part of the
-format (format_spec.md, section 8).
+format (format_spec.md, section 9).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 FAMILY = "grid"
 
-# Hard limits, checked before anything is allocated (format_spec.md, section 8.5).
+# Hard limits, checked before anything is allocated (format_spec.md, section 9.5).
 MAX_LEVELS = 16
 MAX_GRIDS_PER_LEVEL = 8
 MAX_GRIDS = 32
@@ -157,7 +157,7 @@ def parse_grid_levels(text: str) -> tuple:
 def axis_taps(n_out: int, n_in: int):
     """Bilinear taps along one axis, pixel-centre aligned: for each of n_out samples the
     two source indices and the weight of the second. The one definition the torch
-    trainer, the numpy decoder and the spec share (format_spec.md, section 8.4).
+    trainer, the numpy decoder and the spec share (format_spec.md, section 9.4).
 
     src = (i + 0.5) * n_in / n_out - 0.5, clamped to [0, n_in - 1]; i0 = floor(src),
     i1 = min(i0 + 1, n_in - 1), t = src - i0 (float32 arithmetic)."""

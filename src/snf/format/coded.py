@@ -56,19 +56,34 @@ def min_codes(t: np.ndarray, blk: Block) -> np.ndarray:
     return code_at_least(m / (entropy.MAX_AMAX + 0.49))
 
 
-def quantise_block(t: np.ndarray, blk: Block, codes: np.ndarray) -> tuple:
-    """Round a block at the steps `codes` (raised where the coder's range needs): (q int64, codes, deq)."""
+RDOQ_LAMBDA = np.log(2) / 6  # bits -> squared steps, from D = F step^2 / 12 at the RD optimum
+
+
+def quantise_block(t: np.ndarray, blk: Block, codes: np.ndarray, rdoq: bool = False) -> tuple:
+    """Round a block at the steps `codes` (raised where the coder's range needs): (q int64, codes, deq).
+
+    rdoq: round each value down or up in magnitude, whichever minimises (u - q)^2 +
+    ln2/6 * bits(q) with u = w / step, bits under the block's fitted model (the
+    rate-distortion trade that `snf.encode.rd` sets the steps by, per weight)."""
     t = np.asarray(t, dtype=np.float32)
     codes = np.maximum(np.asarray(codes, dtype=np.uint8).reshape(-1), min_codes(t, blk))
     steps = STEPS[codes]
     m = t.reshape(codes.size, -1)
-    q = np.rint(m / steps[:, None]).astype(np.int64)
-    q = np.clip(q, -entropy.MAX_AMAX, entropy.MAX_AMAX)
+    u = m.astype(np.float64) / steps[:, None].astype(np.float64)
+    q = np.clip(np.rint(u).astype(np.int64), -entropy.MAX_AMAX, entropy.MAX_AMAX)
+    if rdoq and q.size and np.abs(q).max() > 0:
+        model = entropy.fit(q)
+        freq, _ = model.table()
+        bits = -np.log2(freq / entropy.PROB_SCALE)
+        lo = np.clip(np.trunc(u), -model.amax, model.amax).astype(np.int64)     # towards zero
+        hi = np.clip(lo + np.sign(u).astype(np.int64), -model.amax, model.amax)  # away from zero
+        cost = lambda c: (u - c) ** 2 + RDOQ_LAMBDA * bits[c + model.amax]  # noqa: E731
+        q = np.where(cost(hi) < cost(lo), hi, lo)
     deq = (q.astype(np.float32) * steps[:, None]).reshape(t.shape)
     return q.reshape(t.shape), codes, deq
 
 
-def encode_level(arch: Arch, k: int, tensors: list, codes: list) -> tuple:
+def encode_level(arch: Arch, k: int, tensors: list, codes: list, rdoq: bool = False) -> tuple:
     """Level k's payload from float tensors and step codes (per block, see `n_codes`).
 
     Returns (payload bytes, dequantised float32 tensors, per-block stats) so the
@@ -78,7 +93,7 @@ def encode_level(arch: Arch, k: int, tensors: list, codes: list) -> tuple:
         t = np.asarray(t, dtype=np.float32)
         if t.shape != blk.shape:
             raise QuantError(f"level {k} {blk.tensor}: shape {t.shape}, expected {blk.shape}")
-        q, c, d = quantise_block(t, blk, c)
+        q, c, d = quantise_block(t, blk, c, rdoq)
         model = entropy.fit(q)
         head += [c.tobytes(), MODEL.pack(model.amax, model.ratio)]
         segs.append((q, model))

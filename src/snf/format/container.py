@@ -7,6 +7,7 @@ byte for byte.
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 import tempfile
@@ -16,17 +17,14 @@ from dataclasses import dataclass, field
 import msgpack
 import zstandard
 
-from snf.field.arch import Arch, ArchError
-from snf.field.grid import GridArch, GridArchError
+from snf.field.arch import FAMILIES, Arch, ArchError
+from snf.field.grid import FAMILY as GRID, GridArch, GridArchError
 from snf.format import coded, gridcode
-from snf.format.quant import QuantError, check_bits, decode_level, payload_size
+from snf.format.quant import MAX_BITS, MIN_BITS, QuantError, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
-VERSION = (2, 0)          # written when the levels are entropy-coded (quant.coding "rans-laplace")
-VERSION_1 = (1, 0)        # written for zstd-framed fixed-bit levels; still read
-GRID_VERSION = (3, 0)     # a grid-family file (section 8): 1.x and 2.x readers refuse it by its version
-MAJORS = (1, 2, 3)        # major versions this reader knows
-FIELDS = ("siren", "grid")  # field families this reader understands (header key `field`, must-understand)
+VERSION = (2, 0)  # written; 2.0 added the entropy-coded payload (quant.coding "rans-laplace")
+MAJORS = (1, 2)   # major versions this reader reads (a 1.x file holds only "raw" levels)
 MIME_TYPE = "application/vnd.snf"
 EXTENSION = ".snf"
 PREFIX_LEN = len(SIGNATURE) + 2
@@ -40,15 +38,35 @@ MAX_CHUNK_BYTES = 64 << 20
 MAX_PIXELS = 1 << 28
 MAX_SIDE = 65536
 MAX_FRAMES = 4096
-SIGNALS = ("image", "signal1d", "video", "sdf")
+MAX_SAMPLE_BITS = 16
+SIGNAL_DIMS = {"image": 2, "signal1d": 1, "video": 3, "sdf": 3}  # axes of `size`, = arch.d_in
+SIGNALS = tuple(SIGNAL_DIMS)
+DEFAULT_COORDS = {"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"}
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+# Must-understand dispatch points (format_spec.md section 2.1). A reader refuses a
+# file whose `requires` names a feature it lacks, whose `quant.coding` or
+# `field` (family) it does not know, or that has a critical chunk type it does not know.
+FEATURES = ()                            # `requires` entries this reader implements
+PAYLOAD_CODINGS = {"raw": decode_level,  # quant.coding -> (arch, k, payload, quant) -> tensors
+                   coded.CODING: lambda arch, k, payload, quant: coded.decode_level(arch, k, payload)}
+STORED_CODINGS = (coded.CODING,)         # codings whose LEVL data is the payload itself (no zstd frame)
+CODINGS = tuple(PAYLOAD_CODINGS)
+CHUNK_TYPES = {"HEAD": T_HEAD, "LEVL": T_LEVEL, "SEND": T_END}
+
+
+# Error kinds (format_spec.md section 6; the conformance vectors and snf-parse.js use the same):
+ERROR_KINDS = ("format", "unsupported", "header", "limit", "corrupt", "structure", "payload", "truncated")
 
 
 class SnfError(Exception):
-    """A problem with an .snf stream, in one line. `level` names a bad level chunk."""
+    """A problem with an .snf stream, in one line. `level` names the first level that
+    does not decode because of it; `kind` is one of ERROR_KINDS."""
 
-    def __init__(self, message: str, level: int | None = None):
+    def __init__(self, message: str, level: int | None = None, kind: str = "format"):
         super().__init__(message)
         self.level = level
+        self.kind = kind
 
 
 def accept(prefix: bytes) -> bool:
@@ -63,30 +81,17 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
     return head + data + struct.pack(">I", zlib.crc32(head[4:] + data))
 
 
-def field_of(header: dict) -> str:
-    """The header's field family: `field`, "siren" when absent (every 1.x and 2.x file)."""
-    return header.get("field", "siren") if isinstance(header, dict) else "siren"
-
-
-def is_coded(header: dict) -> bool:
-    """Whether a header's levels are entropy-coded (a 2.x file) rather than zstd-framed (1.x)."""
-    q = header.get("quant") if isinstance(header, dict) else None
-    return isinstance(q, dict) and "coding" in q
-
-
 def build(header: dict, payloads: list, zstd_level: int = 19) -> bytes:
     """A whole .snf file from a header map and level payloads: entropy-coded ones
-    (`coded.encode_level`, header quant.coding set) make a 2.0 file stored as they
-    are; raw fixed-bit ones (`quant.encode_level`) a 1.0 file, each zstd-framed; a
-    grid field (header `field` "grid", `gridcode.encode_level`) a 3.0 file, zstd-framed."""
-    grid = field_of(header) == "grid"
-    coded_levels = is_coded(header) and not grid
-    version = GRID_VERSION if grid else VERSION if coded_levels else VERSION_1
-    validate_header(header, version[0])
+    (`coded.encode_level`, quant.coding "rans-laplace") are stored as they are; raw
+    fixed-bit ones (`quant.encode_level`) and grid-family ones (`gridcode.encode_level`)
+    each in a zstd frame."""
+    validate_header(header)
+    stored = header.get("field") != GRID and header["quant"].get("coding", "raw") in STORED_CODINGS
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
-    parts = [SIGNATURE, bytes(version), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
+    parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
-        parts.append(chunk(T_LEVEL, k, raw if coded_levels else cctx.compress(raw)))
+        parts.append(chunk(T_LEVEL, k, raw if stored else cctx.compress(raw)))
     parts.append(chunk(T_END, 0, b""))
     return b"".join(parts)
 
@@ -133,83 +138,181 @@ _UMASK = _read_umask()
 
 # ---------------------------------------------------------------- header
 
+def _is_int(v) -> bool:
+    """An integer as the spec reads one: a msgpack int or an integral float, never a bool."""
+    return not isinstance(v, bool) and (isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)
+                                                                and v.is_integer()))
+
+
+def _is_number(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _header_error(message: str) -> SnfError:
+    return SnfError(f"header: {message}", kind="header")
+
+
 def validate_header(h: dict, major: int = VERSION[0]):
-    """Check a header map (of a file with this major version) against the hard limits; return
-    its architecture (`Arch` for the SIREN family, `GridArch` for the grid family)."""
+    """Check a header map against format_spec.md section 2 and the hard limits; return
+    its architecture (`Arch`, or `GridArch` for the grid family). Every failure is one SnfError (kind 'header', or 'unsupported'
+    for a must-understand value this reader does not implement)."""
     if not isinstance(h, dict):
-        raise SnfError("header is not a map")
-    fam = field_of(h)
-    if major >= 3 and "field" not in h:
-        raise SnfError("header: a 3.x file must name its field family (key 'field')")
-    if fam not in FIELDS:
-        raise SnfError(f"field family {str(fam)[:40]!r} is not supported by this reader "
-                       f"(it reads {', '.join(FIELDS)})")
-    if fam == "grid":
-        if major < 3:
-            raise SnfError("header: a grid field needs container version 3")
+        raise SnfError("header is not a map", kind="header")
+    requires = h.get("requires", [])
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise _header_error("requires must be a list of strings")
+    missing = [r for r in requires if r not in FEATURES]
+    if missing:
+        raise SnfError(f"this file needs {', '.join(missing)}, which this reader does not implement",
+                       kind="unsupported")
+    family = h.get("field", FAMILIES[0])
+    if family not in FAMILIES:
+        raise SnfError(f"unknown field family {family!r}: this reader decodes {', '.join(FAMILIES)}",
+                       kind="unsupported")
+    if family == GRID:
+        if major < 2:
+            raise _header_error(f"field family {GRID!r} needs format version 2")
         return _validate_grid_header(h)
     try:
         arch = Arch.from_dict(h.get("arch"))
     except ArchError as e:
-        raise SnfError(f"header: {e}") from None
+        raise _header_error(str(e)) from None
     signal = h.get("signal")
     if signal not in SIGNALS:
-        raise SnfError(f"header: unknown signal kind {signal!r}")
+        raise _header_error(f"unknown signal kind {signal!r}")
     size = h.get("size")
-    if not (isinstance(size, list) and 1 <= len(size) <= 3 and all(isinstance(s, int) and 1 <= s <= MAX_SIDE for s in size)):
-        raise SnfError(f"header: bad size {size!r}")
+    dims = SIGNAL_DIMS[signal]
+    if not (isinstance(size, list) and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
+        raise _header_error(f"bad size {size!r}")
+    if len(size) != dims or arch.d_in != dims:
+        raise _header_error(f"a {signal} has {dims} axes: size {size!r} and d_in {arch.d_in} must match")
     n = 1
     for s in size:
-        n *= s
+        n *= int(s)
     if n > MAX_PIXELS:
-        raise SnfError(f"header: {n} samples exceed the limit {MAX_PIXELS}")
+        raise _header_error(f"{n} samples exceed the limit {MAX_PIXELS}")
     if signal == "video" and size[2] > MAX_FRAMES:
-        raise SnfError(f"header: {size[2]} frames exceed the limit {MAX_FRAMES}")
-    if h.get("channels") != arch.d_out:
-        raise SnfError("header: channels differ from the architecture's outputs")
-    q = h.get("quant")
-    if major >= 2:
-        if not isinstance(q, dict) or q.get("coding") != coded.CODING:
-            raise SnfError(f"header: quant.coding must be {coded.CODING!r} in a {major}.x file")
-        for k in range(1, arch.levels + 1):
-            if coded.head_size(arch, k) + arch.level_params(k) > MAX_CHUNK_BYTES:
-                raise SnfError(f"header: level {k} would exceed the chunk limit")
-        return arch
-    try:
-        if not isinstance(q, dict) or q.get("scale") != "row":
-            raise QuantError("quantisation must be a map with scale 'row'")
-        check_bits(q.get("bits", 0))
-        check_bits(q.get("bits_small", 0))
-    except (QuantError, TypeError) as e:
-        raise SnfError(f"header: {e}") from None
+        raise _header_error(f"{size[2]} frames exceed the limit {MAX_FRAMES}")
+    if not _is_int(h.get("channels")) or h.get("channels") != arch.d_out:
+        raise _header_error("channels differ from the architecture's outputs")
+    _check_coords(h.get("coords", DEFAULT_COORDS))
+    _check_values(h.get("values"))
+    _check_quant(h.get("quant"), major)
+    q = h["quant"]
     for k in range(1, arch.levels + 1):
-        if payload_size(arch, k, q) > MAX_CHUNK_BYTES:
-            raise SnfError(f"header: level {k} would exceed the chunk limit")
+        size = coded.head_size(arch, k) + arch.level_params(k) if q.get("coding") == coded.CODING \
+            else payload_size(arch, k, q)
+        if size > MAX_CHUNK_BYTES:
+            raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
     return arch
 
 
 def _validate_grid_header(h: dict) -> GridArch:
+    """The grid family's header (format_spec.md section 9): no `quant` (its payload
+    coding is fixed), an image of at most the usual size."""
     try:
         arch = GridArch.from_dict(h.get("arch"))
     except GridArchError as e:
-        raise SnfError(f"header: {e}") from None
+        raise _header_error(str(e)) from None
     if h.get("signal") != "image":
-        raise SnfError(f"header: a grid field holds an image, not {h.get('signal')!r}")
+        raise _header_error(f"a grid field holds an image, not {h.get('signal')!r}")
     size = h.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and 1 <= s <= MAX_SIDE for s in size)):
-        raise SnfError(f"header: bad size {size!r}")
+    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
+        raise _header_error(f"bad size {size!r}")
+    size = (int(size[0]), int(size[1]))
     if size[0] * size[1] > MAX_PIXELS:
-        raise SnfError(f"header: {size[0] * size[1]} samples exceed the limit {MAX_PIXELS}")
-    if h.get("channels") != arch.d_out:
-        raise SnfError("header: channels differ from the architecture's outputs")
+        raise _header_error(f"{size[0] * size[1]} samples exceed the limit {MAX_PIXELS}")
+    if not _is_int(h.get("channels")) or h.get("channels") != arch.d_out:
+        raise _header_error("channels differ from the architecture's outputs")
     try:
-        arch.check_size(tuple(size))
+        arch.check_size(size)
     except GridArchError as e:
-        raise SnfError(f"header: {e}") from None
+        raise _header_error(str(e)) from None
+    _check_coords(h.get("coords", DEFAULT_COORDS))
+    _check_values(h.get("values"))
     for k in range(1, arch.levels + 1):
-        if gridcode.payload_size(arch, k, tuple(size)) > MAX_CHUNK_BYTES:
-            raise SnfError(f"header: level {k} would exceed the chunk limit")
+        if gridcode.payload_size(arch, k, size) > MAX_CHUNK_BYTES:
+            raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
     return arch
+
+
+def _check_coords(c) -> None:
+    if not isinstance(c, dict):
+        raise _header_error("coords must be a map")
+    for key, want in DEFAULT_COORDS.items():
+        if key in c and c[key] != want:
+            raise SnfError(f"coords {key} {c[key]!r} is not supported (only {want!r})", kind="unsupported")
+
+
+def _check_values(v) -> None:
+    if not isinstance(v, dict):
+        raise _header_error("values must be a map with a range")
+    r = v.get("range")
+    if not (isinstance(r, list) and len(r) == 2 and all(_is_number(x) for x in r)):
+        raise _header_error(f"values range must be [lo, hi], got {r!r}")
+    if not r[0] < r[1]:
+        raise _header_error(f"values range needs lo < hi, got {r!r}")
+    depth = v.get("bit_depth", 8)
+    if not (_is_int(depth) and 1 <= depth <= MAX_SAMPLE_BITS):
+        raise _header_error(f"values bit_depth must be 1..{MAX_SAMPLE_BITS}, got {depth!r}")
+
+
+def _check_quant(q, major: int = VERSION[0]) -> None:
+    if not isinstance(q, dict):
+        raise _header_error("quant must be a map")
+    coding = q.get("coding", "raw")
+    if coding not in CODINGS:
+        raise SnfError(f"unknown payload coding {coding!r}: this reader decodes {', '.join(CODINGS)}",
+                       kind="unsupported")
+    if coding == coded.CODING:  # steps and models travel in each level's payload (section 3.2)
+        if major < 2:
+            raise _header_error(f"payload coding {coding!r} needs format version 2")
+        return
+    if q.get("scale") != "row":
+        raise _header_error("quant scale must be 'row'")
+    for key in ("bits", "bits_small"):
+        b = q.get(key)
+        if not (_is_int(b) and MIN_BITS <= b <= MAX_BITS):
+            raise _header_error(f"quant {key} must be {MIN_BITS}..{MAX_BITS}, got {b!r}")
+
+
+# ---------------------------------------------------------------- zstd frames
+
+def zstd_frame(body: bytes) -> tuple:
+    """(content size or None, frame length) of the zstd frame at the start of `body`
+    (RFC 8878 3.1.1): the header fields and a walk over the block headers, so a
+    reader can refuse a frame without a size, with a dictionary or with trailing
+    bytes before it decompresses anything."""
+    if len(body) < 6 or body[:4] != ZSTD_MAGIC:
+        raise ValueError("not a zstd frame")
+    fhd = body[4]
+    fcs_flag, single, checksum, dict_flag = fhd >> 6, (fhd >> 5) & 1, (fhd >> 2) & 1, fhd & 3
+    if fhd & 0x08:
+        raise ValueError("reserved bit set in the zstd frame header")
+    if dict_flag:
+        raise ValueError("zstd frame names a dictionary")
+    pos = 5 + (0 if single else 1)
+    fcs_bytes = (single, 2, 4, 8)[fcs_flag]
+    if len(body) < pos + fcs_bytes:
+        raise ValueError("zstd frame header truncated")
+    size = None
+    if fcs_bytes:
+        size = int.from_bytes(body[pos:pos + fcs_bytes], "little") + (256 if fcs_bytes == 2 else 0)
+    pos += fcs_bytes
+    while True:
+        if len(body) < pos + 3:
+            raise ValueError("zstd frame truncated")
+        bh = int.from_bytes(body[pos:pos + 3], "little")
+        last, btype, bsize = bh & 1, (bh >> 1) & 3, bh >> 3
+        if btype == 3:
+            raise ValueError("reserved zstd block type")
+        pos += 3 + (1 if btype == 1 else bsize)
+        if last:
+            break
+    pos += 4 * checksum
+    if pos > len(body):
+        raise ValueError("zstd frame truncated")
+    return size, pos
 
 
 # ---------------------------------------------------------------- reading
@@ -222,7 +325,7 @@ class Parsed:
     levels: list = field(default_factory=list)   # dequantised tensors per complete level
     ends: list = field(default_factory=list)     # file offset just past each level's chunk
     header_end: int = 0
-    version: tuple = VERSION
+    version: tuple = VERSION                     # the file's (major, minor), once read
     complete: bool = False                       # the end chunk was read
     error: SnfError | None = None                # why reading stopped early, if it did
 
@@ -234,6 +337,8 @@ class Parsed:
 class Parser:
     """Incremental reader: `feed(data)` returns the levels completed by that data.
 
+    The order of checks is the spec's (section 6): before a chunk is whole only its
+    length is used (against a limit); then its CRC; only then its type and level.
     After an error the parser keeps what it had and ignores further bytes; the
     error is in `parsed.error` (and raised by `feed` once, when `strict`).
     """
@@ -245,7 +350,7 @@ class Parser:
         self._buf = bytearray()
         self._offset = 0   # file offset of _buf[0]
         self._dctx = zstandard.ZstdDecompressor()
-        self.major = None  # the file's major version, once read
+        self.major = VERSION[0]  # the file's major version, once read
 
     @property
     def offset(self) -> int:
@@ -273,117 +378,140 @@ class Parser:
         self._offset += n
         return out
 
+    def _next_level(self):
+        """The level a corrupt or missing chunk is charged to (None past the last)."""
+        p = self.parsed
+        n = p.levels_complete + 1
+        return n if p.arch is not None and n <= p.arch.levels else None
+
     def _step(self, done: list) -> bool:
         p = self.parsed
         if self._offset == 0:
             if not self._buf:
                 return False
             if not accept(bytes(self._buf[: len(SIGNATURE)])):
-                raise SnfError("not an .snf file (bad signature)")
+                raise SnfError("not an .snf file (bad signature)", kind="format")
             if len(self._buf) < PREFIX_LEN:
                 return False
             major, minor = self._buf[len(SIGNATURE)], self._buf[len(SIGNATURE) + 1]
             if major not in MAJORS:
                 raise SnfError(f"unsupported .snf version {major}.{minor} "
-                               f"(this reader reads {' and '.join(f'{m}.x' for m in MAJORS)})")
+                               f"(this reader reads {' and '.join(f'{m}.x' for m in MAJORS)})", kind="unsupported")
             self.major = major
             self.parsed.version = (major, minor)
             self._take(PREFIX_LEN)
             return True
         if len(self._buf) < CHUNK_HEAD.size:
             return False
-        length, ctype, level = CHUNK_HEAD.unpack_from(self._buf)
-        self._check_chunk_head(length, ctype, level)
+        length = struct.unpack_from(">I", self._buf)[0]
+        # The length is the one field the CRC cannot cover before the chunk is whole:
+        # it is only compared with a limit here, never trusted to mean anything else.
+        if p.header is None and length > MAX_HEADER_BYTES:
+            raise SnfError("header chunk exceeds the size limit", kind="limit")
+        if length > MAX_CHUNK_BYTES:
+            raise SnfError(f"chunk of {length} bytes exceeds the limit", self._next_level(), kind="limit")
         if len(self._buf) < CHUNK_HEAD.size + length + 4:
             return False
         raw = self._take(CHUNK_HEAD.size + length + 4)
-        body, crc = raw[CHUNK_HEAD.size:-4], struct.unpack(">I", raw[-4:])[0]
-        if zlib.crc32(raw[4:-4]) != crc:
-            if ctype == T_LEVEL:
-                raise SnfError(f"level {level} chunk is corrupt (CRC mismatch)", level)
-            raise SnfError(f"{ctype.decode('latin-1')} chunk is corrupt (CRC mismatch)")
-        self._on_chunk(ctype, level, body, done)
+        if zlib.crc32(raw[4:-4]) != struct.unpack(">I", raw[-4:])[0]:
+            if p.header is None:
+                raise SnfError("header chunk is corrupt (CRC mismatch)", kind="corrupt")
+            n = self._next_level()
+            where = f"level {n} chunk" if n is not None else "chunk after the last level"
+            raise SnfError(f"{where} is corrupt (CRC mismatch)", n, kind="corrupt")
+        _, ctype, level = CHUNK_HEAD.unpack_from(raw)
+        self._on_chunk(ctype, level, raw[CHUNK_HEAD.size:-4], done)
         return not p.complete
-
-    def _check_chunk_head(self, length: int, ctype: bytes, level: int) -> None:
-        p = self.parsed
-        if p.header is None:
-            if ctype != T_HEAD:
-                raise SnfError("not an .snf file (no header chunk)")
-            if length > MAX_HEADER_BYTES:
-                raise SnfError("header chunk exceeds the size limit")
-            return
-        if length > MAX_CHUNK_BYTES:
-            raise SnfError(f"chunk of {length} bytes exceeds the limit", level if ctype == T_LEVEL else None)
-        if ctype == T_LEVEL and level != p.levels_complete + 1:
-            raise SnfError(f"level chunk {level} out of order (expected {p.levels_complete + 1})", level)
 
     def _on_chunk(self, ctype: bytes, level: int, body: bytes, done: list) -> None:
         p = self.parsed
-        if ctype == T_HEAD:
+        name = ctype.decode("latin-1")
+        if not all(65 <= c <= 90 or 97 <= c <= 122 for c in ctype):
+            raise SnfError(f"chunk type {name!r} is not four ASCII letters", self._next_level(), kind="structure")
+        if p.header is None:
+            if ctype != T_HEAD:
+                raise SnfError("not an .snf file (no header chunk)", kind="format")
+            if level != 0:
+                raise SnfError(f"header chunk has level field {level} (must be 0)", kind="structure")
             try:
                 header = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_HEADER_BYTES)
             except Exception:
-                raise SnfError("header chunk is not valid msgpack") from None
+                raise SnfError("header chunk is not valid msgpack", kind="header") from None
             p.arch = validate_header(header, self.major)
             p.header, p.header_end = header, self._offset
         elif ctype == T_LEVEL:
-            if level > p.arch.levels:
-                raise SnfError(f"level chunk {level} beyond the {p.arch.levels} levels in the header", level)
+            want = p.levels_complete + 1
+            if want > p.arch.levels:
+                raise SnfError(f"level chunk {level} beyond the {p.arch.levels} levels in the header", None,
+                               kind="structure")
+            if level != want:
+                raise SnfError(f"level chunk {level} out of order (expected {want})", want, kind="structure")
             p.levels.append(self._decode_level(level, body) if self.decode else None)
             p.ends.append(self._offset)
             done.append(level)
         elif ctype == T_END:
+            if level != 0:
+                raise SnfError(f"end chunk has level field {level} (must be 0)", self._next_level(), kind="structure")
+            if body:
+                raise SnfError(f"end chunk holds {len(body)} bytes (must be empty)", self._next_level(),
+                               kind="structure")
             if p.levels_complete != p.arch.levels:
-                raise SnfError(f"end chunk after {p.levels_complete} of {p.arch.levels} levels")
+                raise SnfError(f"end chunk after {p.levels_complete} of {p.arch.levels} levels", self._next_level(),
+                               kind="structure")
             p.complete = True
-        elif ctype[:1].isupper():
-            raise SnfError(f"unknown critical chunk {ctype!r}")
-        # ancillary chunks (lower-case first letter) are skipped
+        elif ctype == T_HEAD:
+            raise SnfError("a second header chunk", self._next_level(), kind="structure")
+        elif 65 <= ctype[0] <= 90:
+            raise SnfError(f"unknown critical chunk {name!r}: this file needs a newer reader", self._next_level(),
+                           kind="unsupported")
+        # ancillary chunks (lower-case first letter) are skipped, whatever their level field
 
     def _decode_level(self, level: int, body: bytes) -> list:
         p = self.parsed
-        if isinstance(p.arch, GridArch):
-            return self._decode_grid_level(level, body)
-        if self.major >= 2:  # entropy-coded, stored as is (format_spec.md 3.2)
+        grid = isinstance(p.arch, GridArch)
+        quant = {} if grid else p.header["quant"]
+        if not grid and quant.get("coding", "raw") in STORED_CODINGS:  # entropy-coded, no zstd frame (section 3.2)
             try:
-                return coded.decode_level(p.arch, level, body)
+                return PAYLOAD_CODINGS[quant["coding"]](p.arch, level, body, quant)
             except QuantError as e:
-                raise SnfError(f"level {level}: {e}", level) from None
-        want = payload_size(p.arch, level, p.header["quant"])
+                raise SnfError(f"level {level}: {e}", level, kind="payload") from None
+        want = gridcode.payload_size(p.arch, level, tuple(int(s) for s in p.header["size"])) if grid \
+            else payload_size(p.arch, level, quant)
         try:
+            size, used = zstd_frame(body)
+            if size is None:
+                raise ValueError("no content size in the frame header")
+            if size != want:
+                raise ValueError(f"frame holds {size} bytes, expected {want}")
+            if used != len(body):
+                raise ValueError(f"{len(body) - used} bytes after the zstd frame")
             raw = self._dctx.decompress(body, max_output_size=want)
-        except zstandard.ZstdError as e:
-            raise SnfError(f"level {level} chunk does not decompress ({e})", level) from None
+            if len(raw) != want:
+                raise ValueError(f"payload is {len(raw)} bytes, expected {want}")
+        except (ValueError, zstandard.ZstdError) as e:
+            raise SnfError(f"level {level} chunk does not decompress ({e})", level, kind="payload") from None
+        if grid:
+            try:
+                return gridcode.decode_level(p.arch, level, tuple(int(s) for s in p.header["size"]), raw)
+            except gridcode.GridCodeError as e:
+                raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         try:
-            return decode_level(p.arch, level, raw, p.header["quant"])
+            return PAYLOAD_CODINGS[quant.get("coding", "raw")](p.arch, level, raw, quant)
         except QuantError as e:
-            raise SnfError(f"level {level}: {e}", level) from None
-
-    def _decode_grid_level(self, level: int, body: bytes) -> list:
-        p = self.parsed
-        size = tuple(p.header["size"])
-        want = gridcode.payload_size(p.arch, level, size)
-        try:
-            raw = self._dctx.decompress(body, max_output_size=want)
-        except zstandard.ZstdError as e:
-            raise SnfError(f"level {level} chunk does not decompress ({e})", level) from None
-        try:
-            return gridcode.decode_level(p.arch, level, size, raw)
-        except gridcode.GridCodeError as e:
-            raise SnfError(f"level {level}: {e}", level) from None
+            raise SnfError(f"level {level}: {e}", level, kind="payload") from None
 
     def finish(self) -> Parsed:
         """Mark the end of input; a stream that stopped early gets its reason."""
         p = self.parsed
         if p.error is None and not p.complete:
             if p.header is None:
-                p.error = SnfError("truncated .snf file (header incomplete)" if self.offset else "empty file")
+                p.error = SnfError("truncated .snf file (header incomplete)" if self.offset else "empty file",
+                                   kind="truncated")
             elif p.levels_complete < p.arch.levels:
                 p.error = SnfError(f"truncated: level {p.levels_complete + 1} of {p.arch.levels} incomplete",
-                                   p.levels_complete + 1)
-            # every level complete but no end chunk: a stream cut with ?level=K at the last
-            # level looks like this; nothing is missing, `complete` stays False
+                                   p.levels_complete + 1, kind="truncated")
+            # every level complete but no end chunk (a file cut after its last level, or a
+            # stream asked for ?level=K): nothing is missing; `complete` stays False
         return p
 
 

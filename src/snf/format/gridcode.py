@@ -5,7 +5,7 @@ stored as they are, clamped to [-127, 127]. Each synthesis tensor gets one
 float32 step (its peak / 127) and int8 values; the decoder multiplies
 ``float32(q) * step`` exactly as `quant.dequantise` does, so encoder and decoder
 agree bit for bit. The container compresses the payload with zstd (format_spec.md,
-section 8.3). The payload length is fixed by the header, and checked.
+section 9.3). The payload length is fixed by the header, and checked.
 """
 from __future__ import annotations
 

@@ -102,5 +102,8 @@ def decode_level(arch: Arch, k: int, payload: bytes, quant: dict) -> list:
         pos += blk.size * dt.itemsize
         if not np.all(np.isfinite(scale)):
             raise QuantError(f"level {k} {blk.tensor}: scale is not finite")
+        qmax = (1 << (bits - 1)) - 1
+        if q.size and (int(q.min()) < -qmax or int(q.max()) > qmax):
+            raise QuantError(f"level {k} {blk.tensor}: a value is outside +-{qmax} ({bits} bits)")
         out.append(dequantise(q, scale, blk.cols is not None))
     return out

@@ -13,14 +13,16 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from snf import __version__
 from snf.serve.catalog import Catalog
 from snf.serve.config import Settings
-from snf.serve.ids import valid_asset_id
+from snf.serve.ids import ASSET_ID, JOB_ID, valid_asset_id
 from snf.serve.jobs import JobRunner, recover
+from snf.serve.limits import Slots, out_of_descriptors
+from snf.serve.methods import Methods
 from snf.serve.levels import LevelRenderer
 from snf.serve.library import BadAsset, Library
 from snf.serve.routes_assets import bad_asset_handler
@@ -55,6 +57,7 @@ async def lifespan(app: FastAPI):
     app.state.library = Library(s.root, catalog)
     app.state.renderer = LevelRenderer(s.cache_dir, s.max_render_pixels)
     app.state.runner = JobRunner(s, catalog)
+    app.state.paced = Slots(s.max_paced_streams)
     app.state.started = time.time()
     app.state.runner.start()
     try:
@@ -62,6 +65,33 @@ async def lifespan(app: FastAPI):
     finally:
         await app.state.runner.stop()
         catalog.close()
+
+
+def os_error_handler(request: Request, exc: OSError) -> JSONResponse:
+    """Out of descriptors is the server being busy (503, retry), not a bug; other errors stay 500."""
+    if out_of_descriptors(exc):
+        return JSONResponse({"detail": "the server is out of file descriptors; try again"}, status_code=503,
+                            headers={"retry-after": str(request.app.state.settings.retry_after)})
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+PATTERNS = {"asset_id": ASSET_ID.pattern, "job_id": JOB_ID.pattern, "k": "[1-9][0-9]{0,2}"}
+
+
+def declare_patterns(app: FastAPI) -> dict:
+    """The OpenAPI schema, with the id patterns the routes enforce (400 when they do not match)."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                for param in op.get("parameters", []):
+                    if param.get("in") == "path" and param["name"] in PATTERNS:
+                        param["schema"]["pattern"] = f"^{PATTERNS[param['name']]}$"
+                        param["schema"]["maxLength"] = 128
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -72,6 +102,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(assets_router)
     app.include_router(jobs_router)
     app.add_exception_handler(BadAsset, bad_asset_handler)
+    app.add_exception_handler(OSError, os_error_handler)
+    app.add_middleware(Methods, fastapi=app)
+    app.openapi = lambda: declare_patterns(app)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
     @app.get("/healthz", tags=["service"], summary="Liveness: ok while the server answers")
@@ -81,7 +114,9 @@ def create_app(settings: Settings) -> FastAPI:
                 "writes": bool(settings.token), "jobs_running": len(st.catalog.running())}
 
     @app.get("/view/{asset_id}", tags=["service"], summary="The browser viewer page for an asset",
-             response_class=FileResponse)
+             response_class=FileResponse, responses={200: {"content": {"text/html": {}}},
+                                                     400: {"description": "malformed id"},
+                                                     404: {"description": "no such asset"}})
     async def view(asset_id: str, request: Request):
         if not valid_asset_id(asset_id):
             raise HTTPException(400, "invalid asset id")

@@ -23,6 +23,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL, started REAL, finished REAL, updated REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 """
+# One pending job per asset id, enforced by SQLite itself (a partial unique index), so two
+# uploads racing for one id cannot both be queued whatever the timing.
+PENDING_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_pending ON jobs (asset_id) "
+                 "WHERE state IN ('queued', 'running')")
+
+
+class Duplicate(Exception):
+    """Another queued or running job already writes this asset id."""
 
 
 class Catalog:
@@ -37,6 +45,15 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            if "output_sha256" not in columns:  # catalogues made before it: add the column
+                self._db.execute("ALTER TABLE jobs ADD COLUMN output_sha256 TEXT")
+            # catalogues made before the index may hold duplicates: keep the oldest pending job
+            self._db.execute("UPDATE jobs SET state = 'failed', error = 'another job writes this asset', "
+                             "pid = NULL WHERE state IN ('queued', 'running') AND EXISTS (SELECT 1 FROM jobs o "
+                             "WHERE o.asset_id = jobs.asset_id AND o.state IN ('queued', 'running') "
+                             "AND (o.created < jobs.created OR (o.created = jobs.created AND o.id < jobs.id)))")
+            self._db.execute(PENDING_INDEX)
 
     def close(self) -> None:
         with self._lock:
@@ -73,9 +90,21 @@ class Catalog:
     # ------------------------------------------------------------ jobs
 
     def add_job(self, job_id: str, asset_id: str, params: dict, input_name: str) -> None:
+        """Queue a job; Duplicate if a queued or running job already writes `asset_id`."""
         now = time.time()
-        self._run("INSERT INTO jobs (id, state, asset_id, params, input_name, created, updated) "
-                  "VALUES (?, 'queued', ?, ?, ?, ?, ?)", (job_id, asset_id, json.dumps(params), input_name, now, now))
+        try:
+            self._run("INSERT INTO jobs (id, state, asset_id, params, input_name, created, updated) "
+                      "VALUES (?, 'queued', ?, ?, ?, ?, ?)", (job_id, asset_id, json.dumps(params), input_name, now, now))
+        except sqlite3.IntegrityError:
+            raise Duplicate(asset_id) from None
+
+    def queued(self) -> int:
+        """How many jobs wait to run."""
+        return self._all("SELECT COUNT(*) AS n FROM jobs WHERE state = 'queued'")[0]["n"]
+
+    def set_output(self, job_id: str, sha256: str) -> None:
+        """Record the hash of the file a job is about to place (so a crash after placing is not a failure)."""
+        self._run("UPDATE jobs SET output_sha256 = ?, updated = ? WHERE id = ?", (sha256, time.time(), job_id))
 
     def job(self, job_id: str) -> dict | None:
         rows = self._all("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -124,9 +153,11 @@ class Catalog:
                          "WHERE id = ? AND state = 'running'",
                          (state, error, now, now, done, message or state, job_id)) > 0
 
-    def requeue(self, job_id: str, message: str) -> None:
-        self._run("UPDATE jobs SET state = 'queued', pid = NULL, progress = 0, message = ?, updated = ? "
-                  "WHERE id = ? AND state = 'running'", (message, time.time(), job_id))
+    def requeue(self, job_id: str, message: str, counted: bool = True) -> None:
+        """Put a running job back in the queue; `counted=False` (a clean stop) gives its run back."""
+        self._run("UPDATE jobs SET state = 'queued', pid = NULL, progress = 0, message = ?, updated = ?, "
+                  "attempts = attempts - ? WHERE id = ? AND state = 'running'",
+                  (message, time.time(), 0 if counted else 1, job_id))
 
     def running(self) -> list:
         return [_job(r) for r in self._all("SELECT * FROM jobs WHERE state = 'running'")]

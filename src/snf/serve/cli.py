@@ -31,6 +31,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=20, help="largest upload, MB (default: %(default)s)")
     p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest uploaded image (default: %(default)s)")
     p.add_argument("--max-steps", type=int, default=20_000, help="most training steps per level (default: %(default)s)")
+    p.add_argument("--max-queue", type=int, default=16, help="queued encode jobs before uploads get 429 (default: %(default)s)")
+    p.add_argument("--max-encode-mb", type=int, default=3072,
+                   help="memory an encode may take, MiB: larger uploads are refused, workers are capped "
+                        "(default: %(default)s)")
+    p.add_argument("--max-connections", type=int, default=1100,
+                   help="open connections; past it 503 + Retry-After (default: %(default)s)")
+    p.add_argument("--max-paced-streams", type=int, default=1000,
+                   help="?kbps= streams at once; past it 503 + Retry-After (default: %(default)s)")
+    p.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds a client has to send its request headers (default: %(default)s)")
+    p.add_argument("--idle-timeout", type=float, default=30.0,
+                   help="seconds a response may stall on a client that does not read (default: %(default)s)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-access-log", action="store_true", help="do not log each request")
     return p
@@ -49,12 +61,16 @@ def settings_from(args) -> Settings:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
     if args.workers < 1 or (args.encode_threads is not None and args.encode_threads < 1):
         raise UsageError("--workers and --encode-threads must be at least 1")
-    if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.max_steps < 1:
+    if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.max_steps < 1 or min(
+            args.max_queue, args.max_encode_mb, args.max_connections, args.max_paced_streams) < 1 \
+            or args.header_timeout <= 0 or args.idle_timeout <= 0:
         raise UsageError("limits must be positive")
     return Settings(root=root, token=os.environ.get(args.token_env) or None, token_env=args.token_env,
                     workers=args.workers, encode_threads=args.encode_threads,
                     max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
-                    max_steps=args.max_steps)
+                    max_steps=args.max_steps, max_queue=args.max_queue, max_encode_mb=args.max_encode_mb,
+                    max_connections=args.max_connections, max_paced_streams=args.max_paced_streams,
+                    header_timeout=args.header_timeout, idle_timeout=args.idle_timeout)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -77,21 +93,39 @@ def log_config(level: str) -> dict:
     from uvicorn.config import LOGGING_CONFIG
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["snf"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    # out of descriptors: one line per incident, not a traceback per failed accept()
+    config["filters"] = {"once": {"()": "snf.serve.limits.OncePerIncident"}}
+    config["loggers"]["asyncio"] = {"handlers": ["default"], "level": "WARNING", "propagate": False}
+    for name in ("asyncio", "uvicorn.error", "snf"):
+        config["loggers"][name]["filters"] = ["once"]
     return config
 
 
 def body(argv) -> int:
     args = parser().parse_args(argv)
     settings = settings_from(args)
+    import dataclasses
+
     import uvicorn
     from snf.serve.app import create_app
+    from snf.serve.connections import guarded_protocol
+    from snf.serve.limits import raise_descriptor_limit
+    allowed = raise_descriptor_limit(settings.max_connections)
+    if allowed < settings.max_connections:
+        print(f"{PROG}: the descriptor limit allows {allowed} connections, not {settings.max_connections}",
+              file=sys.stderr)
+        settings = dataclasses.replace(settings, max_connections=allowed,
+                                       max_paced_streams=min(settings.max_paced_streams, allowed))
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     writes = "uploads enabled" if settings.token else f"read-only (set {settings.token_env} to allow uploads)"
     print(f"{PROG}: serving {settings.root} at http://{shown}:{port}/ ({writes}; docs at /docs)", flush=True)
+    protocol = guarded_protocol(settings.max_connections, settings.header_timeout, settings.idle_timeout,
+                                settings.retry_after)
     config = uvicorn.Config(create_app(settings), log_level=args.log_level, access_log=not args.no_access_log,
-                            log_config=log_config(args.log_level), timeout_graceful_shutdown=5)
+                            log_config=log_config(args.log_level), timeout_graceful_shutdown=5, http=protocol,
+                            timeout_keep_alive=settings.keepalive_timeout, backlog=2048)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

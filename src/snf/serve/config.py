@@ -21,6 +21,16 @@ class Settings:
     max_width: int = 512               # widest level of an uploaded encode
     max_render_pixels: int = 16_000_000
     max_attempts: int = 2              # runs of a job before an interruption fails it
+    # ---- bounds under hostile load (figures and reasons: serve/README.md, "Limits")
+    max_queue: int = 16                # jobs queued (not running) before uploads get 429
+    max_encode_mb: int = 3072          # estimated encoder memory (MiB) above which an upload is refused
+    max_connections: int = 1100        # open HTTP connections; past it 503 + Retry-After at accept
+    max_paced_streams: int = 1000      # ?kbps= streams at once; past it 503 + Retry-After
+    min_kbps: int = 8                  # slowest ?kbps= pacing accepted
+    header_timeout: float = 10.0       # seconds to send a request's headers (slowloris)
+    idle_timeout: float = 30.0         # seconds a connection may stall (no byte read or written)
+    keepalive_timeout: float = 5.0     # seconds an idle keep-alive connection is kept
+    retry_after: int = 5               # seconds, in Retry-After of 429 and 503
 
     @property
     def db_path(self) -> str:

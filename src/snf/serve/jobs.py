@@ -1,14 +1,18 @@
 """Encode jobs: queue in SQLite, run each in a worker process, recover after a crash.
 
-The runner is an asyncio task in the server: it claims queued jobs (at most
-`workers` at once), starts `python -m snf.serve.worker DIR JOB`, and fails a job
-whose worker dies without saying why. On start, jobs a crash left `running` are
-re-queued (their input is still there) until `max_attempts`, then failed; on a
-clean shutdown the running ones are stopped and re-queued.
+The runner is an asyncio task in the server: it claims queued jobs (exactly
+`workers` at once: a slot is taken when a job is claimed, not when its process
+starts), starts `python -m snf.serve.worker DIR JOB`, and fails a job whose
+worker dies without saying why. On start, jobs a crash left `running` are
+re-queued (their input is still there) until `max_attempts`, then failed, unless
+their output is already in place with the hash the worker recorded (then done);
+on a clean shutdown the running ones are stopped and re-queued without counting
+the interrupted run as an attempt.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import shutil
@@ -41,12 +45,34 @@ def _is_our_worker(pid: int, job_id: str) -> bool:
     return b"snf.serve.worker" in argv and job_id.encode() in argv
 
 
+def file_sha256(path: str) -> str | None:
+    """The hex SHA-256 of a file, or None if it cannot be read."""
+    sha = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while piece := f.read(1 << 20):
+                sha.update(piece)
+    except OSError:
+        return None
+    return sha.hexdigest()
+
+
+def output_in_place(settings: Settings, job: dict) -> bool:
+    """True if the job's asset is in DIR with the hash its worker recorded before placing it."""
+    want = job.get("output_sha256")
+    return bool(want) and file_sha256(os.path.join(settings.root, job["asset_id"] + ".snf")) == want
+
+
 def recover(settings: Settings, catalog: Catalog) -> tuple:
-    """Deal with jobs left `running` by a server that died: re-queue or fail. Returns counts."""
+    """Deal with jobs left `running` by a server that died: done, re-queue or fail. Returns counts."""
     requeued = failed = 0
     for job in catalog.running():
         if job["pid"] and _is_our_worker(job["pid"], job["id"]):
             os.kill(job["pid"], signal.SIGTERM)  # an orphan of the dead server
+        if output_in_place(settings, job):  # died between placing the file and saying so
+            catalog.finish(job["id"], "done", message="done (output found in place after a restart)")
+            shutil.rmtree(settings.job_dir(job["id"]), ignore_errors=True)
+            continue
         has_input = os.path.isfile(os.path.join(settings.job_dir(job["id"]), job["input_name"] or ""))
         if has_input and job["attempts"] < settings.max_attempts:
             catalog.requeue(job["id"], f"re-queued: interrupted by a server restart (run {job['attempts']})")
@@ -64,6 +90,7 @@ class JobRunner:
         self.settings, self.catalog = settings, catalog
         self.wake = asyncio.Event()
         self.procs = {}
+        self.active = set()   # claimed jobs, from the claim until their task ends
         self._task = None
         self._stopping = False
 
@@ -72,10 +99,11 @@ class JobRunner:
 
     async def _loop(self) -> None:
         while not self._stopping:
-            while len(self.procs) < self.settings.workers:
+            while len(self.active) < self.settings.workers:
                 job = self.catalog.claim_next()
                 if job is None:
                     break
+                self.active.add(job["id"])  # the slot is taken now, before the process exists
                 asyncio.create_task(self._run(job), name=f"snf-job-{job['id']}")
             self.wake.clear()
             try:
@@ -84,6 +112,13 @@ class JobRunner:
                 pass
 
     async def _run(self, job: dict) -> None:
+        try:
+            await self._run_one(job)
+        finally:
+            self.active.discard(job["id"])
+            self.wake.set()
+
+    async def _run_one(self, job: dict) -> None:
         job_id = job["id"]
         env = {**os.environ, "SNF_SERVER_PID": str(os.getpid())}
         try:
@@ -104,7 +139,9 @@ class JobRunner:
             self.wake.set()
         if self._stopping:
             return
-        if rc != 0:
+        if rc != 0 and output_in_place(self.settings, self.catalog.job(job_id)):
+            self.catalog.finish(job_id, "done", message="done (output in place)")
+        elif rc != 0:
             tail = err.decode("utf-8", "replace").strip().splitlines()
             why = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
             if self.catalog.finish(job_id, "failed", f"encode worker died ({why})" + (f": {tail[-1]}" if tail else "")):
@@ -119,7 +156,7 @@ class JobRunner:
         for job_id, proc in list(self.procs.items()):
             if proc.returncode is None:
                 proc.terminate()
-            self.catalog.requeue(job_id, "re-queued: the server stopped while it ran")
+            self.catalog.requeue(job_id, "re-queued: the server stopped while it ran", counted=False)
         for proc in list(self.procs.values()):
             try:
                 await asyncio.wait_for(proc.wait(), 5)

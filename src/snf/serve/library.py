@@ -3,7 +3,9 @@
 Manifests come from `snf.cli.info.summary` (the same figures snf-info
 prints) plus what a streaming client needs: each level's byte span, the ETag and
 URLs. They are cached in memory and in the SQLite catalogue, keyed by the file's
-(size, mtime_ns, inode), so a changed file is re-read on the next request.
+(size, mtime_ns, inode), so a changed file is re-read on the next request. The
+ETag is the content's SHA-256 (not the inode: it says nothing about the host and
+survives a copy or restore of the same bytes).
 """
 from __future__ import annotations
 
@@ -28,9 +30,9 @@ def stat_key(st: os.stat_result) -> tuple:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
-def etag_of(st: os.stat_result) -> str:
-    """A strong ETag from (inode, size, mtime_ns): it changes whenever the file is replaced."""
-    return f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"'
+def etag_of(sha256: str) -> str:
+    """The strong ETag of a file: its content hash (128 bits of its SHA-256, hex)."""
+    return f'"{sha256[:32]}"'
 
 
 def level_etag(etag: str, level: int | None) -> str:
@@ -44,13 +46,19 @@ def http_date(st: os.stat_result) -> str:
 
 def read_manifest(path: str, asset_id: str) -> dict:
     """Parse a file's framing (no level decoding) and describe it for clients."""
+    with open(path, "rb") as f:
+        return read_manifest_fd(f.fileno(), os.fstat(f.fileno()), asset_id)
+
+
+def read_manifest_fd(fd: int, st: os.stat_result, asset_id: str) -> dict:
+    """The manifest of the open file `fd` (read with pread: its offset is left alone)."""
     sha = hashlib.sha256()
     parser = Parser(decode=False)
-    with open(path, "rb") as f:
-        st = os.fstat(f.fileno())
-        while piece := f.read(READ_PIECE):
-            sha.update(piece)
-            parser.feed(piece)
+    pos = 0
+    while piece := os.pread(fd, READ_PIECE, pos):
+        pos += len(piece)
+        sha.update(piece)
+        parser.feed(piece)
     parsed = parser.finish()
     if parsed.header is None:
         raise BadAsset(f"{asset_id}: {parsed.error or 'no header'}")
@@ -74,7 +82,7 @@ def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, he
         offset = end if lv["complete"] else offset
     return {
         "id": asset_id, "signal": info["signal"], "width": info["width"], "height": info["height"],
-        "channels": info["channels"], "bytes": st.st_size, "etag": etag_of(st),
+        "channels": info["channels"], "bytes": st.st_size, "etag": etag_of(sha256),
         "modified": http_date(st), "sha256": sha256, "mime": MIME_TYPE,
         "mode": info["mode"], "widths": info["widths"], "layers": info["layers"], "quant": info["quant"],
         "encoder": info["encoder"], "header_bytes": header_end,
@@ -109,20 +117,33 @@ class Library:
         if path is None:
             return None
         try:
-            st = os.stat(path)
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        try:
+            return self.manifest_of(asset_id, fd, os.fstat(fd))
+        finally:
+            os.close(fd)
+
+    def cached(self, asset_id: str, st: os.stat_result) -> dict | None:
+        """The in-memory manifest of this version of the asset, or None (no I/O: safe on the event loop)."""
+        with self._lock:
+            hit = self._memo.get(asset_id)
+        return hit[1] if hit is not None and hit[0] == stat_key(st) else None
+
+    def manifest_of(self, asset_id: str, fd: int, st: os.stat_result) -> dict:
+        """The manifest of this open version of the asset (so a stream's ETag is its bytes' hash)."""
         key = stat_key(st)
         with self._lock:
             hit = self._memo.get(asset_id)
         if hit is None or hit[0] != key:
             hit = self.catalog.asset(asset_id)
-        if hit is None or hit[0] != key:
+        if hit is None or hit[0] != key or hit[1].get("etag") != etag_of(hit[1].get("sha256", "")):
             try:
-                hit = (key, read_manifest(path, asset_id))
+                hit = (key, read_manifest_fd(fd, st, asset_id))
             except (SnfError, OSError) as e:
                 raise BadAsset(f"{asset_id}: not a readable .snf file ({e})") from None
-            if stat_key(os.stat(path)) == key:  # unchanged while read: cache it
+            if stat_key(os.fstat(fd)) == key:  # unchanged while read: cache it
                 self.catalog.put_asset(asset_id, key, hit[1])
         with self._lock:
             self._memo[asset_id] = hit

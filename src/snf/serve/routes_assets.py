@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -12,12 +13,21 @@ from snf.serve.auth import require_writer
 from snf.serve.ids import valid_asset_id
 from snf.serve.jobs import job_view
 from snf.serve.levels import RenderError
-from snf.serve.library import BadAsset, etag_of, http_date, level_etag
-from snf.serve.ranges import Unsatisfiable, content_range, etag_matches, if_range_holds, parse_range
-from snf.serve.streaming import Frames, body, walk_frames
-from snf.serve.uploads import FIELDS, accept_upload
+from snf.serve.library import BadAsset, http_date, level_etag
+from snf.serve.limits import busy, out_of_descriptors
+from snf.serve.ranges import Unsatisfiable, content_range, if_range_holds, parse_range, preconditions
+from snf.serve.streaming import Closer, Frames, body, walk_frames
+from snf.serve.uploads import FIELD_PATTERN, FIELDS, accept_upload
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
+QUICK_OPEN_BYTES = 64 << 20   # files up to this size are opened on the event loop once their manifest is known
+LEVEL = re.compile(r"[1-9][0-9]{0,2}", re.ASCII)   # a level in a path: ASCII digits, bounded
+ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}}
+BUSY = {**ERROR, "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}}
+READ_ERRORS = {400: {**ERROR, "description": "malformed id or parameter"},
+               404: {**ERROR, "description": "no such asset"},
+               422: {**ERROR, "description": "invalid query parameter, or a file that is not a readable .snf"},
+               503: {**BUSY, "description": "out of descriptors or paced streams: retry after Retry-After"}}
 CACHE_CONTROL = "public, no-cache"  # cache, but revalidate: an id may be re-encoded
 
 
@@ -31,13 +41,14 @@ def asset_file(request: Request, asset_id: str) -> str:
     return path
 
 
-@router.get("", summary="List the assets (the .snf files directly in DIR)")
+@router.get("", summary="List the assets (the .snf files directly in DIR)", responses={503: READ_ERRORS[503]})
 async def list_assets(request: Request) -> dict:
     assets = await anyio.to_thread.run_sync(request.app.state.library.listing)
     return {"assets": assets, "count": len(assets)}
 
 
-@router.get("/{asset_id}", summary="An asset's manifest: size, levels, byte spans, bpp, PSNR")
+@router.get("/{asset_id}", summary="An asset's manifest: size, levels, byte spans, bpp, PSNR",
+            responses=READ_ERRORS)
 async def manifest(asset_id: str, request: Request) -> dict:
     asset_file(request, asset_id)
     m = await anyio.to_thread.run_sync(request.app.state.library.manifest, asset_id)
@@ -46,30 +57,46 @@ async def manifest(asset_id: str, request: Request) -> dict:
     return m
 
 
-def _open(path: str) -> tuple:
+def _open(library, asset_id: str, path: str, quick: bool = False) -> tuple | None:
+    """(fd, stat, frames, manifest) of one version of the file: the ETag is this version's hash.
+
+    With `quick`, None unless that version's manifest is already in memory: then the rest
+    (open, fstat, a few chunk-head reads from the page cache) is cheap enough for the event
+    loop, and 1,000 streams arriving at once skip 1,000 thread hops."""
     fd = os.open(path, os.O_RDONLY)
     try:
         st = os.fstat(fd)
-        return fd, st, walk_frames(fd, st.st_size)
+        if quick:
+            m = library.cached(asset_id, st)
+            if m is None or st.st_size > QUICK_OPEN_BYTES:
+                os.close(fd)
+                return None
+        else:
+            m = library.manifest_of(asset_id, fd, st)
+        return fd, st, walk_frames(fd, st.st_size), m
     except BaseException:
         os.close(fd)
         raise
 
 
-def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None) -> tuple:
+def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None, file_etag: str) -> tuple:
     """(status, start, stop, headers) for this request on this version of the file."""
     size = st.st_size
     if level is not None:
-        if level not in frames.level_ends:
+        if level not in frames.level_ends:  # 0 or less: malformed (400); past the last: no such resource (404)
             have = max(frames.level_ends, default=0)
-            raise HTTPException(400, f"level {level} is not in this asset (it has levels 1..{have})")
+            raise HTTPException(400 if level < 1 else 404,
+                                f"level {level} is not in this asset (it has levels 1..{have})")
         size = frames.level_ends[level]
-    etag, modified = level_etag(etag_of(st), level), http_date(st)
+    etag, modified = level_etag(file_etag, level), http_date(st)
     ends = [e for k, e in sorted(frames.level_ends.items()) if level is None or k <= level]
     headers = {"etag": etag, "last-modified": modified, "accept-ranges": "bytes", "cache-control": CACHE_CONTROL,
                "x-snf-level-ends": ",".join(map(str, ends)), "content-type": MIME_TYPE}
-    if etag_matches(request.headers.get("if-none-match"), etag):
+    cond = preconditions(request.headers, etag, st.st_mtime)
+    if cond == 304:
         return 304, 0, 0, {k: v for k, v in headers.items() if k != "content-type"}
+    if cond == 412:
+        return 412, 0, 0, {"etag": etag, "last-modified": modified, "content-length": "0"}
     span = None
     if if_range_holds(request.headers.get("if-range"), etag, modified):
         try:
@@ -83,44 +110,78 @@ def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None
     return (206 if span else 200), start, stop, headers
 
 
+class FileStream(StreamingResponse):
+    """A streamed file whose descriptor and pacing slot are given back however the response ends."""
+
+    def __init__(self, *args, closer: Closer, **kw):
+        super().__init__(*args, **kw)
+        self.closer = closer
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.closer()
+
+
 @router.api_route("/{asset_id}/stream", methods=["GET", "HEAD"], response_class=StreamingResponse,
                   summary="The .snf bytes, chunk by chunk",
                   responses={200: {"content": {MIME_TYPE: {}}}, 206: {"description": "a byte range"},
-                             304: {"description": "not modified"}, 416: {"description": "range not satisfiable"}})
+                             304: {"description": "not modified"},
+                             412: {"description": "If-Match or If-Unmodified-Since failed"},
+                             416: {"description": "range not satisfiable"}, **READ_ERRORS})
 async def stream(asset_id: str, request: Request,
-                 level: int | None = Query(None, description="stop after this level's chunk"),
-                 kbps: int | None = Query(None, ge=1, le=10_000_000, description="pace to kilobits per second")):
+                 level: int | None = Query(None, description="stop after this level's chunk (1..999; 404 if the file has no such level)",
+                                           json_schema_extra={"minimum": 1, "maximum": 999}),
+                 kbps: int | None = Query(None, ge=8, le=10_000_000,
+                                          description="pace to kilobits per second (at least 8)")):
     """Each chunk is sent as soon as it is read. `?level=K` is its own resource (own ETag,
-    Content-Length and ranges); `Range`, `If-Range` and `If-None-Match` are honoured."""
+    Content-Length and ranges); `Range`, `If-Range`, `If-Match`, `If-None-Match`,
+    `If-Modified-Since` and `If-Unmodified-Since` are honoured (RFC 9110)."""
     path = asset_file(request, asset_id)
+    state = request.app.state
     try:
-        fd, st, frames = await anyio.to_thread.run_sync(_open, path)
+        opened = _open(state.library, asset_id, path, quick=True)
+        fd, st, frames, m = opened or await anyio.to_thread.run_sync(_open, state.library, asset_id, path)
     except FileNotFoundError:
         raise HTTPException(404, f"no asset {asset_id}") from None
-    try:
-        status, start, stop, headers = plan(request, st, frames, level)
-    except BaseException:
-        os.close(fd)
+    except OSError as e:
+        if out_of_descriptors(e):
+            raise busy(state.settings.retry_after, "the server is out of file descriptors; try again") from None
         raise
-    if status in (304, 416) or request.method == "HEAD":
-        os.close(fd)
-        return Response(status_code=status, headers=headers)
-    return StreamingResponse(body(fd, start, stop, frames.cuts, kbps), status_code=status, headers=headers,
-                             media_type=MIME_TYPE)
+    closer = Closer(lambda: os.close(fd))
+    try:
+        status, start, stop, headers = plan(request, st, frames, level, m["etag"])
+        if status in (304, 412, 416) or request.method == "HEAD":
+            closer()
+            return Response(status_code=status, headers=headers)
+        if kbps is not None:
+            slots = state.paced
+            if not slots.take():
+                raise busy(state.settings.retry_after, f"{slots.cap} paced streams are running; try again later")
+            closer = Closer(lambda: os.close(fd), slots.give)
+    except BaseException:
+        closer()
+        raise
+    return FileStream(body(fd, start, stop, frames.cuts, kbps, on_close=closer), status_code=status,
+                      headers=headers, media_type=MIME_TYPE, closer=closer)
 
 
 @router.get("/{asset_id}/levels/{k}.png", summary="A level rendered to PNG on the server (cached)",
-            response_class=FileResponse, responses={200: {"content": {"image/png": {}}}})
+            response_class=FileResponse,
+            responses={200: {"content": {"image/png": {}}}, 304: {"description": "not modified"},
+                       412: {"description": "If-Match or If-Unmodified-Since failed"}, **READ_ERRORS})
 async def level_png(asset_id: str, k: str, request: Request):
     path = asset_file(request, asset_id)
     m = await anyio.to_thread.run_sync(request.app.state.library.manifest, asset_id)
-    level = int(k) if k.isdigit() and len(k) < 4 else 0
+    level = int(k) if LEVEL.fullmatch(k) else 0
     if m is None or not 1 <= level <= len(m["levels"]) or not m["levels"][level - 1]["complete"]:
-        raise HTTPException(404, f"asset {asset_id} has no level {k}")
+        raise HTTPException(404, f"asset {asset_id} has no level {k[:8]}")
     etag = f'{level_etag(m["etag"], level)[:-1]}.png"'
     headers = {"etag": etag, "cache-control": CACHE_CONTROL, "last-modified": m["modified"]}
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
+    cond = preconditions(request.headers, etag, http_time_of(m["modified"]))
+    if cond is not None:
+        return Response(status_code=cond, headers=headers)
     try:
         png = await request.app.state.renderer.png(asset_id, path, m["etag"], level, m["levels"][level - 1]["end"])
     except RenderError as e:
@@ -128,15 +189,29 @@ async def level_png(asset_id: str, k: str, request: Request):
     return FileResponse(png, media_type="image/png", headers=headers)
 
 
+def http_time_of(date: str) -> float:
+    from snf.serve.ranges import http_time
+    return http_time(date) or 0.0
+
+
 UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary", "description": "the image (PNG, JPEG, ...)"},
-                   **{name: {"type": "string", "description": text} for name, text in FIELDS.items()}}}}}}}
+                   **{name: {"type": "string", "description": text, "pattern": FIELD_PATTERN, "maxLength": 64}
+                      for name, text in FIELDS.items()}},
+    "additionalProperties": False}}}}}
 
 
 @router.post("", status_code=202, dependencies=[Depends(require_writer)], openapi_extra=UPLOAD_SCHEMA,
              summary="Upload an image and encode it in the background (needs the bearer token)",
-             responses={202: {"description": "job queued"}, 401: {}, 403: {}, 409: {}, 413: {}})
+             responses={202: {"description": "job queued"}, 400: {**ERROR, "description": "bad form or image"},
+                        401: {**ERROR, "description": "no or wrong token"},
+                        403: {**ERROR, "description": "uploads disabled"},
+                        409: {**ERROR, "description": "asset exists, or a job already writes it"},
+                        413: {**ERROR, "description": "file, image or encoder memory above the limits"},
+                        422: {**ERROR, "description": "malformed form"},
+                        429: {**BUSY, "description": "encode queue full: retry after Retry-After"},
+                        503: READ_ERRORS[503]})
 async def upload(request: Request):
     state = request.app.state
     job = await accept_upload(request, state.settings, state.catalog)

@@ -1,8 +1,11 @@
 """`POST /v1/assets`: read a multipart upload under a byte cap, check it, queue an encode job.
 
 The body is counted as it arrives (a Content-Length above the cap is refused
-before reading), the image is checked for size and decodability before a job is
-queued, and the form's encode settings are validated with the codec's own rules.
+before reading, and so is any upload while the queue is full: 429). The image is
+checked from its header alone (format allow-list, pixel count, the encoder's
+estimated memory), never decoded here: a small file can hold a huge picture. The
+form's encode settings are validated with the codec's own rules. One pending job
+per asset id is enforced by the catalogue (a unique index), not by this check.
 """
 from __future__ import annotations
 
@@ -15,12 +18,15 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 
 from snf.settings import EncodeSettings, SettingsError
-from snf.serve.catalog import Catalog
+from snf.serve.catalog import Catalog, Duplicate
 from snf.serve.config import Settings
 from snf.serve.ids import id_from_upload, valid_asset_id
+from snf.serve.limits import busy, check_encoder_memory
 
 FORM_OVERHEAD = 64 << 10   # multipart framing and form fields on top of the file
 INPUT_NAME = "input"
+# Formats an upload may be in (Pillow's names): decoded by the worker, so only well-trodden decoders.
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF", "PPM")
 # The form: the asset's id and replace flag, plus every encode setting an upload may set
 # (derived from snf.settings.EncodeSettings, so the CLI and the form cannot drift).
 FIELDS = {
@@ -49,8 +55,23 @@ def limited(request: Request, cap: int) -> Request:
     return Request(request.scope, counted)
 
 
+FIELD_PATTERN = "^[ -~]{0,64}$"   # form values: printable ASCII, at most 64 characters
+
+
+def check_fields(form) -> None:
+    """Every form value but the file: printable ASCII and short, or 400 (before any parsing)."""
+    for name, value in form.multi_items():
+        if name == "file":
+            continue
+        if name not in FIELDS:
+            raise HTTPException(400, f"unknown form field {name[:32]!r}; known: file, {', '.join(FIELDS)}")
+        if not isinstance(value, str) or len(value) > 64 or not (value.isascii() and value.isprintable()):
+            raise HTTPException(400, f"form field {name} must be printable ASCII of at most 64 characters")
+
+
 def encode_params(form, settings: Settings) -> dict:
     """The job row's parameters: the validated encode settings, within this server's limits."""
+    check_fields(form)
     try:
         enc = EncodeSettings.from_form(form)
     except SettingsError as e:
@@ -61,26 +82,27 @@ def encode_params(form, settings: Settings) -> dict:
         raise HTTPException(400, f"steps must be in 1..{settings.max_steps} on this server, got {enc.steps}")
     if enc.time_budget is not None and enc.time_budget > settings.max_time_budget:
         raise HTTPException(400, f"time_budget must be in (0, {settings.max_time_budget:g}] seconds")
+    replace = str(form.get("replace") or "").strip().lower()
+    if len(replace) > 8:
+        raise HTTPException(400, "replace must be true or false")
     return {"settings": enc.to_dict(), "threads": settings.encode_threads,
-            "replace": str(form.get("replace") or "").lower() in ("1", "true", "yes", "on")}
+            "replace": replace in ("1", "true", "yes", "on"), "memory_mb": settings.max_encode_mb}
 
 
-def check_image(path: str, max_pixels: int) -> str:
-    """Refuse non-images and oversized ones (header first, then a full decode); returns 'WxH'."""
+def check_image(path: str, max_pixels: int) -> tuple:
+    """Refuse non-images, formats off the allow-list and oversized ones, from the header
+    alone (no pixel is decoded: memory stays flat whatever the file claims); (w, h)."""
     from PIL import Image, UnidentifiedImageError
-    from snf.signals.image import SignalError, load_image
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=FORMATS) as im:
             w, h = im.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise HTTPException(400, "the uploaded file is not an image this server can read") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise HTTPException(400, f"the uploaded file is not an image this server reads ({', '.join(FORMATS)})") from None
+    if w < 1 or h < 1:
+        raise HTTPException(400, "the uploaded image is empty")
     if w * h > max_pixels:
         raise HTTPException(413, f"{w}x{h} image: above this server's limit of {max_pixels} pixels")
-    try:
-        load_image(path)
-    except SignalError:
-        raise HTTPException(400, "the uploaded image does not decode") from None
-    return f"{w}x{h}"
+    return w, h
 
 
 def pick_asset_id(form, upload: UploadFile, job_id: str) -> str:
@@ -95,6 +117,7 @@ def pick_asset_id(form, upload: UploadFile, job_id: str) -> str:
 async def accept_upload(request: Request, settings: Settings, catalog: Catalog) -> dict:
     """Everything `POST /v1/assets` does after the token check; returns the new job."""
     cap = settings.max_upload_bytes + FORM_OVERHEAD
+    queue_full(settings, catalog)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise HTTPException(413, f"upload above this server's limit of {settings.max_upload_bytes} bytes")
@@ -106,6 +129,12 @@ async def accept_upload(request: Request, settings: Settings, catalog: Catalog) 
         return await _queue(form, settings, catalog)
     finally:
         await form.close()
+
+
+def queue_full(settings: Settings, catalog: Catalog) -> None:
+    if catalog.queued() >= settings.max_queue:
+        raise busy(settings.retry_after, f"the encode queue is full ({settings.max_queue} jobs waiting); "
+                                         "try again later", status=429)
 
 
 async def _queue(form, settings: Settings, catalog: Catalog) -> dict:
@@ -121,13 +150,19 @@ async def _queue(form, settings: Settings, catalog: Catalog) -> dict:
         raise HTTPException(409, f"asset {asset_id} already exists (send replace=true to replace it)")
     if (other := catalog.pending_for(asset_id)) is not None:
         raise HTTPException(409, f"job {other} is already encoding asset {asset_id}")
+    queue_full(settings, catalog)
     folder = settings.job_dir(job_id)
     os.makedirs(folder)
     try:
         await anyio.to_thread.run_sync(_save, upload.file, os.path.join(folder, INPUT_NAME))
-        params["image"] = await anyio.to_thread.run_sync(check_image, os.path.join(folder, INPUT_NAME),
-                                                         settings.max_pixels)
-        catalog.add_job(job_id, asset_id, params, INPUT_NAME)
+        w, h = await anyio.to_thread.run_sync(check_image, os.path.join(folder, INPUT_NAME), settings.max_pixels)
+        params["image"] = f"{w}x{h}"
+        params["estimate_mb"] = check_encoder_memory(
+            w * h, EncodeSettings.from_dict(params["settings"]), settings.max_encode_mb)
+        try:
+            catalog.add_job(job_id, asset_id, params, INPUT_NAME)
+        except Duplicate:
+            raise HTTPException(409, f"another job is already encoding asset {asset_id}") from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

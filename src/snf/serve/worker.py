@@ -7,6 +7,7 @@ step, so readers never see a half-written asset. The worker dies with its server
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from snf.serve.catalog import Catalog
 from snf.serve.config import Settings
 
 OUTPUT_TMP = "out.snf.tmp"
+JOB_KEYS = ("threads", "replace", "image", "memory_mb", "estimate_mb")  # job params that are not encode settings
 
 
 def die_with_parent() -> None:
@@ -30,15 +32,19 @@ def die_with_parent() -> None:
         sys.exit(3)  # the server is already gone
 
 
-def place(tmp: str, final: str, replace: bool) -> None:
-    """Move the finished file into DIR in one step; without `replace`, never clobber."""
+def place(tmp: str, final: str, replace: bool, sha256: str | None = None) -> None:
+    """Move the finished file into DIR in one step; without `replace`, never clobber
+    (but a file already there with this output's hash is this job's own, placed by an
+    earlier run that died before saying so: done, not a failure)."""
     if replace:
         os.replace(tmp, final)
     else:
         try:
             os.link(tmp, final)
         except FileExistsError:
-            raise RuntimeError(f"asset {os.path.basename(final)[:-4]} already exists") from None
+            from snf.serve.jobs import file_sha256
+            if sha256 is None or file_sha256(final) != sha256:
+                raise RuntimeError(f"asset {os.path.basename(final)[:-4]} already exists") from None
         os.unlink(tmp)
     fd = os.open(os.path.dirname(final), os.O_RDONLY)
     try:
@@ -61,15 +67,20 @@ def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
         catalog.progress(job["id"], min(0.99, state["fraction"]), state["text"])
 
     from snf.settings import EncodeSettings
+    from snf.serve.limits import cache_budget_bytes
     # rows queued before settings were one object hold the settings at the top level
-    given = p["settings"] if "settings" in p else {k: v for k, v in p.items() if k not in ("threads", "replace", "image")}
-    result = encoder.compress(img, EncodeSettings.from_dict(given), quiet=True, progress=progress)
+    given = p["settings"] if "settings" in p else {k: v for k, v in p.items() if k not in JOB_KEYS}
+    enc = EncodeSettings.from_dict(given)
+    cache = cache_budget_bytes(img.shape[0] * img.shape[1], enc, p["memory_mb"]) if p.get("memory_mb") else None
+    result = encoder.compress(img, enc, quiet=True, progress=progress, cache_limit=cache)
     tmp = os.path.join(folder, OUTPUT_TMP)
     with open(tmp, "wb") as f:
         f.write(result["bytes"])
         f.flush()
         os.fsync(f.fileno())
-    place(tmp, os.path.join(settings.root, job["asset_id"] + ".snf"), p.get("replace", False))
+    sha = hashlib.sha256(result["bytes"]).hexdigest()
+    catalog.set_output(job["id"], sha)  # before placing: a crash after it is then recognisable
+    place(tmp, os.path.join(settings.root, job["asset_id"] + ".snf"), p.get("replace", False), sha)
     last = result["levels"][-1]
     return f"{len(result['levels'])} levels, {len(result['bytes']):,} bytes, last level {last['psnr']:.2f} dB"
 
@@ -82,6 +93,9 @@ def main(argv=None) -> int:
     job = catalog.job(job_id)
     if job is None or job["state"] != "running":
         return 1
+    if job["params"].get("memory_mb"):  # a wrong estimate then fails this job, not the host
+        from snf.serve.limits import limit_address_space
+        limit_address_space(job["params"]["memory_mb"])
     try:
         summary = encode(settings, catalog, job)
     except Exception as e:  # any failure is the job's, in one line

@@ -1,33 +1,47 @@
 // The growing-SIREN layout and the header checks, mirroring snf/field/arch.py,
-// snf/format/quant.py (payload size) and snf/format/container.py (validate_header).
-// The block order of `blocks(arch, k)` is the payload order: part of the format.
+// snf/format/quant.py (payload size) and snf/format/container.py (validate_header),
+// check for check in the same order. Limits, modes and kinds come from the generated
+// snf-constants.js; a mode's behaviour is read from its rule (MODE_RULES), never
+// from its name. The block order of `blocks(arch, k)` is the payload order: part of the format.
 
-export const LIMITS = {
-  levels: 16, layers: 16, width: 4096, dim: 4, side: 65536,
-  samples: 2 ** 28, headerBytes: 1 << 20, chunkBytes: 64 << 20, minBits: 4, maxBits: 16, frames: 4096,
-};
-const MODES = ["progressive", "slimmable", "individual"];
-const GROWS = ["spectral", "spatial", "temporal"];
-const INITS = ["siren", "zero-out"];
-const SIGNALS = ["image", "signal1d", "video", "sdf"];
+import {
+  LIMITS, MODE_RULES, GROWS, INITS, FAMILIES, ARCH_DEFAULTS, SIGNAL_DIMS, DEFAULT_COORDS, CODINGS, FEATURES,
+} from "./snf-constants.js";
+import { validateGridHeader } from "./snf-grid.js";
 
-export class HeaderError extends Error {}
+export { LIMITS };
+
+/** A header this reader refuses; `kind` as in format_spec.md section 6 ("header", "unsupported", "limit"). */
+export class HeaderError extends Error {
+  constructor(message, kind = "header") {
+    super(message);
+    this.kind = kind;
+  }
+}
 
 const isInt = (v) => Number.isInteger(v);
+const isNumber = (v) => typeof v === "number" && Number.isFinite(v);
+const isMap = (v) => v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array);
+const has = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 /** Units [a, b) that level k (1-based) adds to every hidden layer. */
 export function span(arch, k) {
   return [k > 1 ? arch.widths[k - 2] : 0, arch.widths[k - 1]];
 }
 
+/** Which dense network renders level k, and the first level whose blocks build it. */
+export function netOf(arch, k) { return arch.rule.separate ? k - 1 : 0; }
+export function firstLevel(arch, k) { return arch.rule.separate ? k : 1; }
+
 /** Blocks of level k in payload order: {net, tensor, rows: [a,b], cols: [a,b] | null}. */
 export function blocks(arch, k) {
   const [a, b] = span(arch, k);
-  if (arch.mode === "individual") return denseBlocks(k - 1, b, arch);
+  if (arch.rule.separate) return denseBlocks(k - 1, b, arch);
   const out = [blk(0, "l0.w", [a, b], [0, arch.d_in]), blk(0, "l0.b", [a, b], null)];
   for (let i = 1; i < arch.layers; i++) {
     out.push(blk(0, `l${i}.w`, [a, b], [0, b]));
-    if (arch.mode === "slimmable" && a > 0) out.push(blk(0, `l${i}.w`, [0, a], [a, b]));
+    if (arch.rule.lateral && a > 0) out.push(blk(0, `l${i}.w`, [0, a], [a, b]));
     out.push(blk(0, `l${i}.b`, [a, b], null));
   }
   out.push(blk(0, "out.w", [0, arch.d_out], [a, b]));
@@ -66,51 +80,102 @@ export function payloadSize(arch, k, quant) {
 
 /** Check an architecture map against the rules and limits; return a normalised copy. */
 export function checkArch(d) {
-  if (!d || typeof d !== "object" || Array.isArray(d)) throw new HeaderError("header: architecture must be a map");
+  if (!isMap(d)) throw new HeaderError("header: architecture must be a map");
+  const w = d.widths;
+  if (!Array.isArray(w) || !w.every(isInt)) throw new HeaderError("header: widths must be a list of integers");
+  for (const key of ["layers", "d_in", "d_out"]) {
+    if (has(d, key) && !isInt(d[key])) throw new HeaderError(`header: ${key} must be an integer`);
+  }
+  if (has(d, "w0") && !isNumber(d.w0)) throw new HeaderError("header: w0 must be a number");
+  for (const key of ["mode", "grow", "init"]) {
+    if (has(d, key) && typeof d[key] !== "string") throw new HeaderError(`header: ${key} must be a string`);
+  }
+  const get = (key) => (has(d, key) ? d[key] : ARCH_DEFAULTS[key]);
   const arch = {
-    widths: d.widths, layers: d.layers ?? 5, d_in: d.d_in ?? 2, d_out: d.d_out ?? 3, w0: d.w0 ?? 30.0,
-    mode: d.mode ?? "progressive", grow: d.grow ?? "spectral", init: d.init ?? "siren",
+    widths: w, layers: get("layers"), d_in: get("d_in"), d_out: get("d_out"), w0: get("w0"),
+    mode: get("mode"), grow: get("grow"), init: get("init"),
   };
-  const w = arch.widths;
-  if (!Array.isArray(w) || !w.every(isInt)) throw new HeaderError("header: widths must be integers");
   if (w.length < 1 || w.length > LIMITS.levels) throw new HeaderError(`header: need 1..${LIMITS.levels} levels, got ${w.length}`);
   if (w.some((v, i) => v <= (i ? w[i - 1] : 0))) throw new HeaderError("header: widths must be positive and strictly increasing");
   if (w[w.length - 1] > LIMITS.width) throw new HeaderError(`header: width ${w[w.length - 1]} exceeds the limit ${LIMITS.width}`);
-  if (!isInt(arch.layers) || arch.layers < 1 || arch.layers > LIMITS.layers) throw new HeaderError(`header: need 1..${LIMITS.layers} sine layers`);
+  if (arch.layers < 1 || arch.layers > LIMITS.layers) throw new HeaderError(`header: need 1..${LIMITS.layers} sine layers`);
   for (const key of ["d_in", "d_out"]) {
-    if (!isInt(arch[key]) || arch[key] < 1 || arch[key] > LIMITS.dim) throw new HeaderError(`header: ${key} must be 1..${LIMITS.dim}`);
+    if (arch[key] < 1 || arch[key] > LIMITS.dim) throw new HeaderError(`header: ${key} must be 1..${LIMITS.dim}`);
   }
-  if (!MODES.includes(arch.mode)) throw new HeaderError(`header: unknown mode ${arch.mode}`);
+  if (!has(MODE_RULES, arch.mode)) throw new HeaderError(`header: unknown mode ${arch.mode}`);
   if (!GROWS.includes(arch.grow)) throw new HeaderError(`header: unknown growth ${arch.grow}`);
   if (!INITS.includes(arch.init)) throw new HeaderError(`header: unknown init ${arch.init}`);
-  if (typeof arch.w0 !== "number" || !(arch.w0 > 0 && arch.w0 <= 1000)) throw new HeaderError("header: w0 out of range");
+  if (!(arch.w0 > 0 && arch.w0 <= LIMITS.w0)) throw new HeaderError("header: w0 out of range");
   arch.levels = w.length;
+  arch.rule = MODE_RULES[arch.mode];
   return arch;
 }
 
-/** Check a header map against the hard limits (before anything is allocated); return its arch. */
-export function validateHeader(h, major = 1) {
-  if (!h || typeof h !== "object" || Array.isArray(h)) throw new HeaderError("header is not a map");
+/** Check a header map (format_spec.md section 2) before anything is allocated; return its arch. */
+export function validateHeader(h, major = 2) {
+  if (!isMap(h)) throw new HeaderError("header is not a map");
+  const requires = has(h, "requires") ? h.requires : [];
+  if (!Array.isArray(requires) || !requires.every((r) => typeof r === "string")) {
+    throw new HeaderError("header: requires must be a list of strings");
+  }
+  const missing = requires.filter((r) => !FEATURES.includes(r));
+  if (missing.length) throw new HeaderError(`this file needs ${missing.join(", ")}, which this reader does not implement`, "unsupported");
+  const family = has(h, "field") ? h.field : FAMILIES[0];
+  if (!FAMILIES.includes(family)) throw new HeaderError(`unknown field family ${JSON.stringify(family)}`, "unsupported");
+  if (family === "grid") { // the latent-grid family (format_spec.md section 9): its own arch, no quant
+    if (major < 2) throw new HeaderError('header: field family "grid" needs format version 2');
+    checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
+    checkValues(h.values);
+    return validateGridHeader(h, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples);
+  }
   const arch = checkArch(h.arch);
-  if (!SIGNALS.includes(h.signal)) throw new HeaderError(`header: unknown signal kind ${h.signal}`);
-  const size = h.size;
-  if (!Array.isArray(size) || size.length < 1 || size.length > 3 || !size.every((s) => isInt(s) && s >= 1 && s <= LIMITS.side)) {
+  if (!has(SIGNAL_DIMS, h.signal)) throw new HeaderError(`header: unknown signal kind ${h.signal}`);
+  const size = h.size, dims = SIGNAL_DIMS[h.signal];
+  if (!Array.isArray(size) || !size.every((s) => isInt(s) && s >= 1 && s <= LIMITS.side)) {
     throw new HeaderError("header: bad size");
   }
+  if (size.length !== dims || arch.d_in !== dims) throw new HeaderError(`header: a ${h.signal} has ${dims} axes: size and d_in must match`);
   if (size.reduce((p, s) => p * s, 1) > LIMITS.samples) throw new HeaderError("header: too many samples");
   if (h.signal === "video" && size[2] > LIMITS.frames) throw new HeaderError("header: too many frames");
-  if (h.channels !== arch.d_out) throw new HeaderError("header: channels differ from the architecture's outputs");
-  const q = h.quant;
-  if (major >= 2) { // entropy-coded levels: the coding is all a reader needs from quant
-    if (!q || typeof q !== "object" || q.coding !== "rans-laplace") throw new HeaderError(`header: quant.coding must be "rans-laplace" in a ${major}.x file`);
-    return arch;
-  }
-  if (!q || typeof q !== "object" || q.scale !== "row") throw new HeaderError("header: quantisation must be a map with scale 'row'");
-  for (const key of ["bits", "bits_small"]) {
-    if (!isInt(q[key]) || q[key] < LIMITS.minBits || q[key] > LIMITS.maxBits) throw new HeaderError(`header: ${key} must be 4..16`);
-  }
+  if (!isInt(h.channels) || h.channels !== arch.d_out) throw new HeaderError("header: channels differ from the architecture's outputs");
+  checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
+  checkValues(h.values);
+  checkQuant(h.quant, major);
+  if (h.quant.coding === "rans-laplace") return arch; // payload sizes are not fixed by the header
   for (let k = 1; k <= arch.levels; k++) {
-    if (payloadSize(arch, k, q) > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`);
+    if (payloadSize(arch, k, h.quant) > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`, "limit");
   }
   return arch;
+}
+
+function checkCoords(c) {
+  if (!isMap(c)) throw new HeaderError("header: coords must be a map");
+  for (const [key, want] of Object.entries(DEFAULT_COORDS)) {
+    if (has(c, key) && !same(c[key], want)) throw new HeaderError(`coords ${key} is not supported`, "unsupported");
+  }
+}
+
+function checkValues(v) {
+  if (!isMap(v)) throw new HeaderError("header: values must be a map with a range");
+  const r = v.range;
+  if (!Array.isArray(r) || r.length !== 2 || !r.every(isNumber)) throw new HeaderError("header: values range must be [lo, hi]");
+  if (!(r[0] < r[1])) throw new HeaderError("header: values range needs lo < hi");
+  const depth = has(v, "bit_depth") ? v.bit_depth : 8;
+  if (!isInt(depth) || depth < 1 || depth > LIMITS.sampleBits) throw new HeaderError(`header: values bit_depth must be 1..${LIMITS.sampleBits}`);
+}
+
+function checkQuant(q, major) {
+  if (!isMap(q)) throw new HeaderError("header: quant must be a map");
+  const coding = has(q, "coding") ? q.coding : "raw";
+  if (!CODINGS.includes(coding)) throw new HeaderError(`unknown payload coding ${JSON.stringify(coding)}`, "unsupported");
+  if (coding === "rans-laplace") { // steps and models travel in each level's payload (format_spec.md 3.2)
+    if (major < 2) throw new HeaderError(`header: payload coding "rans-laplace" needs format version 2`);
+    return;
+  }
+  if (q.scale !== "row") throw new HeaderError("header: quant scale must be 'row'");
+  for (const key of ["bits", "bits_small"]) {
+    if (!isInt(q[key]) || q[key] < LIMITS.minBits || q[key] > LIMITS.maxBits) {
+      throw new HeaderError(`header: quant ${key} must be ${LIMITS.minBits}..${LIMITS.maxBits}`);
+    }
+  }
 }

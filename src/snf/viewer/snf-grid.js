@@ -1,4 +1,4 @@
-// The latent-grid field family (format_spec.md section 8), mirroring
+// The latent-grid field family (format_spec.md section 9), mirroring
 // snf/field/grid.py (layout, limits), snf/format/gridcode.py (payload) and
 // snf/decode/grid_render.py (bilinear upsampling in float32, then each level's
 // ReLU synthesis; residuals add up). Pure JS: both viewer renderers use it.
@@ -63,7 +63,7 @@ export function gridPayloadSize(arch, k, size) {
   return gridTensors(arch, k, size).reduce((n, t) => n + t.size + (t.kind === "weight" ? 4 : 0), 0);
 }
 
-/** Header checks of section 8.2 and 8.5 (before anything is allocated); returns the arch. */
+/** Header checks of sections 9.2 and 9.5 (before anything is allocated); returns the arch. */
 export function validateGridHeader(h, chunkLimit, sideLimit, sampleLimit) {
   const arch = checkGridArch(h.arch);
   if (h.signal !== "image") throw new GridError("header: a grid field holds an image");
@@ -104,7 +104,7 @@ export function decodeGridLevel(arch, k, size, raw) {
   return out;
 }
 
-/** Bilinear taps along one axis (section 8.4), in float32. */
+/** Bilinear taps along one axis (section 9.4), in float32. */
 export function axisTaps(nOut, nIn) {
   const i0 = new Int32Array(nOut), i1 = new Int32Array(nOut), t = new Float32Array(nOut);
   const ratio = Math.fround(nIn / nOut), f = Math.fround;

@@ -18,6 +18,21 @@ function rint(x) {
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** One sample: round(clip((v - lo) * (top / (hi - lo)), 0, top)) in float32, half to even. */
+function sample(v, lo32, k32, top) {
+  return rint(Math.min(Math.max(Math.fround(Math.fround(v - lo32) * k32), 0), top));
+}
+
+/** Field outputs -> integer samples at `bitDepth` (format_spec.md section 4), as to_samples. */
+export function toSamples(values, range, bitDepth = 8) {
+  const [lo, hi] = range;
+  const top = 2 ** bitDepth - 1;
+  const lo32 = Math.fround(lo), k32 = Math.fround(top / (hi - lo));
+  const out = bitDepth > 8 ? new Uint16Array(values.length) : new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = sample(values[i], lo32, k32, top);
+  return out;
+}
+
 /**
  * Field outputs (pixel-major, dOut per pixel) -> RGBA bytes for a canvas:
  * round(clip((y - lo) * (top / (hi - lo)), 0, top)) in float32, as to_samples does.
@@ -33,8 +48,7 @@ export function toRGBA(values, dOut, range, bitDepth = 8) {
   const s = new Float32Array(4);
   for (let p = 0; p < n; p++) {
     for (let c = 0; c < dOut; c++) {
-      const v = Math.fround(Math.fround(values[p * dOut + c] - lo32) * k32);
-      s[c] = rint(Math.min(Math.max(v, 0), top)) >> shift;
+      s[c] = sample(values[p * dOut + c], lo32, k32, top) >> shift;
     }
     const o = 4 * p;
     if (dOut <= 2) {

@@ -2,7 +2,7 @@
 // snf/decode/render.py (assemble + Network): entries no level stored stay zero, and
 // w0 is folded into the sine layers as float32(w0 * W), float32(w0 * b), as numpy does.
 
-import { span } from "./snf-arch.js";
+import { span, netOf, firstLevel } from "./snf-arch.js";
 
 /**
  * The network of level k from decoded levels (parser.levels).
@@ -13,9 +13,9 @@ import { span } from "./snf-arch.js";
 export function buildNetwork(arch, levels, k) {
   if (k < 1 || k > levels.length) throw new Error(`level ${k} is not decoded (have ${levels.length})`);
   const w = arch.widths[k - 1];
-  const net = arch.mode === "individual" ? k - 1 : 0;
+  const net = netOf(arch, k);
   const dense = emptyTensors(arch, w);
-  const first = arch.mode === "individual" ? k : 1;
+  const first = firstLevel(arch, k);
   for (let j = first; j <= k; j++) {
     for (const { block, values } of levels[j - 1]) {
       if (block.net === net) place(dense[block.tensor], block, values);
@@ -63,7 +63,7 @@ function scaled(data, w0) {
 
 function rowLengths(arch, k, w) {
   const lens = new Int32Array(w).fill(w);
-  if (arch.mode !== "progressive") return lens;
+  if (!arch.rule.causal) return lens;
   for (let j = 1; j <= k; j++) {
     const [a, c] = span(arch, j);
     lens.fill(c, a, c);

@@ -1,30 +1,30 @@
-// Incremental .snf reader, mirroring snf/format/container.py's Parser: fed bytes as
-// they arrive from the network, it reports each level the moment its chunk is
-// whole (CRC checked, zstd inflated, dequantised to float32 blocks).
-// Format: format_spec.md.
+// Incremental .snf reader, mirroring snf/format/container.py's Parser check for check:
+// fed bytes as they arrive from the network, it reports each level the moment its
+// chunk is whole (CRC checked, zstd inflated, dequantised to float32 blocks).
+// Format: format_spec.md. tests/viewer/ runs the conformance vectors through it in Node.
 
 import { crc32 } from "./crc32.js";
 import { unpack } from "./msgpack.js";
-import { LIMITS, blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
-import { decompress } from "./vendor/fzstd/fzstd.js";
+import { blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
 import { decodeCodedLevel } from "./snf-coded.js";
-import { decodeGridLevel, gridPayloadSize, validateGridHeader } from "./snf-grid.js";
+import { decodeGridLevel, gridPayloadSize } from "./snf-grid.js";
+import { LIMITS, SIGNATURE, MAJORS, CHUNK_TYPES } from "./snf-constants.js";
+import { decompress } from "./vendor/fzstd/fzstd.js";
 
-const SIGNATURE = [0x89, 0x53, 0x4e, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
-const MAJORS = [1, 2, 3]; // 1.x: zstd-framed fixed-bit levels; 2.x: entropy-coded levels; 3.x: grid family
-const FIELDS = ["siren", "grid"]; // field families this reader understands (must-understand `field` key)
-const PREFIX_LEN = 10;
+const PREFIX_LEN = SIGNATURE.length + 2;
 const CHUNK_HEAD = 10; // u32 length, 4-byte type, u16 level
 const CRC_LEN = 4;
+const { HEAD, LEVL, SEND } = CHUNK_TYPES;
 
-/** A problem with the stream, in one line; `level` names a bad level chunk. */
+/** A problem with the stream, in one line; `level` names the first level it stops;
+ * `kind` as in format_spec.md section 6 (same values as Python's SnfError.kind). */
 export class SnfError extends Error {
-  constructor(message, level = null) {
+  constructor(message, level = null, kind = "format") {
     super(message);
     this.level = level;
+    this.kind = kind;
   }
 }
-
 /** Bytes in arrival order, read from the front without re-copying the whole buffer each time. */
 class ByteQueue {
   constructor() {
@@ -86,16 +86,15 @@ export class Parser {
     return done;
   }
 
-  /** Mark the end of input: a stream that stopped early gets its reason. */
+  /** Mark the end of input: a stream that stopped early gets its reason. Every level
+   * complete but no end chunk is no error (a file cut after its last level). */
   finish() {
     if (this.error || this.complete) return;
     if (!this.header) {
-      this.error = new SnfError(this.received ? "truncated .snf file (header incomplete)" : "empty file");
-    } else {
+      this.error = new SnfError(this.received ? "truncated .snf file (header incomplete)" : "empty file", null, "truncated");
+    } else if (this.levels.length < this.arch.levels) {
       const next = this.levels.length + 1;
-      this.error = next <= this.arch.levels
-        ? new SnfError(`truncated: level ${next} of ${this.arch.levels} incomplete`, next)
-        : new SnfError("truncated: every level is complete but the end chunk is missing");
+      this.error = new SnfError(`truncated: level ${next} of ${this.arch.levels} incomplete`, next, "truncated");
     }
   }
 
@@ -104,23 +103,32 @@ export class Parser {
     return this.q.take(n);
   }
 
+  /** The level a corrupt or misplaced chunk is charged to (null past the last). */
+  nextLevel() {
+    const n = this.levels.length + 1;
+    return this.arch && n <= this.arch.levels ? n : null;
+  }
+
   step(done) {
     const q = this.q;
     if (this.offset === 0) return this.readPrefix();
     if (q.length < CHUNK_HEAD) return false;
     const head = q.peek(CHUNK_HEAD);
-    const view = new DataView(head.buffer, head.byteOffset, CHUNK_HEAD);
-    const length = view.getUint32(0);
-    const type = String.fromCharCode(head[4], head[5], head[6], head[7]);
-    const level = view.getUint16(8);
-    this.checkChunkHead(length, type, level);
+    const length = new DataView(head.buffer, head.byteOffset, CHUNK_HEAD).getUint32(0);
+    // The length is the one field the CRC cannot cover before the chunk is whole:
+    // only compared with a limit here.
+    if (!this.header && length > LIMITS.headerBytes) throw new SnfError("header chunk exceeds the size limit", null, "limit");
+    if (length > LIMITS.chunkBytes) throw new SnfError(`chunk of ${length} bytes exceeds the limit`, this.nextLevel(), "limit");
     if (q.length < CHUNK_HEAD + length + CRC_LEN) return false;
     const raw = this.take(CHUNK_HEAD + length + CRC_LEN);
-    const crc = new DataView(raw.buffer).getUint32(CHUNK_HEAD + length);
-    if (crc32(raw.subarray(4, CHUNK_HEAD + length)) !== crc) {
-      if (type === "LEVL") throw new SnfError(`level ${level} chunk is corrupt (CRC mismatch)`, level);
-      throw new SnfError(`${type} chunk is corrupt (CRC mismatch)`);
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (crc32(raw.subarray(4, CHUNK_HEAD + length)) !== view.getUint32(CHUNK_HEAD + length)) {
+      if (!this.header) throw new SnfError("header chunk is corrupt (CRC mismatch)", null, "corrupt");
+      const n = this.nextLevel();
+      throw new SnfError(`${n !== null ? `level ${n} chunk` : "chunk after the last level"} is corrupt (CRC mismatch)`, n, "corrupt");
     }
+    const type = String.fromCharCode(raw[4], raw[5], raw[6], raw[7]);
+    const level = view.getUint16(8);
     this.onChunk(type, level, raw.subarray(CHUNK_HEAD, CHUNK_HEAD + length), done);
     return !this.complete;
   }
@@ -129,123 +137,140 @@ export class Parser {
     const q = this.q;
     if (!q.length) return false;
     const have = q.peek(Math.min(q.length, SIGNATURE.length));
-    if (!have.every((b, i) => b === SIGNATURE[i])) throw new SnfError("not an .snf file (bad signature)");
+    if (!have.every((b, i) => b === SIGNATURE[i])) throw new SnfError("not an .snf file (bad signature)", null, "format");
     if (q.length < PREFIX_LEN) return false;
-    const [major, minor] = q.peek(PREFIX_LEN).subarray(8);
+    const [major, minor] = q.peek(PREFIX_LEN).subarray(SIGNATURE.length);
     if (!MAJORS.includes(major)) {
-      throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJORS.map((m) => `${m}.x`).join(" and ")})`);
+      throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJORS.map((m) => `${m}.x`).join(" and ")})`, null, "unsupported");
     }
     this.major = major;
     this.take(PREFIX_LEN);
     return true;
   }
 
-  checkChunkHead(length, type, level) {
-    if (!this.header) {
-      if (type !== "HEAD") throw new SnfError("not an .snf file (no header chunk)");
-      if (length > LIMITS.headerBytes) throw new SnfError("header chunk exceeds the size limit");
-      return;
-    }
-    const lv = type === "LEVL" ? level : null;
-    if (length > LIMITS.chunkBytes) throw new SnfError(`chunk of ${length} bytes exceeds the limit`, lv);
-    if (type === "LEVL" && level !== this.levels.length + 1) {
-      throw new SnfError(`level chunk ${level} out of order (expected ${this.levels.length + 1})`, level);
-    }
-  }
-
   onChunk(type, level, body, done) {
-    if (type === "HEAD") {
+    const isLetter = (c) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (![0, 1, 2, 3].every((i) => isLetter(type.charCodeAt(i)))) {
+      throw new SnfError(`chunk type ${JSON.stringify(type)} is not four ASCII letters`, this.nextLevel(), "structure");
+    }
+    if (!this.header) {
+      if (type !== HEAD) throw new SnfError("not an .snf file (no header chunk)", null, "format");
+      if (level !== 0) throw new SnfError(`header chunk has level field ${level} (must be 0)`, null, "structure");
       let header;
       try {
         header = unpack(body);
       } catch {
-        throw new SnfError("header chunk is not valid msgpack");
+        throw new SnfError("header chunk is not valid msgpack", null, "header");
       }
-      const field = header && typeof header === "object" && "field" in header ? header.field : "siren";
-      if (this.major >= 3 && !(header && typeof header === "object" && "field" in header)) {
-        throw new SnfError("header: a 3.x file must name its field family (key 'field')");
-      }
-      if (!FIELDS.includes(field)) {
-        throw new SnfError(`field family ${JSON.stringify(String(field).slice(0, 40)).replaceAll('"', "'")} is not supported by this reader (it reads ${FIELDS.join(", ")})`);
-      }
-      if (field === "grid" && this.major < 3) throw new SnfError("header: a grid field needs container version 3");
       try {
-        this.arch = field === "grid"
-          ? validateGridHeader(header, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples)
-          : validateHeader(header, this.major);
+        this.arch = validateHeader(header, this.major);
       } catch (e) {
-        throw new SnfError(e.message);
+        throw new SnfError(e.message, null, e.kind || "header");
       }
       this.header = header;
-    } else if (type === "LEVL") {
-      if (level > this.arch.levels) throw new SnfError(`level chunk ${level} beyond the ${this.arch.levels} levels in the header`, level);
+    } else if (type === LEVL) {
+      const want = this.levels.length + 1;
+      if (want > this.arch.levels) throw new SnfError(`level chunk ${level} beyond the ${this.arch.levels} levels in the header`, null, "structure");
+      if (level !== want) throw new SnfError(`level chunk ${level} out of order (expected ${want})`, want, "structure");
       this.levels.push(this.decodeLevel(level, body));
       this.ends.push(this.offset);
       done.push(level);
-    } else if (type === "SEND") {
+    } else if (type === SEND) {
+      if (level !== 0) throw new SnfError(`end chunk has level field ${level} (must be 0)`, this.nextLevel(), "structure");
+      if (body.length) throw new SnfError(`end chunk holds ${body.length} bytes (must be empty)`, this.nextLevel(), "structure");
       if (this.levels.length !== this.arch.levels) {
-        throw new SnfError(`end chunk after ${this.levels.length} of ${this.arch.levels} levels`);
+        throw new SnfError(`end chunk after ${this.levels.length} of ${this.arch.levels} levels`, this.nextLevel(), "structure");
       }
       this.complete = true;
+    } else if (type === HEAD) {
+      throw new SnfError("a second header chunk", this.nextLevel(), "structure");
     } else if (type[0] >= "A" && type[0] <= "Z") {
-      throw new SnfError(`unknown critical chunk ${JSON.stringify(type)}`);
-    } // ancillary chunks (lower-case first letter) are skipped
+      throw new SnfError(`unknown critical chunk ${JSON.stringify(type)}: this file needs a newer reader`, this.nextLevel(), "unsupported");
+    } // ancillary chunks (lower-case first letter) are skipped, whatever their level field
   }
 
   decodeLevel(level, body) {
-    if (this.arch.family === "grid") {
+    if (this.arch.family === "grid") { // one zstd frame of the grid payload (format_spec.md section 9)
       const want = gridPayloadSize(this.arch, level, this.header.size);
       let raw;
       try {
         raw = inflate(body, want);
       } catch (e) {
-        throw new SnfError(`level ${level} chunk does not decompress (${e.message})`, level);
+        throw new SnfError(`level ${level} chunk does not decompress (${e.message})`, level, "payload");
       }
       try {
         return decodeGridLevel(this.arch, level, this.header.size, raw);
       } catch (e) {
-        throw new SnfError(`level ${level}: ${e.message}`, level);
+        throw new SnfError(`level ${level}: ${e.message}`, level, "payload");
       }
     }
-    if (this.major >= 2) {
+    const quant = this.header.quant;
+    if (quant.coding === "rans-laplace") { // entropy-coded, stored without a zstd frame (format_spec.md 3.2)
       try {
         return decodeCodedLevel(this.arch, level, body);
       } catch (e) {
-        throw new SnfError(`level ${level}: ${e.message}`, level);
+        throw new SnfError(`level ${level}: ${e.message}`, level, "payload");
       }
     }
-    const want = payloadSize(this.arch, level, this.header.quant);
+    const want = payloadSize(this.arch, level, quant);
     let raw;
     try {
       raw = inflate(body, want);
     } catch (e) {
-      throw new SnfError(`level ${level} chunk does not decompress (${e.message})`, level);
+      throw new SnfError(`level ${level} chunk does not decompress (${e.message})`, level, "payload");
     }
-    return dequantiseLevel(this.arch, level, raw, this.header.quant);
+    const coding = PAYLOAD_CODINGS[quant.coding ?? "raw"];
+    return coding(this.arch, level, raw, quant);
   }
 }
 
-/** Inflate one zstd frame whose header declares exactly `want` bytes (bounded up front). */
+/** Inflate one zstd frame whose header declares exactly `want` bytes (bounded up front),
+ * with nothing after it. */
 function inflate(body, want) {
-  const size = frameContentSize(body);
-  if (size !== want) throw new Error(size === null ? "no content size in the frame header" : `frame holds ${size} bytes, expected ${want}`);
+  const { size, length } = zstdFrame(body);
+  if (size === null) throw new Error("no content size in the frame header");
+  if (size !== want) throw new Error(`frame holds ${size} bytes, expected ${want}`);
+  if (length !== body.length) throw new Error(`${body.length - length} bytes after the zstd frame`);
   const out = decompress(body, new Uint8Array(want));
   if (out.length !== want) throw new Error(`payload is ${out.length} bytes, expected ${want}`);
   return out;
 }
 
-/** Frame_Content_Size from a zstd frame header (RFC 8878 3.1.1.1), or null if absent. */
-export function frameContentSize(b) {
+/** {size (Frame_Content_Size or null), length (bytes of the frame)} of the zstd frame at the
+ * start of `b` (RFC 8878 3.1.1), as snf/format/container.py's zstd_frame: header fields,
+ * then a walk over the block headers. */
+export function zstdFrame(b) {
   if (b.length < 6 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) throw new Error("not a zstd frame");
   const fhd = b[4];
-  const fcsFlag = fhd >> 6, single = (fhd >> 5) & 1, dictFlag = fhd & 3;
+  const fcsFlag = fhd >> 6, single = (fhd >> 5) & 1, checksum = (fhd >> 2) & 1, dictFlag = fhd & 3;
+  if (fhd & 0x08) throw new Error("reserved bit set in the zstd frame header");
+  if (dictFlag) throw new Error("zstd frame names a dictionary");
+  let pos = 5 + (single ? 0 : 1);
   const fcsBytes = [single, 2, 4, 8][fcsFlag];
-  if (!fcsBytes) return null;
-  const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][dictFlag];
-  if (b.length < at + fcsBytes) throw new Error("zstd frame header truncated");
-  let size = 0;
-  for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + b[at + i];
-  return fcsBytes === 2 ? size + 256 : size;
+  if (b.length < pos + fcsBytes) throw new Error("zstd frame header truncated");
+  let size = null;
+  if (fcsBytes) {
+    size = 0;
+    for (let i = fcsBytes - 1; i >= 0; i--) size = size * 256 + b[pos + i];
+    if (fcsBytes === 2) size += 256;
+  }
+  pos += fcsBytes;
+  for (;;) {
+    if (b.length < pos + 3) throw new Error("zstd frame truncated");
+    const bh = b[pos] | (b[pos + 1] << 8) | (b[pos + 2] << 16);
+    const last = bh & 1, btype = (bh >> 1) & 3, bsize = bh >>> 3;
+    if (btype === 3) throw new Error("reserved zstd block type");
+    pos += 3 + (btype === 1 ? 1 : bsize);
+    if (last) break;
+  }
+  pos += 4 * checksum;
+  if (pos > b.length) throw new Error("zstd frame truncated");
+  return { size, length: pos };
+}
+
+/** Frame_Content_Size from a zstd frame header, or null if absent. */
+export function frameContentSize(b) {
+  return zstdFrame(b).size;
 }
 
 /** Payload -> float32 blocks: w = float32(q) * scale, one single-precision multiply. */
@@ -256,12 +281,13 @@ export function dequantiseLevel(arch, level, raw, quant) {
   for (const block of blocks(arch, level)) {
     const scales = new Float32Array(block.scales);
     for (let r = 0; r < block.scales; r++, pos += 4) scales[r] = view.getFloat32(pos, true);
-    if (!scales.every(Number.isFinite)) throw new SnfError(`level ${level} ${block.tensor}: scale is not finite`, level);
-    const wide = blockBits(block, quant) > 8;
+    if (!scales.every(Number.isFinite)) throw new SnfError(`level ${level}: level ${level} ${block.tensor}: scale is not finite`, level, "payload");
+    const bits = blockBits(block, quant), wide = bits > 8, qmax = 2 ** (bits - 1) - 1;
     const values = new Float32Array(block.size);
     const perRow = block.cols ? block.nCols : block.size;
     for (let i = 0; i < block.size; i++) {
       const q = wide ? view.getInt16(pos + 2 * i, true) : view.getInt8(pos + i);
+      if (q < -qmax || q > qmax) throw new SnfError(`level ${level}: level ${level} ${block.tensor}: a value is outside +-${qmax} (${bits} bits)`, level, "payload");
       // q (16 bits) times a float32 is exact in a double; storing rounds once, as float32 multiply does.
       values[i] = q * scales[Math.floor(i / perRow)];
     }
@@ -270,3 +296,7 @@ export function dequantiseLevel(arch, level, raw, quant) {
   }
   return out;
 }
+
+/** quant.coding -> payload decoder (format_spec.md section 2.1): the dispatch point where a
+ * new payload coding slots in; an unknown coding is refused by validateHeader first. */
+export const PAYLOAD_CODINGS = { raw: dequantiseLevel };

@@ -1,0 +1,274 @@
+"""Regenerate the conformance vectors (only when format_spec.md changes on purpose):
+
+    python tests/vectors/make_vectors.py
+
+Good files: every mode x quantisation bits (4, 8, 12, 16) x channel count (1..4), a
+tiny random SIREN each (no training: torch is not needed, and random weights reach
+every quantised value's range), plus files that exercise a reader rule (no end
+chunk, ancillary chunks, a newer minor version, 16-bit samples, ...). Each comes
+with its dequantised values (float32, exact) and its decoded samples at the stored
+size (the spec allows +-1). Bad files: each with the error kind, the level charged
+and what still decodes. Everything goes to good.json / bad.json beside the files;
+tests/test_vectors.py (Python) and tests/viewer/vectors.test.mjs (Node) read them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+
+import msgpack
+import numpy as np
+import zstandard
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "src"))
+
+from snf.field.arch import MODES, Arch  # noqa: E402
+from snf.format import container as C  # noqa: E402
+from snf.format.quant import default_quant, encode_level  # noqa: E402
+from snf.decode.decoder import render_image  # noqa: E402
+
+SIZE = (4, 3)              # width, height of every good image vector
+WIDTHS = (2, 4, 6)         # three levels: the slimmable mode's lateral blocks appear from level 2
+LAYERS = 2
+BITS = (4, 8, 12, 16)
+CHANNELS = (1, 2, 3, 4)
+
+
+def random_levels(arch: Arch, seed: int) -> list:
+    """SIREN-scaled random tensors for every level, in block order."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(1, arch.levels + 1):
+        tensors = []
+        for blk in arch.blocks(k):
+            if blk.tensor == "l0.w":
+                bound = 1.0 / arch.d_in
+            elif blk.tensor.startswith("out"):
+                bound = 0.5
+            elif blk.cols is None:
+                bound = 0.3
+            else:
+                bound = (6.0 / arch.widths[-1]) ** 0.5 / arch.w0
+            tensors.append(rng.uniform(-bound, bound, blk.shape).astype(np.float32))
+        out.append(tensors)
+    return out
+
+
+def header_for(arch: Arch, quant: dict, channels: int, bit_depth: int = 8) -> dict:
+    return {
+        "signal": "image", "size": list(SIZE), "channels": channels, "arch": arch.to_dict(),
+        "coords": dict(C.DEFAULT_COORDS), "values": {"range": [0.0, 1.0], "bit_depth": bit_depth},
+        "quant": quant, "levels": [{} for _ in arch.widths],
+        "encoder": {"name": "make_vectors", "version": "1"},
+    }
+
+
+def assemble(header: dict, payloads: list, *, minor: int = 0, end: bytes | None = b"", extra=None,
+             compress=None) -> bytes:
+    """A file from parts; `extra` maps a position (after level k) to chunks to insert."""
+    compress = compress or zstandard.ZstdCompressor(level=19, write_content_size=True).compress
+    parts = [C.SIGNATURE, bytes([C.VERSION[0], minor]), C.chunk(C.T_HEAD, 0, msgpack.packb(header))]
+    for k, raw in enumerate(payloads, 1):
+        parts.append(C.chunk(C.T_LEVEL, k, compress(raw)))
+        parts += (extra or {}).get(k, [])
+    if end is not None:
+        parts.append(C.chunk(C.T_END, 0, end))
+    return b"".join(parts)
+
+
+def encode(arch: Arch, quant: dict, seed: int) -> tuple:
+    payloads, deq = [], []
+    for k, tensors in enumerate(random_levels(arch, seed), 1):
+        raw, d = encode_level(arch, k, tensors, quant)
+        payloads.append(raw)
+        deq.append(d)
+    return payloads, deq
+
+
+def expectations(data: bytes) -> dict:
+    """What a conforming reader gets: exact dequantised values, samples per level."""
+    parsed = C.read(data)
+    assert parsed.error is None, parsed.error
+    depth = parsed.header["values"].get("bit_depth", 8)
+    values, samples = [], []
+    for k in range(1, parsed.levels_complete + 1):
+        values.append(b"".join(np.asarray(t, "<f4").tobytes() for t in parsed.levels[k - 1]).hex())
+        pic = render_image(parsed, k)
+        samples.append(pic.astype("<u2" if depth > 8 else "u1").tobytes().hex())
+    return {"levels": parsed.levels_complete, "complete": parsed.complete, "bit_depth": depth,
+            "size": parsed.header["size"], "channels": parsed.header["channels"], "values": values,
+            "samples": samples}
+
+
+def good_vectors() -> dict:
+    out = {}
+    seed = 0
+    for mode in MODES:
+        for bits in BITS:
+            for ch in CHANNELS:
+                seed += 1
+                arch = Arch(WIDTHS, layers=LAYERS, d_in=2, d_out=ch, mode=mode)
+                quant = default_quant(bits)
+                payloads, _ = encode(arch, quant, seed)
+                out[f"{mode}-b{bits}-c{ch}"] = assemble(header_for(arch, quant, ch), payloads)
+    arch = Arch(WIDTHS, layers=LAYERS, d_in=2, d_out=3)
+    quant = default_quant(8)
+    payloads, _ = encode(arch, quant, 1000)
+    h = header_for(arch, quant, 3)
+    out["rule-no-end-chunk"] = assemble(h, payloads, end=None)
+    out["rule-ancillary-chunks"] = assemble(h, payloads, extra={1: [C.chunk(b"tEXt", 7, b"note")],
+                                                                3: [C.chunk(b"zzzz", 0, b"")]})
+    out["rule-newer-minor"] = assemble(h, payloads, minor=9)
+    out["rule-bytes-after-end"] = assemble(h, payloads) + b"anything after SEND is ignored"
+    out["rule-unknown-keys"] = assemble(dict(h, future={"x": 1}, arch=dict(h["arch"], note="x")), payloads)
+    out["rule-field-siren"] = assemble(dict(h, field="siren"), payloads)
+    out["rule-integral-floats"] = assemble(dict(h, arch=dict(h["arch"], layers=float(LAYERS))), payloads)
+    out["rule-defaults"] = assemble({k: v for k, v in h.items() if k not in ("coords", "levels", "encoder")}
+                                    | {"arch": {"widths": list(WIDTHS), "layers": LAYERS}}, payloads)
+    out["rule-samples-16bit"] = assemble(header_for(arch, quant, 3, bit_depth=16), payloads)
+    return out
+
+
+def _first_q_offset(arch: Arch, quant: dict) -> tuple:
+    blk = arch.blocks(1)[0]
+    bits = quant["bits_small"] if blk.small else quant["bits"]
+    return 4 * blk.shape[0], bits
+
+
+def bad_vectors() -> dict:
+    """name -> (bytes, expected {kind, level, levels_complete, complete})."""
+    arch = Arch(WIDTHS, layers=LAYERS, d_in=2, d_out=3)
+    quant = default_quant(8)
+    payloads, _ = encode(arch, quant, 2000)
+    h = header_for(arch, quant, 3)
+    good = assemble(h, payloads)
+    parsed = C.read(good)
+    ends = parsed.ends
+    out = {}
+
+    def put(name, data, kind, level=None, have=0, complete=False):
+        out[name] = (data, {"kind": kind, "level": level, "levels_complete": have, "complete": complete})
+
+    def with_header(header, **kw):
+        return assemble(header, payloads, **kw)
+
+    def edit_chunk(data, at, ctype=None, level=None, body=None, fix_crc=True):
+        length, t, lv = C.CHUNK_HEAD.unpack_from(data, at)
+        old = data[at + 10: at + 10 + length]
+        crc = data[at + 10 + length: at + 14 + length]
+        t, lv, body = ctype or t, lv if level is None else level, old if body is None else body
+        new = C.chunk(t, lv, body) if fix_crc else C.CHUNK_HEAD.pack(len(body), t, lv) + body + crc
+        return data[:at] + new + data[at + 14 + length:]
+
+    pfx = C.PREFIX_LEN
+    put("bad-signature", b"GIF89a" + bytes(40), "format")
+    put("unknown-major-version", C.SIGNATURE + bytes([255, 0]) + good[pfx:], "unsupported")
+    put("empty", b"", "truncated")
+    put("header-cut", good[: pfx + 20], "truncated")
+    put("first-chunk-not-head", C.SIGNATURE + bytes(C.VERSION) + good[parsed.header_end:], "format")
+    head = bytearray(good)
+    head[pfx + 12] ^= 0x01
+    put("header-crc", bytes(head), "corrupt")
+    put("header-level-field", edit_chunk(good, pfx, level=1), "structure")
+    put("header-not-msgpack", edit_chunk(good, pfx, body=b"\xc1\xc1"), "header")
+    cases = {
+        "header-layers-5.5": dict(h, arch=dict(h["arch"], layers=5.5)),
+        "header-layers-bool": dict(h, arch=dict(h["arch"], layers=True)),
+        "header-size-one-axis": dict(h, size=[24]),
+        "header-size-float": dict(h, size=[4.5, 3]),
+        "header-values-lo-eq-hi": dict(h, values={"range": [0.5, 0.5], "bit_depth": 8}),
+        "header-values-missing": {k: v for k, v in h.items() if k != "values"},
+        "header-bit-depth-32": dict(h, values={"range": [0.0, 1.0], "bit_depth": 32}),
+        "header-bits-40": dict(h, quant=dict(quant, bits=40)),
+        "header-bits-missing": dict(h, quant={"bits_small": 8, "scale": "row"}),
+        "header-unknown-mode": dict(h, arch=dict(h["arch"], mode="sideways")),
+        "header-widths-decreasing": dict(h, arch=dict(h["arch"], widths=[4, 2, 6])),
+        "header-channels-mismatch": dict(h, channels=4),
+        "header-side-too-big": dict(h, size=[70000, 3]),
+        "header-unknown-signal": dict(h, signal="sound"),
+        "header-not-a-map": [1, 2, 3],
+    }
+    for name, hh in cases.items():
+        put(name, with_header(hh), "header")
+    unsupported = {
+        "requires-unknown-feature": dict(h, requires=["entropy-coding-v9"]),
+        "quant-unknown-coding": dict(h, quant=dict(quant, coding="future")),
+        "field-unknown-family": dict(h, field="future"),
+        "coords-unknown-grid": dict(h, coords=dict(C.DEFAULT_COORDS, grid="random")),
+    }
+    for name, hh in unsupported.items():
+        put(name, with_header(hh), "unsupported")
+    put("header-payload-over-limit", with_header(dict(h, arch=dict(h["arch"], widths=[4096], layers=16))), "limit")
+    put("header-length-over-limit", C.SIGNATURE + bytes(C.VERSION) + struct.pack(">I4sH", C.MAX_HEADER_BYTES + 1,
+                                                                                    b"HEAD", 0), "limit")
+    head_end = parsed.header_end
+    put("chunk-length-over-limit", good[:head_end] + struct.pack(">I4sH", C.MAX_CHUNK_BYTES + 1, b"LEVL", 1),
+        "limit", 1)
+    bad = bytearray(good)
+    bad[(ends[0] + ends[1]) // 2] ^= 0x5A
+    put("level2-crc", bytes(bad), "corrupt", 2, 1)
+    put("level2-level-field-flipped", edit_chunk(good, ends[0], level=2 | 0x8000, fix_crc=False), "corrupt", 2, 1)
+    put("level2-out-of-order", edit_chunk(good, ends[0], level=3), "structure", 2, 1)
+    put("level1-repeated", good[:ends[0]] + good[head_end:ends[0]] + good[ends[0]:], "structure", 2, 1)
+    put("level-beyond-last", good[:ends[2]] + C.chunk(C.T_LEVEL, 4, good[ends[0] + 10:ends[1] - 4])
+        + good[ends[2]:], "structure", None, 3)
+    put("end-chunk-early", good[:ends[0]] + C.chunk(C.T_END, 0, b""), "structure", 2, 1)
+    put("end-chunk-not-empty", good[:ends[2]] + C.chunk(C.T_END, 0, b"x"), "structure", None, 3)
+    put("end-chunk-level-field", good[:ends[2]] + C.chunk(C.T_END, 3, b""), "structure", None, 3)
+    put("second-header", good[:ends[0]] + good[pfx:head_end] + good[ends[0]:], "structure", 2, 1)
+    put("unknown-critical-chunk", good[:ends[0]] + C.chunk(b"WHAT", 0, b"") + good[ends[0]:], "unsupported", 2, 1)
+    put("chunk-type-not-letters", good[:ends[0]] + C.chunk(b"l3v!", 0, b"") + good[ends[0]:], "structure", 2, 1)
+    plain = zstandard.ZstdCompressor(level=19, write_content_size=True).compress
+    put("zstd-no-content-size", assemble(h, payloads, compress=zstandard.ZstdCompressor(
+        write_content_size=False).compress), "payload", 1)
+    put("zstd-trailing-bytes", assemble(h, payloads, compress=lambda raw: plain(raw) + b"\0\0\0"), "payload", 1)
+    put("zstd-skippable-frame-after", assemble(h, payloads, compress=lambda raw: plain(raw)
+                                               + struct.pack("<II", 0x184D2A50, 0)), "payload", 1)
+    put("zstd-size-mismatch", assemble(h, [payloads[0] + b"\0"] + payloads[1:]), "payload", 1)
+    put("zstd-not-a-frame", assemble(h, payloads, compress=lambda raw: b"not zstd at all"), "payload", 1)
+    at, bits = _first_q_offset(arch, quant)
+    p1 = bytearray(payloads[0])
+    qmax = (1 << (bits - 1)) - 1
+    if bits <= 8:
+        p1[at] = (-(qmax + 1)) & 0xFF
+    else:
+        p1[at:at + 2] = struct.pack("<h", -(qmax + 1))
+    put("quantised-value-out-of-range", assemble(h, [bytes(p1)] + payloads[1:]), "payload", 1)
+    p1 = bytearray(payloads[0])
+    p1[0:4] = struct.pack("<f", float("nan"))
+    put("scale-not-finite", assemble(h, [bytes(p1)] + payloads[1:]), "payload", 1)
+    put("cut-inside-level-2", good[: ends[1] - 3], "truncated", 2, 1)
+    put("cut-inside-chunk-head", good[: ends[0] + 5], "truncated", 2, 1)
+    put("cut-after-level-2", good[: ends[1]], "truncated", 3, 2)
+    put("cut-after-header", good[: head_end], "truncated", 1, 0)
+    return out
+
+
+def main() -> None:
+    good, bad = good_vectors(), bad_vectors()
+    for sub in ("good", "bad"):
+        os.makedirs(os.path.join(HERE, sub), exist_ok=True)
+        for name in os.listdir(os.path.join(HERE, sub)):
+            os.remove(os.path.join(HERE, sub, name))
+    manifest = {"good": {}, "bad": {}}
+    for name, data in good.items():
+        with open(os.path.join(HERE, "good", name + ".snf"), "wb") as f:
+            f.write(data)
+        manifest["good"][name] = expectations(data)
+    for name, (data, want) in bad.items():
+        with open(os.path.join(HERE, "bad", name + ".snf"), "wb") as f:
+            f.write(data)
+        got = C.read(data)
+        assert got.error is not None and got.error.kind == want["kind"], (name, got.error, want)
+        manifest["bad"][name] = want
+    with open(os.path.join(HERE, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"{len(good)} good, {len(bad)} bad vectors")
+
+
+if __name__ == "__main__":
+    main()
