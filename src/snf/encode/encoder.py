@@ -38,7 +38,7 @@ def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
 
 
 def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
-             device: str | None = None, progress=None, refit: bool | None = None,
+             device: str | None = None, progress=None, publish=None, refit: bool | None = None,
              cache_limit: int | None = None, **kw) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes.
 
@@ -48,6 +48,10 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     levels, step, psnr, fraction of the whole encode, text) at most twice a second.
     `cache_limit` caps the bytes of cached frozen-level activations (the server sizes
     it from a job's memory allowance); past it a stage trains by autograd instead.
+    `publish`, if given, is called with the bytes of a valid prefix file (the header
+    and every level finished so far, no end chunk) after each level but the last: a
+    caller writes it atomically so a server can stream those levels while later ones
+    train (a growing file). The final bytes do not depend on it.
     """
     s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
     bits, seed, time_budget = s.bits, s.seed, s.time_budget
@@ -91,16 +95,25 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
             levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
             bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
                      f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+        done = max(stage_levels)
+        if publish is not None and done < arch.levels:
+            head = image_header(img, arch, quant, train_record())
+            head["levels"] = [levels[j] if arch.trains_jointly else {**levels[j], "steps": trainer.stage_steps[j - 1]}
+                              for j in range(1, done + 1)]
+            publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
+
+    def train_record() -> dict:
+        """The settings that made the file (informative: a decoder never needs them)."""
+        train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
+                 "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
+        if arch.trains_jointly and trainer.stage_steps:
+            train["steps"] = trainer.stage_steps[0]
+        return train
 
     trainer.run(on_stage_end)
     for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
         levels[k]["steps"] = n
-    # the settings that made the file (informative: a decoder never needs them)
-    train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
-             "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
-    if arch.trains_jointly:
-        train["steps"] = trainer.stage_steps[0]
-    header = image_header(img, arch, quant, train)
+    header = image_header(img, arch, quant, train_record())
     header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
     timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
