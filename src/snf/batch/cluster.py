@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import uuid
 
 from snf.batch.task import TaskError, encode_bytes
@@ -85,8 +86,7 @@ class ClusterEngine:
         return f"Dask at {self.client.scheduler.address} ({len(workers)} worker(s), {slots} slot(s))"
 
     def run(self, items: list, settings: dict, on_progress, on_done) -> None:
-        from distributed import wait
-        events = queue.Queue()
+        events, finished = queue.Queue(), threading.Event()
         self.client.subscribe_topic(TOPIC, lambda ev: events.put(ev[1]))
         pending = {}
         try:
@@ -100,14 +100,13 @@ class ClusterEngine:
                 key = f"snf-encode-{it.name}-{uuid.uuid4().hex[:8]}"
                 fut = self.client.submit(remote_encode, it.name, data, settings, self.threads, self.device, key,
                                          key=key, pure=False)
+                fut.add_done_callback(lambda _: finished.set())
                 pending[fut] = it
             while pending:
-                try:
-                    done = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED").done
-                except TimeoutError:
-                    done = ()
+                finished.wait(0.5)
+                finished.clear()
                 _drain(events, on_progress)
-                for fut in done:
+                for fut in [f for f in pending if f.done()]:
                     item = pending.pop(fut)
                     try:
                         result = fut.result()
