@@ -18,12 +18,14 @@ import os
 import shutil
 import signal
 import sys
+import time
 
-from snf.serve.catalog import Catalog
+from snf.serve.catalog import Catalog, server_id
 from snf.serve.config import Settings
 
 log = logging.getLogger("snf.serve.jobs")
 POLL_SECONDS = 2.0
+STALE_SECONDS = 600.0  # a job of a server on another host, silent this long, is taken as orphaned
 
 
 def job_view(job: dict) -> dict:
@@ -45,6 +47,22 @@ def _is_our_worker(pid: int, job_id: str) -> bool:
     return b"snf.serve.worker" in argv and job_id.encode() in argv
 
 
+def owner_alive(owner: str | None, updated: float) -> bool:
+    """Whether the server that claimed a job still runs (other servers may share DIR)."""
+    host, _, pid = (owner or "").rpartition(":")
+    if not host or not pid.isdigit():
+        return False
+    if host != server_id().rpartition(":")[0]:
+        return time.time() - updated < STALE_SECONDS  # cannot look at another host's processes
+    if int(pid) == os.getpid():
+        return False  # our own past self cannot hold a job: it is us, starting
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"snf" in f.read()
+    except OSError:
+        return False
+
+
 def file_sha256(path: str) -> str | None:
     """The hex SHA-256 of a file, or None if it cannot be read."""
     sha = hashlib.sha256()
@@ -64,9 +82,12 @@ def output_in_place(settings: Settings, job: dict) -> bool:
 
 
 def recover(settings: Settings, catalog: Catalog) -> tuple:
-    """Deal with jobs left `running` by a server that died: done, re-queue or fail. Returns counts."""
+    """Deal with jobs left `running` by a server that died: done, re-queue or fail. Returns counts.
+    Jobs of another live server on the same folder are left alone."""
     requeued = failed = 0
     for job in catalog.running():
+        if owner_alive(job.get("owner"), job["updated"]):
+            continue
         if job["pid"] and _is_our_worker(job["pid"], job["id"]):
             os.kill(job["pid"], signal.SIGTERM)  # an orphan of the dead server
         if output_in_place(settings, job):  # died between placing the file and saying so
