@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from PIL import Image
@@ -118,3 +119,29 @@ def test_worker_killed_every_run_fails_clearly(cluster, tmp_path):
     [(item, error)] = b.failed
     assert item.name == "doomed" and "died 2 time(s)" in error and "allowed-failures = 1" in error
     assert len(kills) == 2 and os.listdir(out) == []
+
+
+def test_server_upload_jobs_run_on_the_cluster(cluster, tmp_path):
+    """snf-serve --scheduler: an uploaded image is encoded by a Dask worker, with progress
+    in the job, and the asset appears whole."""
+    import httpx
+    from snf_serve_fixtures import TOKEN, Served
+    folder = pngs(tmp_path / "assets", [])
+    src = pngs(tmp_path / "in", ["up"])
+    server = Served(folder, TOKEN, "--scheduler", cluster.scheduler_address)
+    try:
+        with open(src / "up.png", "rb") as f:
+            r = httpx.post(f"{server.base}/v1/assets", headers={"authorization": f"Bearer {TOKEN}"},
+                           files={"file": ("up.png", f, "image/png")}, data={"widths": "8,16", "steps": "20"})
+        assert r.status_code == 202, r.text
+        url = server.base + r.json()["url"]
+        for _ in range(600):
+            job = httpx.get(url).json()
+            if job["state"] in ("done", "failed"):
+                break
+            time.sleep(0.2)
+        assert job["state"] == "done" and "on Dask" in job["message"], job
+        data = httpx.get(f"{server.base}/v1/assets/up/stream").content
+        assert read(data).complete and read(data).header["encoder"]["settings"]["steps"] == 20
+    finally:
+        server.stop()

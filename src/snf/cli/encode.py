@@ -78,6 +78,7 @@ def body(argv) -> int:
     except ImportError:
         raise UsageError("encoding needs torch: pip install 'snf[encode]' (torch==2.13.0 on CPU)") from None
     torch.set_num_threads(args.threads or torch.get_num_threads())
+    check_device(torch, args.device)
     from snf.encode.encoder import compress
     publish = (lambda prefix: write_atomic(args.output, prefix, durable=False)) if args.publish_levels else None
     result = compress(img, settings, quiet=args.quiet, device=args.device, publish=publish)
@@ -88,6 +89,13 @@ def body(argv) -> int:
         print(f"wrote {args.output}: {len(result['levels'])} levels, {len(result['bytes']):,} bytes, "
               f"{len(result['bytes']) * 8 / (w * h):.3f} bpp, last level {last['psnr']:.2f} dB", file=sys.stderr)
     return 0
+
+
+def check_device(torch, device: str | None) -> None:
+    """`--device cuda` on a machine without CUDA: one line, before any work."""
+    if device and device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA device here (torch {torch.__version__}"
+                         f"{'' if torch.version.cuda else ', a CPU-only build'})")
 
 
 def batch(args, settings: EncodeSettings) -> int:

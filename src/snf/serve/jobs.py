@@ -114,13 +114,17 @@ class JobRunner:
         self.active = set()   # claimed jobs, from the claim until their task ends
         self._task = None
         self._stopping = False
+        self.cluster = None
+        if settings.scheduler:  # encodes run on Dask; how many at once is the cluster's business
+            from snf.serve.cluster_jobs import ClusterJobs
+            self.cluster = ClusterJobs(settings, catalog)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="snf-job-runner")
 
     async def _loop(self) -> None:
         while not self._stopping:
-            while len(self.active) < self.settings.workers:
+            while self.cluster is not None or len(self.active) < self.settings.workers:
                 job = self.catalog.claim_next()
                 if job is None:
                     break
@@ -140,6 +144,8 @@ class JobRunner:
             self.wake.set()
 
     async def _run_one(self, job: dict) -> None:
+        if self.cluster is not None:
+            return await self.cluster.run(job)
         job_id = job["id"]
         env = {**os.environ, "SNF_SERVER_PID": str(os.getpid())}
         try:
@@ -183,5 +189,7 @@ class JobRunner:
                 await asyncio.wait_for(proc.wait(), 5)
             except asyncio.TimeoutError:
                 proc.kill()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._task:
             self._task.cancel()
