@@ -34,6 +34,8 @@ def remote_encode(name: str, data: bytes, settings: dict, threads: int | None, d
     """Runs on a Dask worker: encode, with progress as events on TOPIC."""
     from distributed import get_worker
     worker = get_worker()
+    if not threads and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = int(os.environ["OMP_NUM_THREADS"])  # Dask's nannies set 1 by default (pre-spawn-environ)
     if not threads:  # the worker's cores shared out over the tasks it runs at once
         slots = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", 1) or 1
         threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
