@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from snf.format.container import read
-from snf_serve_fixtures import TOKEN, Served, encode, tiny_png
+from snf_serve_fixtures import TOKEN, Served
 
 pytest_plugins = ["snf_serve_fixtures"]
 
@@ -70,14 +70,14 @@ def test_growing_asset_weak_etag_not_cached_until_end_chunk(snf_server, snf_asse
         (folder / "grow.snf").unlink(missing_ok=True)
 
 
-def test_two_servers_share_one_folder(tmp_path):
+def test_two_servers_share_one_folder(tmp_path, snf_assets):
     """Two snf-serve processes on one folder: same bytes and validators from both, one job
     queue in one SQLite file (a job running on A survives B's start-up recovery, and a second
     upload for the same id through B is refused), and concurrent reads and writes without errors."""
     folder = tmp_path / "assets"
     folder.mkdir()
-    png = tiny_png(tmp_path / "tiny.png")
-    raw = encode(png, str(folder / "pic.snf"))
+    png, raw = snf_assets["png"], snf_assets["raw"]
+    (folder / "pic.snf").write_bytes(raw)
     a = Served(folder, TOKEN, "--workers", "1")
     b = None
     try:
