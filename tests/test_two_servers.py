@@ -106,7 +106,7 @@ def test_two_servers_share_one_folder(tmp_path, snf_assets):
         errors = []
 
         def hammer(server, n):
-            with httpx.Client(base_url=server.base, timeout=30) as c:
+            with httpx.Client(base_url=server.base, timeout=30, headers=auth) as c:
                 for i in range(n):
                     for path in ("/v1/assets", "/v1/assets/pic", f"/v1/jobs/{job}", "/v1/jobs"):
                         res = c.get(path)
