@@ -14,17 +14,19 @@ const REF_WIDTH = 32;           // network width at which a band is BAND_PIXELS 
 let nextId = 1;
 
 export class WorkerPool {
-  /** `size` workers (default: one per core, at most 4; the page's own thread is mostly idle). Throws where module workers are missing. */
+  /** `size` workers (default: one per core but one, 1..4: the page keeps a core to stay responsive). Throws where module workers are missing. */
   constructor(size = null) {
     const cores = navigator.hardwareConcurrency || 2;
-    this.size = size || Math.max(1, Math.min(4, cores));
+    this.size = size || Math.max(1, Math.min(4, cores - 1));
     this.name = "workers";
     this.workers = Array.from({ length: this.size }, () => new Worker(new URL("./render-worker.js", import.meta.url), { type: "module" }));
     this.last = Promise.resolve();
   }
 
   /**
-   * Same contract as JsRenderer.render, plus `opts`: {onProgress(fraction), cancelled()}.
+   * Same contract as JsRenderer.render, plus `opts`: {onProgress(fraction), cancelled(), rgba}.
+   * With `rgba` ({dOut, range, bitDepth}) the workers also convert to 8-bit samples and the
+   * answer is RGBA bytes (Uint8ClampedArray), so the page does no per-pixel work at all.
    * Rejects with Cancelled once `cancelled()` is true.
    */
   render(net, width, height, opts = {}) {
@@ -36,8 +38,9 @@ export class WorkerPool {
 
   run(net, width, height, opts) {
     const id = nextId++;
-    const dOut = net.dOut;
-    const values = new Float32Array(width * height * dOut);
+    const fmt = opts.rgba || null;
+    const dOut = fmt ? 4 : net.dOut;
+    const values = fmt ? new Uint8ClampedArray(width * height * 4) : new Float32Array(width * height * dOut);
     const cost = Math.max(1, (net.width / REF_WIDTH) ** 2);
     const bandRows = Math.max(1, Math.floor(BAND_PIXELS / cost / width));
     let nextRow = 0, rowsDone = 0, inFlight = 0, finished = false;
@@ -73,7 +76,7 @@ export class WorkerPool {
           feed(w);
         };
         w.onerror = (e) => end(new Error(`render worker failed: ${e.message || "error"}`));
-        w.postMessage({ type: "net", id, net });
+        w.postMessage({ type: "net", id, net, rgba: fmt });
         feed(w);
       }
     });

@@ -19,7 +19,9 @@ const params = new URLSearchParams(location.search);
 const assetId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
 const assetUrl = `/v1/assets/${encodeURIComponent(assetId)}`;
 
-const PREVIEW_PIXELS = 12288;   // a preview has about this many pixels (1/32 of 768x512)
+const PREVIEW_PIXELS = 12288;      // a preview has at most this many pixels (1/32 of 768x512)
+const PREVIEW_MIN_PIXELS = 3072;   // and at least this many (1/128 of 768x512)
+const PREVIEW_COST = 60e6;         // multiply-adds a preview aims at (~0.1-0.3 s in one worker)
 
 const snf = {
   asset: assetId,
@@ -66,6 +68,7 @@ const view = {
   nets: new Map(),     // level -> network
   full: new Map(),     // `${level}@${w}x${h}` -> {rgba} or {bitmap}
   pngs: new Map(),     // level -> {promise, abort}: server PNG requests (fallback mode)
+  pngBitmaps: new Map(), // level -> {bitmap, source}: server PNGs that arrived
   shown: null,         // {level, preview, w, h, source}
   pinned: null,        // level picked by the user; null follows the stream
   running: false,
@@ -91,6 +94,11 @@ const view = {
     return [Math.max(1, Math.round(W * s)), Math.max(1, Math.round(H * s))];
   },
 
+  /** A full picture of level k for a w x h canvas: a render at that size, or the server's PNG (any size). */
+  fullEntry(k, w, h) {
+    return this.full.get(`${k}@${w}x${h}`) || this.pngBitmaps.get(k) || null;
+  },
+
   /** What to do next: {level, phase: "draw"|"preview"|"full", w, h} or null when the picture is right. */
   next() {
     const k = this.target();
@@ -98,10 +106,10 @@ const view = {
     let [w, h] = this.size();
     const sh = this.shown;
     // Keep a full render of this level at another size unless the display grew past it or shrank a lot.
-    if (sh && sh.level === k && !sh.preview && this.full.has(`${k}@${sh.w}x${sh.h}`)) {
+    if (sh && sh.level === k && !sh.preview && this.fullEntry(k, sh.w, sh.h)) {
       if (w <= sh.w * 1.02 && w >= sh.w * 0.75) return null;
     }
-    if (this.full.has(`${k}@${w}x${h}`)) {
+    if (this.fullEntry(k, w, h)) {
       return sh && sh.level === k && !sh.preview && sh.w === w && sh.h === h ? null : { level: k, phase: "draw", w, h };
     }
     const tiny = w * h <= PREVIEW_PIXELS * 2;
@@ -138,7 +146,8 @@ const view = {
     const cancelled = () => !same(this.next(), job);
     const key = `${job.level}@${job.w}x${job.h}`;
     if (job.phase === "draw") {
-      this.drawFull(job.level, this.full.get(key), job.w, job.h, this.full.get(key).source);
+      const entry = this.fullEntry(job.level, job.w, job.h);
+      this.drawFull(job.level, entry, job.w, job.h, entry.source);
       return;
     }
     const net = this.net(job.level);
@@ -147,10 +156,10 @@ const view = {
     const onProgress = (f) => { if (snf.job) { snf.job.progress = f; refreshActivity(); } };
     try {
       if (job.phase === "preview") {
-        const [pw, ph] = previewSize(job.w, job.h);
+        const [pw, ph] = previewSize(job.w, job.h, net);
         if (this.mode.mode === "fallback") this.png(job.level);  // ask early: it may well win
-        const values = await this.engine.render(net, pw, ph, { onProgress, cancelled });
-        this.drawPreview(job.level, this.rgba(values), pw, ph, job.w, job.h);
+        const out = await this.engine.render(net, pw, ph, { onProgress, cancelled, rgba: this.sampleFormat() });
+        this.drawPreview(job.level, this.rgba(out), pw, ph, job.w, job.h);
         return;
       }
       const entry = await this.renderFull(job, net, onProgress, cancelled);
@@ -165,16 +174,17 @@ const view = {
   /** Full render: the engine, or in fallback mode whichever of the server PNG and the workers is sooner. */
   async renderFull(job, net, onProgress, cancelled) {
     const viaEngine = async (stop) => {
-      const values = await this.engine.render(net, job.w, job.h, { onProgress, cancelled: () => stop() || cancelled() });
-      return { rgba: this.rgba(values), source: this.engine.name };
+      const out = await this.engine.render(net, job.w, job.h,
+        { onProgress, cancelled: () => stop() || cancelled(), rgba: this.sampleFormat() });
+      return { rgba: this.rgba(out), source: this.engine.name };
     };
     if (this.mode.mode !== "fallback") return viaEngine(() => false);
     const png = this.png(job.level);
     let pngWon = false;
-    const fromPng = png.promise.then((bitmap) => {
-      if (!bitmap) return new Promise(() => {});   // no PNG: let the workers finish
+    const fromPng = png.promise.then((entry) => {
+      if (!entry) return new Promise(() => {});   // no PNG: let the workers finish
       pngWon = true;
-      return { bitmap, source: "server PNG" };
+      return entry;
     });
     const fromWorkers = viaEngine(() => pngWon).catch((e) => {
       if (pngWon) return new Promise(() => {});     // stopped because the PNG won: not an error
@@ -199,13 +209,22 @@ const view = {
           const resp = await fetch(`${assetUrl}/levels/${k}.png`, { signal: ctrl.signal });
           if (!resp.ok) return null;
           const blob = await resp.blob();
-          return await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+          const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+          return { bitmap, source: "server PNG" };
         } catch {
           return null;
         }
       })();
       this.pngs.set(k, { promise, abort: () => ctrl.abort() });
-      promise.then((b) => { if (!b) this.pngs.delete(k); });
+      promise.then((entry) => {
+        if (!entry) {
+          this.pngs.delete(k);
+          return;
+        }
+        // A full picture of k from now on: a preview or render of k still running is cancelled.
+        this.pngBitmaps.set(k, entry);
+        this.pump();
+      });
     }
     return this.pngs.get(k);
   },
@@ -220,7 +239,15 @@ const view = {
     return this.nets.get(k);
   },
 
+  /** How the workers should convert field values to 8-bit samples (they then return RGBA bytes). */
+  sampleFormat() {
+    const p = this.parser;
+    return { dOut: p.arch.d_out, range: p.header.values.range, bitDepth: p.header.values.bit_depth ?? 8 };
+  },
+
+  /** RGBA bytes from an engine's answer (the workers convert already; WebGL2 returns field values). */
   rgba(values) {
+    if (values instanceof Uint8ClampedArray) return values;
     const p = this.parser;
     return toRGBA(values, p.arch.d_out, p.header.values.range, p.header.values.bit_depth ?? 8);
   },
@@ -260,7 +287,7 @@ const view = {
   pixels() {
     const sh = this.shown;
     if (!sh || sh.preview) return null;
-    const entry = this.full.get(`${sh.level}@${sh.w}x${sh.h}`);
+    const entry = this.fullEntry(sh.level, sh.w, sh.h);
     if (entry && entry.rgba) return Array.from(entry.rgba);
     return Array.from($("view").getContext("2d").getImageData(0, 0, sh.w, sh.h).data);
   },
@@ -278,13 +305,17 @@ const view = {
     this.full.clear();
     for (const { abort } of this.pngs.values()) abort();
     this.pngs.clear();
+    this.pngBitmaps.clear();
     this.shown = null;
     snf.current = null;
   },
 };
 
-function previewSize(w, h) {
-  const f = Math.max(1, Math.sqrt((w * h) / PREVIEW_PIXELS));
+/** A preview's size: about PREVIEW_COST multiply-adds (fewer pixels for wider networks), within bounds. */
+function previewSize(w, h, net) {
+  const perPixel = net.sine.reduce((n, l) => n + l.rows * l.cols, 0) + net.out.rows * net.out.cols;
+  const pixels = Math.min(PREVIEW_PIXELS, Math.max(PREVIEW_MIN_PIXELS, PREVIEW_COST / perPixel));
+  const f = Math.max(1, Math.sqrt((w * h) / pixels));
   return [Math.max(1, Math.round(w / f)), Math.max(1, Math.round(h / f))];
 }
 
