@@ -595,6 +595,7 @@ async function main() {
   new ResizeObserver(() => { fit(); view.pump(); }).observe($("stage"));
   // The renderer is chosen while the first bytes arrive; levels wait for it.
   pickRenderer(params.get("renderer")).then((mode) => {
+    snf.rendererMs = now();
     view.mode = mode;
     if (mode.mode === "webgl2") {
       view.engine = mode.gl;
