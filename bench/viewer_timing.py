@@ -7,7 +7,10 @@ from the page's own `window.snf`:
   - when each level's full picture appeared, and the final level's delay after its
     bytes (goal: < 10 s without a GPU);
   - the longest main-thread task (PerformanceObserver 'longtask', installed by this
-    script before the page runs, so old and new viewers are measured alike; goal: <= 100 ms).
+    script before the page runs, so old and new viewers are measured alike; goal: <= 100 ms),
+    and (new viewer only) the longest synchronous step of the viewer's own code
+    (`snf.spans`): on a loaded machine a long task also counts time the thread spent
+    descheduled, which the step times do not.
 
 `--src DIR` runs the server (and so the viewer it serves) from another checkout's
 src/ (e.g. a temporary worktree of main for the "before" column):
@@ -83,6 +86,7 @@ def one_load(browser, url: str, timeout_s: float) -> dict:
     s = page.evaluate("""() => ({received: snf.levelsReceived, shown: snf.levelsShown,
         first: snf.firstPictureMs ?? (snf.levelsShown[0] ? snf.levelsShown[0].t_ms : null),
         renderer: snf.renderer, note: snf.rendererNote, long: window.__longTasks, error: snf.error,
+        spans: snf.spans || null,
         levels: snf.header ? snf.header.arch.widths.length : null})""")
     page.close()
     s["finished"], s["wall_s"] = finished, wall
@@ -104,6 +108,7 @@ def summarise(s: dict) -> dict:
         "final_after_bytes_ms": (shown[last] - got[last]) if last in shown and last in got else None,
         "longest_task_ms": max(s["long"] or [0]), "tasks_over_100ms": sum(d > 100 for d in s["long"] or []),
         "wall_s": round(s["wall_s"], 1),
+        "own_longest_step_ms": max((s["spans"] or {}).values(), default=None), "own_steps_ms": s["spans"],
     }
     return out
 
@@ -143,8 +148,8 @@ def table(paths: list) -> str:
     rows = [json.load(open(p)) for p in paths]
     links = list(rows[0]["runs"])
     lines = ["| link | viewer | renderer | level 1 bytes | first picture | first − bytes | levels shown (order) "
-             "| final level − its bytes | longest main-thread task | tasks > 100 ms | done |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| final level − its bytes | longest main-thread task | tasks > 100 ms | viewer's longest own step | done |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for link in links:
         for r in rows:
             s = r["runs"].get(link)
@@ -154,7 +159,7 @@ def table(paths: list) -> str:
             lines.append(f"| {link} | {r['label']} | {s['renderer']} | {fmt(s['level1_bytes_ms'], 's')} | "
                          f"{fmt(s['first_picture_ms'], 's')} | {fmt(s['first_after_bytes_ms'], 's')} | "
                          f"{','.join(map(str, s['order'])) or '—'} | {fmt(s['final_after_bytes_ms'], 's')} | "
-                         f"{fmt(s['longest_task_ms'])} | {s['tasks_over_100ms']} | {done} |")
+                         f"{fmt(s['longest_task_ms'])} | {s['tasks_over_100ms']} | {fmt(s.get('own_longest_step_ms'))} | {done} |")
     loads = ", ".join(f"{r['label']}: {r['load_before']:.1f}→{r['load_after']:.1f}" for r in rows)
     lines.append("")
     lines.append(f"File: {rows[0]['file']} ({rows[0]['bytes']} bytes). 1-minute load average during the runs: {loads}.")

@@ -14,6 +14,7 @@ Chromium missing: skipped locally, a failure when CI=true.
 """
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -215,9 +216,15 @@ def reference(path: Path, level: int) -> np.ndarray:
     return decompress(path.read_bytes(), level=level)["image"].astype(int)
 
 
-def as_image(rgba: list, like: np.ndarray) -> np.ndarray:
+def as_image(rgba, like: np.ndarray) -> np.ndarray:
+    """RGBA from the page (a list, or base64 from snf.pixels('base64')) shaped like the reference."""
     h, w, c = like.shape
-    return np.asarray(rgba, dtype=int).reshape(h, w, 4)[..., :c]
+    flat = np.frombuffer(base64.b64decode(rgba), np.uint8) if isinstance(rgba, str) else np.asarray(rgba)
+    return flat.astype(int).reshape(h, w, 4)[..., :c]
+
+
+def page_pixels(page):
+    return page.evaluate("window.snf.pixels('base64')")
 
 
 def assert_matches(rgba: list, ref: np.ndarray, what: str = "") -> None:
@@ -251,13 +258,13 @@ def test_paced_stream_shows_level_1_early_and_ends_on_the_decoder_picture(site, 
     levels = read(path.read_bytes()).arch.levels
     assert snf["current"] == levels
     ref = reference(path, levels)
-    assert_matches(page.evaluate("window.snf.pixels()"), ref, f"{renderer} level {levels}")
+    assert_matches(page_pixels(page), ref, f"{renderer} level {levels}")
     assert "level 4 of 4" in page.inner_text("#shown")
     assert "stream ended" in page.inner_text("#arriving")
     # The level picker shows any received level; so do the keys 1-9 and the arrows.
     page.click("#levels button:nth-child(2)")
     page.wait_for_function("window.snf.current === 2")
-    assert_matches(page.evaluate("window.snf.pixels()"), reference(path, 2), f"{renderer} picked level 2")
+    assert_matches(page_pixels(page), reference(path, 2), f"{renderer} picked level 2")
     assert page.get_attribute("#levels button:nth-child(2)", "aria-pressed") == "true"
     page.keyboard.press("1")
     page.wait_for_function("window.snf.current === 1")
@@ -265,7 +272,7 @@ def test_paced_stream_shows_level_1_early_and_ends_on_the_decoder_picture(site, 
     page.wait_for_function("window.snf.current === 2")
     page.keyboard.press("End")
     page.wait_for_function("window.snf.current === 4")
-    assert_matches(page.evaluate("window.snf.pixels()"), ref, f"{renderer} level 4 again (from the cache)")
+    assert_matches(page_pixels(page), ref, f"{renderer} level 4 again (from the cache)")
 
 
 JS_EVERY_LEVEL = """async ([ids, tile]) => {
@@ -337,7 +344,7 @@ def test_a_damaged_level_is_reported_and_earlier_levels_stay(site, page, how, me
     if how == "truncated":
         assert "(file incomplete)" in page.inner_text("#arriving")
     ref = reference(site["dir"] / "tiny.snf", 2)
-    assert_matches(page.evaluate("window.snf.pixels()"), ref, "level 2")
+    assert_matches(page_pixels(page), ref, "level 2")
 
 
 def test_a_corrupt_header_says_so_instead_of_a_blank_page(site, page):
@@ -372,7 +379,7 @@ def test_all_bytes_at_once_still_draw_level_1_first(site, page, renderer, shots)
     assert 2 not in drawn and 3 not in drawn, f"stale levels were drawn: {drawn}"
     print(f"{renderer}: level 1 bytes {received[0]['t_ms']:.0f} ms, first picture {snf['firstPictureMs']:.0f} ms, "
           f"shown {[(s['level'], round(s['t_ms']), s['source']) for s in snf['levelsShown']]}")
-    assert_matches(page.evaluate("window.snf.pixels()"), reference(site["dir"] / "tiny.snf", 4), renderer)
+    assert_matches(page_pixels(page), reference(site["dir"] / "tiny.snf", 4), renderer)
 
 
 def test_picking_a_level_cancels_the_render_in_progress(site, page, shots):
@@ -389,7 +396,7 @@ def test_picking_a_level_cancels_the_render_in_progress(site, page, shots):
     assert 3 not in [s["level"] for s in snf["levelsShown"]], "level 3 finished although it was cancelled"
     # The preview of level 3 was drawn before its full render started.
     assert [p["level"] for p in snf["previews"]][-1] == 3
-    assert_matches(page.evaluate("window.snf.pixels()"), reference(site["dir"] / "big.snf", 1), "big level 1")
+    assert_matches(page_pixels(page), reference(site["dir"] / "big.snf", 1), "big level 1")
 
 
 def test_without_a_gpu_the_server_png_is_used_when_sooner(site, page, shots):
@@ -401,7 +408,7 @@ def test_without_a_gpu_the_server_png_is_used_when_sooner(site, page, shots):
     note = page.inner_text("#renderer")
     assert "server's PNG" in note and "on screen from server PNG" in note
     shots(page, "fallback-server-png")
-    assert_matches(page.evaluate("window.snf.pixels()"), reference(site["dir"] / "big.snf", 3), "server PNG")
+    assert_matches(page_pixels(page), reference(site["dir"] / "big.snf", 3), "server PNG")
 
 
 def test_auto_mode_reports_how_it_renders(site, page):
@@ -519,7 +526,7 @@ def test_a_lost_connection_offers_retry_and_resumes_with_a_range(site, tmp_path,
         assert snf["error"] is None and snf["current"] == read(path.read_bytes()).arch.levels
         assert page.is_hidden("#retry") and page.inner_text("#error") == ""
         ref = reference(path, snf["current"])
-        assert_matches(page.evaluate("window.snf.pixels()"), ref, "after resuming")
+        assert_matches(page_pixels(page), ref, "after resuming")
         shots(page, "resumed-stream")
         assert not [e for e in errors if "ERR_" not in e], errors
     finally:

@@ -36,6 +36,7 @@ const snf = {
   levelsReceived: [],    // {level, t_ms, bytes}
   cancelled: [],         // renders given up: {level, phase, progress, t_ms}
   longTasks: [],         // main-thread tasks over 50 ms: {start, duration}
+  spans: {},             // longest synchronous run of the viewer's own steps, ms: {feed, draw, png, ...}
   bytes: 0, total: null, etag: null,
   state: "connecting",   // "streaming", "ended", "incomplete", "lost", "failed"
   streamEnded: false, streamEndMs: null,
@@ -45,14 +46,33 @@ const snf = {
   current: null,         // level whose full render is on the canvas
   job: null,             // {level, phase, progress, via}: the render in progress
   header: null,
-  /** RGBA bytes on the canvas (a full render), as a plain array (row-major, 4 per pixel). */
-  pixels: async () => view.pixels(),
+  /**
+   * RGBA bytes on the canvas (a full render), row-major, 4 per pixel: a plain array, or with
+   * "base64" one base64 string (much quicker to hand to a test for a large image).
+   */
+  pixels: async (as = "array") => {
+    const px = view.pixels();
+    if (!px || as !== "base64") return px && Array.from(px);
+    let text = "";
+    for (let i = 0; i < px.length; i += 0x8000) text += String.fromCharCode.apply(null, px.subarray(i, i + 0x8000));
+    return btoa(text);
+  },
   show: (k) => view.pick(k),   // pin a level (null follows the stream), as the level buttons do
 };
 window.snf = snf;
 
 const t0 = performance.now();
 const now = () => performance.now() - t0;
+
+/** Run fn, keeping the longest time each named step held the main thread (compare with longTasks). */
+function timed(name, fn) {
+  const t = performance.now();
+  try {
+    return fn();
+  } finally {
+    snf.spans[name] = Math.max(snf.spans[name] || 0, Math.round(performance.now() - t));
+  }
+}
 
 try {
   new PerformanceObserver((list) => {
@@ -253,28 +273,34 @@ const view = {
   },
 
   drawPreview(level, rgba, pw, ph, w, h) {
-    const small = new OffscreenCanvas(pw, ph);
-    small.getContext("2d").putImageData(new ImageData(rgba, pw, ph), 0, 0);
-    const ctx = canvasOf(w, h);
-    ctx.imageSmoothingEnabled = true;
-    ctx.imageSmoothingQuality = "high";
-    ctx.clearRect(0, 0, w, h);
-    ctx.drawImage(small, 0, 0, w, h);
+    timed("preview", () => this.paintPreview(rgba, pw, ph, w, h));
     this.shown = { level, preview: true, w, h, source: "preview" };
     snf.previews.push({ level, t_ms: now(), w: pw, h: ph });
     if (snf.firstPictureMs === null) snf.firstPictureMs = now();
     refresh();
   },
 
-  drawFull(level, entry, w, h, source) {
+  paintPreview(rgba, pw, ph, w, h) {
+    const small = new OffscreenCanvas(pw, ph);
+    small.getContext("2d").putImageData(new ImageData(rgba, pw, ph), 0, 0);
     const ctx = canvasOf(w, h);
-    if (entry.rgba) {
-      ctx.putImageData(new ImageData(entry.rgba, w, h), 0, 0);
-    } else {
-      ctx.imageSmoothingEnabled = true;
-      ctx.clearRect(0, 0, w, h);
-      ctx.drawImage(entry.bitmap, 0, 0, w, h);
-    }
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "low";   // bilinear: "high" costs the page 100+ ms on a CPU-drawn canvas
+    ctx.clearRect(0, 0, w, h);
+    ctx.drawImage(small, 0, 0, w, h);
+  },
+
+  drawFull(level, entry, w, h, source) {
+    timed(entry.rgba ? "draw" : "png", () => {
+      const ctx = canvasOf(w, h);
+      if (entry.rgba) {
+        ctx.putImageData(new ImageData(entry.rgba, w, h), 0, 0);
+      } else {
+        ctx.imageSmoothingEnabled = true;
+        ctx.clearRect(0, 0, w, h);
+        ctx.drawImage(entry.bitmap, 0, 0, w, h);
+      }
+    });
     this.shown = { level, preview: false, w, h, source };
     snf.current = level;
     if (snf.firstPictureMs === null) snf.firstPictureMs = now();
@@ -288,8 +314,8 @@ const view = {
     const sh = this.shown;
     if (!sh || sh.preview) return null;
     const entry = this.fullEntry(sh.level, sh.w, sh.h);
-    if (entry && entry.rgba) return Array.from(entry.rgba);
-    return Array.from($("view").getContext("2d").getImageData(0, 0, sh.w, sh.h).data);
+    if (entry && entry.rgba) return entry.rgba;
+    return $("view").getContext("2d").getImageData(0, 0, sh.w, sh.h).data;
   },
 
   pick(k) {
@@ -388,6 +414,10 @@ function statusData() {
 }
 
 function refresh() {
+  timed("status", refreshNow);
+}
+
+function refreshNow() {
   const s = statusData();
   const shown = formatShown(s);
   if ($("shown").textContent !== shown) $("shown").textContent = shown;  // aria-live: only real changes
@@ -501,7 +531,7 @@ async function stream(from = 0) {
     if (done) break;
     const p = view.parser;
     snf.bytes += value.length;
-    const levels = p.feed(value);
+    const levels = timed("feed", () => p.feed(value));
     if (p.header && !snf.header) onHeader(p.header);
     for (const level of levels) snf.levelsReceived.push({ level, t_ms: now(), bytes: p.received });
     if (p.error) {
