@@ -19,6 +19,7 @@ const params = new URLSearchParams(location.search);
 const assetId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
 const assetUrl = `/v1/assets/${encodeURIComponent(assetId)}`;
 
+const FEED_PIECE = 16384;          // bytes parsed per main-thread task
 const PREVIEW_PIXELS = 12288;      // a preview has at most this many pixels (1/32 of 768x512)
 const PREVIEW_MIN_PIXELS = 3072;   // and at least this many (1/128 of 768x512)
 const PREVIEW_COST = 60e6;         // multiply-adds a preview aims at (~0.1-0.3 s in one worker)
@@ -529,18 +530,29 @@ async function stream(from = 0) {
     }
     const { done, value } = chunk;
     if (done) break;
-    const p = view.parser;
-    snf.bytes += value.length;
-    const levels = timed("feed", () => p.feed(value));
-    if (p.header && !snf.header) onHeader(p.header);
-    for (const level of levels) snf.levelsReceived.push({ level, t_ms: now(), bytes: p.received });
-    if (p.error) {
-      reader.cancel().catch(() => {});
-      break;
+    // A read may hold the whole file: parse it in pieces, so level 1 starts rendering as soon
+    // as its chunk is decoded and the page never parses for long at a time.
+    for (let i = 0; i < value.length; i += FEED_PIECE) {
+      if (!feed(value.subarray(i, i + FEED_PIECE))) {
+        reader.cancel().catch(() => {});
+        return;
+      }
+      if (i + FEED_PIECE < value.length) await new Promise((resolve) => setTimeout(resolve, 0));
     }
-    if (levels.length) view.pump();
     refresh();
   }
+}
+
+/** Feed the parser; false once it has stopped on an error. */
+function feed(bytes) {
+  const p = view.parser;
+  snf.bytes += bytes.length;
+  const levels = timed("feed", () => p.feed(bytes));
+  if (p.header && !snf.header) onHeader(p.header);
+  for (const level of levels) snf.levelsReceived.push({ level, t_ms: now(), bytes: p.received });
+  if (p.error) return false;
+  if (levels.length) view.pump();
+  return true;
 }
 
 /** After the last byte: a stream that stopped early is truncated, unless `?level=K` asked for a prefix. */
@@ -618,24 +630,30 @@ function retry() {
   readAll(view.parser.received);
 }
 
+function startWorkers() {
+  try {
+    return new WorkerPool(Number(params.get("workers")) || null);
+  } catch {
+    return null;
+  }
+}
+
 async function main() {
   $("asset").textContent = assetId;
   $("retry").onclick = retry;
   document.addEventListener("keydown", onKey);
   new ResizeObserver(() => { fit(); view.pump(); }).observe($("stage"));
-  // The renderer is chosen while the first bytes arrive; levels wait for it.
+  // The workers start loading now (most pages use them); the renderer is chosen while the
+  // first bytes arrive, and levels wait for it.
+  const pool = params.get("renderer") === "webgl2" ? null : startWorkers();
   pickRenderer(params.get("renderer")).then((mode) => {
     snf.rendererMs = now();
     view.mode = mode;
     if (mode.mode === "webgl2") {
       view.engine = mode.gl;
     } else {
-      try {
-        view.engine = new WorkerPool(Number(params.get("workers")) || null);
-        snf.workers = view.engine.size;
-      } catch {
-        view.engine = new JsRenderer();   // no module workers: render on the page, in slices
-      }
+      view.engine = pool || startWorkers() || new JsRenderer();  // no module workers: render on the page
+      snf.workers = view.engine.size || 0;
     }
     setRenderer(mode);
     refresh();
