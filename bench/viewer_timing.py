@@ -72,7 +72,7 @@ def serve(folder: str, port: int, src: str | None) -> subprocess.Popen:
     raise SystemExit("snf-serve did not start")
 
 
-def one_load(browser, url: str, timeout_s: float) -> dict:
+def one_load(browser, url: str, timeout_s: float, shot: str | None = None) -> dict:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.add_init_script(LONG_TASKS)
     t0 = time.monotonic()
@@ -88,6 +88,8 @@ def one_load(browser, url: str, timeout_s: float) -> dict:
         renderer: snf.renderer, note: snf.rendererNote, long: window.__longTasks, error: snf.error,
         spans: snf.spans || null,
         levels: snf.header ? snf.header.arch.widths.length : null})""")
+    if shot:
+        page.screenshot(path=shot)
     page.close()
     s["finished"], s["wall_s"] = finished, wall
     return s
@@ -113,6 +115,16 @@ def summarise(s: dict) -> dict:
     return out
 
 
+def median_run(tries: list) -> dict:
+    """The try whose first-picture delay is the median (a whole run, so its numbers belong together),
+    with every try's key figures kept alongside."""
+    key = lambda t: (t["first_after_bytes_ms"] is None, t["first_after_bytes_ms"] or 0)
+    pick = dict(sorted(tries, key=key)[len(tries) // 2])
+    pick["tries"] = [{k: t[k] for k in ("first_after_bytes_ms", "final_after_bytes_ms", "longest_task_ms",
+                                         "own_longest_step_ms")} for t in tries]
+    return pick
+
+
 def run(args) -> dict:
     from playwright.sync_api import sync_playwright
     size = os.path.getsize(args.file)
@@ -127,9 +139,18 @@ def run(args) -> dict:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for link in ["all", *(f"kbps={k}" for k in args.kbps)]:
                     query = "" if link == "all" else f"?{link}"
-                    raw = one_load(browser, f"http://127.0.0.1:{port}/view/asset{query}", args.timeout)
-                    results["runs"][link] = summarise(raw)
-                    print(link, json.dumps(results["runs"][link]), flush=True)
+                    shot = None
+                    if args.shots:
+                        os.makedirs(args.shots, exist_ok=True)
+                        shot = os.path.join(args.shots, f"{args.label}-{link.replace('=', '')}.png")
+                    tries = []
+                    for _ in range(args.repeat):
+                        # Every load starts cold: no level PNGs cached on the server.
+                        shutil.rmtree(os.path.join(folder, ".snf-cache"), ignore_errors=True)
+                        tries.append(summarise(one_load(browser, f"http://127.0.0.1:{port}/view/asset{query}",
+                                                        args.timeout, shot)))
+                        print(link, json.dumps(tries[-1]), flush=True)
+                    results["runs"][link] = median_run(tries)
                 browser.close()
         finally:
             proc.terminate()
@@ -160,6 +181,12 @@ def table(paths: list) -> str:
                          f"{fmt(s['first_picture_ms'], 's')} | {fmt(s['first_after_bytes_ms'], 's')} | "
                          f"{','.join(map(str, s['order'])) or '—'} | {fmt(s['final_after_bytes_ms'], 's')} | "
                          f"{fmt(s['longest_task_ms'])} | {s['tasks_over_100ms']} | {fmt(s.get('own_longest_step_ms'))} | {done} |")
+    for r in rows:
+        for link, s in r["runs"].items():
+            if len(s.get("tries", [])) > 1:
+                each = "; ".join(f"{fmt(t['first_after_bytes_ms'], 's')} / {fmt(t['final_after_bytes_ms'], 's')} / "
+                                 f"{fmt(t['longest_task_ms'])}" for t in s["tries"])
+                lines.append(f"\n{r['label']}, {link}, every try (first − bytes / final − bytes / longest task): {each}")
     loads = ", ".join(f"{r['label']}: {r['load_before']:.1f}→{r['load_after']:.1f}" for r in rows)
     lines.append("")
     lines.append(f"File: {rows[0]['file']} ({rows[0]['bytes']} bytes). 1-minute load average during the runs: {loads}.")
@@ -174,6 +201,8 @@ def main() -> None:
     ap.add_argument("--kbps", type=int, nargs="*", default=[100], help="paced links to try (default 100)")
     ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for a load to finish")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--shots", help="save a screenshot of each load's end state in this folder")
+    ap.add_argument("--repeat", type=int, default=1, help="loads per link; the table shows the median one")
     ap.add_argument("--table", nargs="+", metavar="JSON", help="print a markdown table of saved results")
     args = ap.parse_args()
     if args.table:

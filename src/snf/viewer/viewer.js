@@ -21,8 +21,8 @@ const assetUrl = `/v1/assets/${encodeURIComponent(assetId)}`;
 
 const FEED_PIECE = 16384;          // bytes parsed per main-thread task
 const PREVIEW_PIXELS = 12288;      // a preview has at most this many pixels (1/32 of 768x512)
-const PREVIEW_MIN_PIXELS = 3072;   // and at least this many (1/128 of 768x512)
-const PREVIEW_COST = 60e6;         // multiply-adds a preview aims at (~0.1-0.3 s in one worker)
+const PREVIEW_MIN_PIXELS = 2048;   // and at least this many (1/192 of 768x512)
+const PREVIEW_COST = 30e6;         // multiply-adds a preview aims at (~0.1 s in one idle worker)
 
 const snf = {
   asset: assetId,
