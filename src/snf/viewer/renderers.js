@@ -14,22 +14,22 @@ const SOFTWARE = /swiftshader|llvmpipe|softpipe|software|basic render|mesa offsc
 
 /**
  * `want`: "webgl2", "js" (workers only), "fallback" (as without a GPU), or null (best available).
- * Returns {mode, gl, note, webgl, gpu}: mode "webgl2" | "js" | "fallback"; gl the WebGLRenderer
- * for mode webgl2; webgl says how WebGL2 fared: "ok", "unavailable", "inaccurate", "software",
+ * Returns {path, gl, note, webgl, gpu}: path "webgl2" | "js" | "fallback"; gl the WebGLRenderer
+ * for path webgl2; webgl says how WebGL2 fared: "ok", "unavailable", "inaccurate", "software",
  * "slow" or "not tried"; gpu the renderer string the browser reports (or "").
  */
 export async function pickRenderer(want) {
-  if (want === "js") return { mode: "js", gl: null, note: "asked for the JS renderer", webgl: "not tried", gpu: "" };
-  if (want === "fallback") return { mode: "fallback", gl: null, note: "asked for the no-GPU fallback", webgl: "not tried", gpu: "" };
+  if (want === "js") return { path: "js", gl: null, note: "asked for the JS renderer", webgl: "not tried", gpu: "" };
+  if (want === "fallback") return { path: "fallback", gl: null, note: "asked for the no-GPU fallback", webgl: "not tried", gpu: "" };
   let gl;
   try {
     gl = new WebGLRenderer();
   } catch (e) {
-    return { mode: "fallback", gl: null, note: `no usable WebGL2: ${e.message}`, webgl: "unavailable", gpu: "" };
+    return { path: "fallback", gl: null, note: `no usable WebGL2: ${e.message}`, webgl: "unavailable", gpu: "" };
   }
   const gpu = gpuName(gl.gl);
   if (want !== "webgl2" && SOFTWARE.test(gpu)) {
-    return { mode: "fallback", gl: null, note: `software WebGL (${shortName(gpu)})`, webgl: "software", gpu };
+    return { path: "fallback", gl: null, note: `software WebGL (${shortName(gpu)})`, webgl: "software", gpu };
   }
   let diff, ms;
   try {
@@ -40,12 +40,12 @@ export async function pickRenderer(want) {
     diff = Infinity;
   }
   if (diff > CHECK_TOLERANCE) {
-    return { mode: "fallback", gl: null, note: `WebGL2 failed its self-check (off by ${diff.toExponential(1)})`, webgl: "inaccurate", gpu };
+    return { path: "fallback", gl: null, note: `WebGL2 failed its self-check (off by ${diff.toExponential(1)})`, webgl: "inaccurate", gpu };
   }
   if (want !== "webgl2" && ms > SLOW_CHECK_MS) {
-    return { mode: "fallback", gl: null, note: `slow WebGL2 (self-check ${ms.toFixed(0)} ms)`, webgl: "slow", gpu };
+    return { path: "fallback", gl: null, note: `slow WebGL2 (self-check ${ms.toFixed(0)} ms)`, webgl: "slow", gpu };
   }
-  return { mode: "webgl2", gl, note: want === "webgl2" ? "asked for WebGL2" : `GPU: ${shortName(gpu) || "WebGL2"}`, webgl: "ok", gpu };
+  return { path: "webgl2", gl, note: want === "webgl2" ? "asked for WebGL2" : `GPU: ${shortName(gpu) || "WebGL2"}`, webgl: "ok", gpu };
 }
 
 /** The unmasked renderer string where the browser gives it, else the masked one. */

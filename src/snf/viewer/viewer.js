@@ -84,7 +84,7 @@ try {
 /** Rendering and display: one job at a time, always towards the wanted picture. */
 const view = {
   parser: new Parser(),
-  mode: null,          // from pickRenderer
+  how: null,           // from pickRenderer: {path, gl, note, webgl, gpu}
   engine: null,        // WebGLRenderer or WorkerPool (or a main-thread JsRenderer if workers are missing)
   nets: new Map(),     // level -> network
   full: new Map(),     // `${level}@${w}x${h}` -> {rgba} or {bitmap}
@@ -150,7 +150,7 @@ const view = {
           if (this.engine.name !== "webgl2") throw e;
           // The GPU path failed on this level (limits, lost context): go on with the workers.
           this.engine = new WorkerPool();
-          setRenderer({ ...this.mode, mode: "js", note: `WebGL2 failed: ${e.message}` });
+          setRenderer({ ...this.how, path: "js", note: `WebGL2 failed: ${e.message}` });
         }
       }
     } catch (e) {
@@ -178,7 +178,7 @@ const view = {
     try {
       if (job.phase === "preview") {
         const [pw, ph] = previewSize(job.w, job.h, net);
-        if (this.mode.mode === "fallback") this.png(job.level);  // ask early: it may well win
+        if (this.how.path === "fallback") this.png(job.level);  // ask early: it may well win
         const out = await this.engine.render(net, pw, ph, { onProgress, cancelled, rgba: this.sampleFormat() });
         this.drawPreview(job.level, this.rgba(out), pw, ph, job.w, job.h);
         return;
@@ -199,7 +199,7 @@ const view = {
         { onProgress, cancelled: () => stop() || cancelled(), rgba: this.sampleFormat() });
       return { rgba: this.rgba(out), source: this.engine.name };
     };
-    if (this.mode.mode !== "fallback") return viaEngine(() => false);
+    if (this.how.path !== "fallback") return viaEngine(() => false);
     const png = this.png(job.level);
     let pngWon = false;
     const fromPng = png.promise.then((entry) => {
@@ -251,7 +251,7 @@ const view = {
   },
 
   engineName(job) {
-    if (this.mode.mode === "fallback" && job.phase === "full") return `server PNG or ${this.engine.name}`;
+    if (this.how.path === "fallback" && job.phase === "full") return `server PNG or ${this.engine.name}`;
     return this.engine.name;
   },
 
@@ -379,16 +379,17 @@ function fit() {
   }
 }
 
-function setRenderer(mode) {
-  snf.renderer = mode.mode;
-  snf.webgl = mode.webgl;
-  snf.gpu = mode.gpu;
-  const how = {
+function setRenderer(how) {
+  snf.renderer = how.path;
+  snf.webgl = how.webgl;
+  snf.gpu = how.gpu;
+  const on = view.engine instanceof WorkerPool ? `${view.engine.size} Web Worker(s)` : "the page";
+  const text = {
     webgl2: "rendering with WebGL2 on the GPU",
-    js: `rendering in JavaScript on ${view.engine instanceof WorkerPool ? `${view.engine.size} Web Worker(s)` : "the page"}`,
-    fallback: `without a GPU: each level from the server's PNG or ${view.engine instanceof WorkerPool ? `${view.engine.size} Web Worker(s)` : "the page"}, whichever is sooner`,
-  }[mode.mode];
-  snf.rendererNote = `${how} (${mode.note})`;
+    js: `rendering in JavaScript on ${on}`,
+    fallback: `without a GPU: each level from the server's PNG or ${on}, whichever is sooner`,
+  }[how.path];
+  snf.rendererNote = `${text} (${how.note})`;
 }
 
 function fail(message, { retry = false, stops = false } = {}) {
@@ -646,16 +647,16 @@ async function main() {
   // The workers start loading now (most pages use them); the renderer is chosen while the
   // first bytes arrive, and levels wait for it.
   const pool = params.get("renderer") === "webgl2" ? null : startWorkers();
-  pickRenderer(params.get("renderer")).then((mode) => {
+  pickRenderer(params.get("renderer")).then((how) => {
     snf.rendererMs = now();
-    view.mode = mode;
-    if (mode.mode === "webgl2") {
-      view.engine = mode.gl;
+    view.how = how;
+    if (how.path === "webgl2") {
+      view.engine = how.gl;
     } else {
       view.engine = pool || startWorkers() || new JsRenderer();  // no module workers: render on the page
       snf.workers = view.engine.size || 0;
     }
-    setRenderer(mode);
+    setRenderer(how);
     refresh();
     view.pump();
   }).catch((e) => fail(`no renderer: ${e.message}`, { stops: true }));
