@@ -40,7 +40,7 @@ def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
 
 
 def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
-             device: str | None = None, progress=None, refit: bool | None = None,
+             device: str | None = None, progress=None, publish=None, refit: bool | None = None,
              cache_limit: int | None = None, **kw) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes.
 
@@ -50,10 +50,14 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     levels, step, psnr, fraction of the whole encode, text) at most twice a second.
     `cache_limit` caps the bytes of cached frozen-level activations (the server sizes
     it from a job's memory allowance); past it a stage trains by autograd instead.
+    `publish`, if given, is called with the bytes of a valid prefix file (the header
+    and every level finished so far, no end chunk) after each level but the last: a
+    caller writes it atomically so a server can stream those levels while later ones
+    train (a growing file). The final bytes do not depend on it.
     """
     s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
     if s.field == "grid":
-        return compress_grid(img, s, quiet=quiet, device=device, progress=progress)
+        return compress_grid(img, s, quiet=quiet, device=device, progress=progress, publish=publish)
     bits, seed, time_budget = s.bits, s.seed, s.time_budget
     qat, quality = s.qat_on, s.quality_on
     torch.manual_seed(seed)
@@ -95,18 +99,27 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
             levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
             bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
                      f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+        done = max(stage_levels)
+        if publish is not None and done < arch.levels:
+            head = image_header(img, arch, quant, train_record())
+            head["levels"] = [levels[j] if arch.trains_jointly else {**levels[j], "steps": trainer.stage_steps[j - 1]}
+                              for j in range(1, done + 1)]
+            publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
+
+    def train_record() -> dict:
+        """The settings that made the file (informative: a decoder never needs them); the
+        grid family's own settings stay out (defaults here; a header byte is a level-1 byte)."""
+        settings = {k: v for k, v in s.with_(qat=qat).to_dict().items() if k not in GRID_ONLY}
+        train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
+                 "settings": settings}  # qat resolved: what ran
+        if arch.trains_jointly and trainer.stage_steps:
+            train["steps"] = trainer.stage_steps[0]
+        return train
 
     trainer.run(on_stage_end)
     for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
         levels[k]["steps"] = n
-    # the settings that made the file (informative: a decoder never needs them); the grid
-    # family's own settings stay out (defaults here, and a header byte is a level-1 byte)
-    settings = {k: v for k, v in s.with_(qat=qat).to_dict().items() if k not in GRID_ONLY}
-    train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
-             "settings": settings}  # qat resolved: what ran
-    if arch.trains_jointly:
-        train["steps"] = trainer.stage_steps[0]
-    header = image_header(img, arch, quant, train)
+    header = image_header(img, arch, quant, train_record())
     header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
     timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
@@ -124,10 +137,10 @@ def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:
 
 
 def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, device: str | None = None,
-                  progress=None) -> dict:
+                  progress=None, publish=None) -> dict:
     """The latent-grid family: the same Trainer, one stage per level; after each, the
     level's latents are rounded and its weights quantised (`gridcode`), and the next
-    level trains on top of exactly what the decoder will see."""
+    level trains on top of exactly what the decoder will see. `publish` as `compress`."""
     h, w, c = img.shape
     torch.manual_seed(s.seed)
     arch = s.grid_arch(d_out=c)
@@ -141,6 +154,22 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
                       size=size)
     payloads, deq, levels = {}, {}, {}
 
+    def grid_header(done: int) -> dict:
+        # the settings that made the file, those the grid field reads (a header byte is a level-1 byte)
+        used = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")
+        train = {"preset": p.name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
+                 "settings": {k: v for k, v in s.to_dict().items() if k in used}}
+        return {
+            "field": "grid",
+            "signal": "image",
+            "size": [w, h],
+            "channels": c,
+            "arch": arch.to_dict(),
+            "values": {"range": list(VALUE_RANGE), "bit_depth": 8},
+            "levels": [levels[k] for k in range(1, done + 1)],
+            "encoder": {"name": "snf", "version": __version__, **train},
+        }
+
     def on_stage_end(stage_levels: list, model, refit) -> None:
         for k in stage_levels:
             floats = model.level_tensors(k)
@@ -151,24 +180,16 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
             levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
             bar.line(f"level {k}/{arch.levels}: grids 1/{', 1/'.join(str(1 << f) for f in arch.grids[k - 1])}, "
                      f"width {arch.hidden[k - 1]}, PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+        done = max(stage_levels)
+        if publish is not None and done < arch.levels:  # a valid prefix file while later levels train
+            head = grid_header(done)
+            head["levels"] = [{**levels[j], "steps": trainer.stage_steps[j - 1]} for j in range(1, done + 1)]
+            publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
 
     trainer.run(on_stage_end)
     for k, n in enumerate(trainer.stage_steps, 1):
         levels[k]["steps"] = n
-    # the settings that made the file, those the grid field reads (a header byte is a level-1 byte)
-    used = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")
-    train = {"preset": p.name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
-             "settings": {k: v for k, v in s.to_dict().items() if k in used}}
-    header = {
-        "field": "grid",
-        "signal": "image",
-        "size": [w, h],
-        "channels": c,
-        "arch": arch.to_dict(),
-        "values": {"range": list(VALUE_RANGE), "bit_depth": 8},
-        "levels": [levels[k] for k in range(1, arch.levels + 1)],
-        "encoder": {"name": "snf", "version": __version__, **train},
-    }
+    header = grid_header(arch.levels)
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
     timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
               "stage_steps": trainer.stage_steps}

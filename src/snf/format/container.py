@@ -81,18 +81,22 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
     return head + data + struct.pack(">I", zlib.crc32(head[4:] + data))
 
 
-def build(header: dict, payloads: list, zstd_level: int = 19) -> bytes:
+def build(header: dict, payloads: list, zstd_level: int = 19, end: bool = True) -> bytes:
     """A whole .snf file from a header map and level payloads: entropy-coded ones
     (`coded.encode_level`, quant.coding "rans-laplace") are stored as they are; raw
     fixed-bit ones (`quant.encode_level`) and grid-family ones (`gridcode.encode_level`)
-    each in a zstd frame."""
+    each in a zstd frame.
+
+    `end=False` leaves out the end chunk: a prefix holding the levels given so far,
+    which is what an encoder publishes while later levels still train."""
     validate_header(header)
     stored = header.get("field") != GRID and header["quant"].get("coding", "raw") in STORED_CODINGS
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
     parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
         parts.append(chunk(T_LEVEL, k, raw if stored else cctx.compress(raw)))
-    parts.append(chunk(T_END, 0, b""))
+    if end:
+        parts.append(chunk(T_END, 0, b""))
     return b"".join(parts)
 
 
