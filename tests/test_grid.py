@@ -170,3 +170,21 @@ def test_corrupt_grid_chunk_reported_at_its_level(grid_encoded):
     bad = good[:s1] + container.chunk(b"LEVL", 1, zlib.compress(b"x")[:0] or b"\x00") + good[full.ends[0]:]
     p = read(bad)
     assert p.levels_complete == 0 and p.error.level == 1
+
+
+def test_publish_gives_growing_prefixes_with_the_final_level_chunks(tiny_image, grid_encoded):
+    """compress(publish=...) on the grid family: after each level but the last, a valid
+    prefix file (no end chunk) whose level chunks are the final file's, byte for byte."""
+    from snf.encode.encoder import compress
+    pre = []
+    out = compress(tiny_image, field="grid", grid=GRID, steps=12, seed=3, publish=pre.append)
+    assert out["bytes"] == grid_encoded["bytes"]  # publishing does not change the result
+    final = read(out["bytes"])
+    assert len(pre) == final.arch.levels - 1
+    for k, data in enumerate(pre, 1):
+        p = read(data)
+        assert p.error.kind == "truncated" and not p.complete and p.levels_complete == k
+        for j in range(1, k + 1):
+            mine = data[p.ends[j - 2] if j > 1 else p.header_end:p.ends[j - 1]]
+            theirs = out["bytes"][final.ends[j - 2] if j > 1 else final.header_end:final.ends[j - 1]]
+            assert mine == theirs
