@@ -24,6 +24,7 @@ DEFAULT_QUALITY = 75     # --quality when neither it nor --bits is given (see sn
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
 FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
 GRID_ONLY = ("field", "grid")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
+GRID_KEYS = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")  # the settings a grid encode reads
 DEFAULT_GRID = "6.5.4.3:12,2:16,1:16,0:16"
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
@@ -146,6 +147,14 @@ class EncodeSettings:
         if self.bits is None:
             return False
         return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
+
+    def header_record(self) -> dict:
+        """The settings as a file's header records them (`encoder.settings`; batch reruns
+        compare with it): a SIREN's with qat resolved and without the grid family's keys, a
+        grid's only the keys the grid field reads (a header byte is a level-1 byte)."""
+        if self.field == "grid":
+            return {k: v for k, v in self.to_dict().items() if k in GRID_KEYS}
+        return {k: v for k, v in self.with_(qat=self.qat_on).to_dict().items() if k not in GRID_ONLY}
 
     def grid_arch(self, d_out: int) -> GridArch:
         try:

@@ -10,7 +10,7 @@ import torch
 
 from snf import __version__
 from snf.field.arch import Arch
-from snf.settings import GRID_ONLY, EncodeSettings
+from snf.settings import EncodeSettings
 from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
@@ -109,7 +109,7 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     def train_record() -> dict:
         """The settings that made the file (informative: a decoder never needs them); the
         grid family's own settings stay out (defaults here; a header byte is a level-1 byte)."""
-        settings = {k: v for k, v in s.with_(qat=qat).to_dict().items() if k not in GRID_ONLY}
+        settings = s.header_record()
         train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
                  "settings": settings}  # qat resolved: what ran
         if arch.trains_jointly and trainer.stage_steps:
@@ -156,9 +156,8 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
 
     def grid_header(done: int) -> dict:
         # the settings that made the file, those the grid field reads (a header byte is a level-1 byte)
-        used = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")
         train = {"preset": p.name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
-                 "settings": {k: v for k, v in s.to_dict().items() if k in used}}
+                 "settings": s.header_record()}
         return {
             "field": "grid",
             "signal": "image",
