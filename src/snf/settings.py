@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, dataclass, field, fields, replace
 
-from snf.field.arch import GROWS, INITS, MODES, Arch, ArchError, parse_widths
+from snf.field.arch import DEFAULT_LAYERS, GROWS, INITS, MODES, SIGNALS, Arch, ArchError, arch_for_signal, parse_widths
 from snf.format.quant import MAX_BITS, MIN_BITS
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
@@ -50,8 +50,13 @@ class EncodeSettings:
     """Everything that decides an encode's bytes (with the input and the machine)."""
     widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
     mode: str = _opt("progressive", "progressive | slimmable | individual")
-    grow: str = _opt("spectral", "growth mode: spectral")
-    layers: int = _opt(5, "sine layers")
+    grow: str = _opt("spectral", "growth: spectral (levels add detail) | spatial (level k adds the k-th of K "
+                                 "vertical stripes of an image) | temporal (level k adds the k-th of K windows "
+                                 "of a video's frames)")
+    signal: str | None = _opt(None, "signal kind: image | video | sdf (default: video under --grow temporal, "
+                                    "sdf for a mesh or point cloud input, else image)")
+    layers: int | None = _opt(None, "sine layers (default: " + ", ".join(
+        f"{n} for {k}s" for k, n in DEFAULT_LAYERS.items()) + ")")
     init: str = _opt("siren", "growth init: siren (paper) | zero-out (new output columns zero)")
     bits: int = _opt(8, f"quantisation bits for weights, {MIN_BITS}..{MAX_BITS}")
     qat: bool | None = _opt(None, "quantisation-aware training: the last 15%% of each stage's steps run at the "
@@ -70,9 +75,9 @@ class EncodeSettings:
             set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
             set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
                  else tuple(int(w) for w in self.widths))
-            for name in ("layers", "bits", "seed"):
+            for name in ("bits", "seed"):
                 set_(name, _int(getattr(self, name), name))
-            for name in ("steps", "batch"):
+            for name in ("layers", "steps", "batch"):
                 if getattr(self, name) is not None:
                     set_(name, _int(getattr(self, name), name))
             for name in ("time_budget", "lr"):
@@ -89,8 +94,8 @@ class EncodeSettings:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
         if self.grow not in GROWS:
             raise SettingsError(f"grow {self.grow!r} is not supported (choose {', '.join(GROWS)})")
-        if self.grow != "spectral":
-            raise SettingsError(f"grow {self.grow} is not implemented yet; only spectral growth is")
+        if self.signal is not None and self.signal not in SIGNALS:
+            raise SettingsError(f"signal {self.signal!r} is not known (choose {', '.join(SIGNALS)})")
         if self.init not in INITS:
             raise SettingsError(f"init {self.init!r} is not known (choose {', '.join(INITS)})")
         if self.preset not in PRESET_NAMES:
@@ -109,7 +114,7 @@ class EncodeSettings:
             raise SettingsError("lr must be in (0, 1)")
         if not 0 <= self.seed < 2 ** 63:
             raise SettingsError("seed must be 0..2^63-1")
-        self.arch(d_in=2, d_out=3)  # the architecture's own rules and limits
+        self.arch(d_out=3)  # the architecture's own rules and limits (and kind vs growth)
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -117,12 +122,28 @@ class EncodeSettings:
         """`qat` None means on at 4 bits or fewer (measured: it pays there and costs above)."""
         return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
 
-    def arch(self, d_in: int, d_out: int) -> Arch:
+    @property
+    def kind(self) -> str:
+        """The signal kind these settings encode (`signal`, else implied by `grow`)."""
+        return self.signal or ("video" if self.grow == "temporal" else "image")
+
+    def for_signal(self, signal: str) -> "EncodeSettings":
+        """With the kind an input turned out to be and that kind's default depth filled in
+        (what the header's encoder record stores: what ran)."""
+        s = self if self.signal == signal else self.with_(signal=signal)
+        return s if s.layers is not None else s.with_(layers=s.arch(d_out=3).layers)
+
+    def arch(self, d_in: int | None = None, d_out: int = 3) -> Arch:
+        """The architecture for `kind` with `d_out` channels (d_in follows from the kind;
+        given, it must agree)."""
         try:
-            return Arch(self.widths, layers=self.layers, d_in=d_in, d_out=d_out, mode=self.mode,
-                        grow=self.grow, init=self.init)
+            arch = arch_for_signal(self.kind, self.widths, channels=d_out, layers=self.layers, mode=self.mode,
+                                   grow=self.grow, init=self.init)
         except ArchError as e:
             raise SettingsError(str(e)) from None
+        if d_in is not None and d_in != arch.d_in:
+            raise SettingsError(f"a {self.kind} field has {arch.d_in} inputs, not {d_in}")
+        return arch
 
     def to_dict(self) -> dict:
         """JSON-able: the job row, and `from_dict` reads it back."""

@@ -5,6 +5,9 @@ and per-level figures. This is the only module of the codec that imports torch.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -15,10 +18,30 @@ from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
 from snf.format.quant import default_quant, encode_level
-from snf.decode.render import Network, to_samples
+from snf.decode.render import Network, render_field, to_samples
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
+from snf.signals.regions import region_order
+from snf.signals.video import video_samples
 from snf.encode.presets import PRESETS, per_level, with_overrides
 from snf.encode.train import Budget, Trainer
+
+
+@dataclass
+class Fit:
+    """What the trainer fits for one signal kind, and how a decoded level is judged.
+
+    coords/values: training samples, ordered region by region under spatial or
+    temporal growth (`region_rows[j]` is where region j starts); `measure(arch,
+    levels, k)` -> the level's figures from dequantised blocks (numpy, as a decoder
+    renders them); `objective`: a stage objective factory, or None for the MSE fit.
+    """
+    header: dict
+    coords: np.ndarray
+    values: np.ndarray
+    measure: Callable
+    region_rows: list | None = None
+    objective: Callable | None = None
+    measure_float: bool = True
 
 
 def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
@@ -36,6 +59,73 @@ def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
     }
 
 
+def _ordered(arch: Arch, size: tuple, coords: np.ndarray, values: np.ndarray) -> tuple:
+    """Samples in region order (unchanged without regional growth), and the region rows."""
+    if not arch.regional:
+        return coords, values, None
+    perm, rows = region_order(arch, size)
+    return coords[perm], values[perm], rows
+
+
+def image_fit(img: np.ndarray, arch: Arch) -> Fit:
+    h, w, c = img.shape
+    coords, values, rows = _ordered(arch, (w, h), *image_samples(img))
+
+    def measure(arch, levels, k):
+        out, stop = render_field(arch, levels, k, (w, h))
+        stop = w if stop is None else stop  # PSNR over the revealed columns
+        return {"psnr": psnr(img[:, :stop].reshape(-1, c), to_samples(out[:, :stop], VALUE_RANGE).reshape(-1, c))}
+    hd = image_header(img, arch, {}, {})
+    return Fit({k: hd[k] for k in ("signal", "size", "channels", "coords", "values")}, coords, values, measure, rows)
+
+
+def video_fit(video: np.ndarray, arch: Arch, fps: float | None = None) -> Fit:
+    """A uint8 (T, H, W, C) clip: (x, y, t) samples; PSNR over the frames a level covers."""
+    t, h, w, c = video.shape
+    coords, values, rows = _ordered(arch, (w, h, t), *video_samples(video))
+
+    def measure(arch, levels, k):
+        out, stop = render_field(arch, levels, k, (w, h, t))
+        stop = t if stop is None else stop
+        return {"psnr": psnr(video[:stop].reshape(-1, c), to_samples(out[:stop], VALUE_RANGE).reshape(-1, c))}
+    header = {"signal": "video", "size": [w, h, t], "channels": c,
+              "coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xyt"},
+              "values": {"range": list(VALUE_RANGE), "bit_depth": 8}}
+    if fps:
+        header["fps"] = float(fps)
+    return Fit(header, coords, values, measure, rows)
+
+
+SDF_RESOLUTION = 64       # the header's default extraction grid (per side)
+SDF_MEASURE_RESOLUTION = 48
+
+
+def sdf_fit(points: np.ndarray, normals: np.ndarray, arch: Arch, seed: int = 0) -> Fit:
+    """Oriented surface samples in the input's units -> SIREN's SDF objective; each level
+    is judged by the Chamfer distance (field units) of its marching-cubes surface."""
+    from snf.encode.stage import SdfFit
+    from snf.signals.sdf import chamfer, normalisation, to_field
+    from snf.decode.sdf import extract_mesh, surface_points
+    transform = normalisation(points)
+    pts = to_field(points, transform)
+    rng = np.random.default_rng(seed)
+    ref = pts[rng.choice(len(pts), min(len(pts), 30_000), replace=False)]
+
+    def measure(arch, levels, k):
+        r = SDF_MEASURE_RESOLUTION
+        grid = render_field(arch, levels, k, (r, r, r))[0][..., 0]
+        verts, faces = extract_mesh(grid)
+        return {"chamfer": round(chamfer(surface_points(verts, faces, len(ref), seed), ref), 5)}
+
+    def objective(model, levels, coords, values, gen, batch):
+        return SdfFit(model, levels, coords, values, gen, batch)
+    header = {"signal": "sdf", "size": [SDF_RESOLUTION] * 3, "channels": 1,
+              "coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xyz"},
+              "values": {"kind": "signed distance", "unit": "field coordinates"},
+              "transform": transform}
+    return Fit(header, pts, normals.astype(np.float32), measure, None, objective, measure_float=False)
+
+
 def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
              device: str | None = None, progress=None, refit: bool | None = None,
              cache_limit: int | None = None, **kw) -> dict:
@@ -48,21 +138,52 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     `cache_limit` caps the bytes of cached frozen-level activations (the server sizes
     it from a job's memory allowance); past it a stage trains by autograd instead.
     """
-    s = (settings or EncodeSettings()).with_(**kw) if kw else (settings or EncodeSettings())
+    s = _settings(settings, kw).for_signal("image")
+    return encode_fit(lambda arch: image_fit(img, arch), s, img.shape[2], quiet=quiet, device=device,
+                      progress=progress, refit=refit, cache_limit=cache_limit)
+
+
+def compress_video(video: np.ndarray, settings: EncodeSettings | None = None, *, fps: float | None = None,
+                   quiet: bool = True, device: str | None = None, progress=None, **kw) -> dict:
+    """Encode a uint8 clip (T, H, W, C); under grow temporal level k covers the first k of K windows."""
+    s = _settings(settings, kw).for_signal("video")
+    return encode_fit(lambda arch: video_fit(video, arch, fps), s, video.shape[3], quiet=quiet, device=device,
+                      progress=progress)
+
+
+def compress_sdf(points: np.ndarray, normals: np.ndarray, settings: EncodeSettings | None = None, *,
+                 quiet: bool = True, device: str | None = None, progress=None, **kw) -> dict:
+    """Encode a shape given as oriented surface samples (N, 3) + unit normals (N, 3)."""
+    s = _settings(settings, kw).for_signal("sdf")
+    return encode_fit(lambda arch: sdf_fit(points, normals, arch, s.seed), s, 1, quiet=quiet, device=device,
+                      progress=progress)
+
+
+def _settings(settings, kw) -> EncodeSettings:
+    s = settings or EncodeSettings()
+    return s.with_(**kw) if kw else s
+
+
+def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: bool = True,
+               device: str | None = None, progress=None, refit: bool | None = None,
+               cache_limit: int | None = None) -> dict:
+    """The one encode loop for every signal kind: train, quantise each level as its stage
+    ends (judging it as the decoder will render it), pack."""
     bits, seed, time_budget = s.bits, s.seed, s.time_budget
     qat = s.qat_on
     torch.manual_seed(seed)
-    arch = s.arch(d_in=2, d_out=img.shape[2])
+    arch = s.arch(d_out=channels)
+    fit = make_fit(arch)
     quant = default_quant(bits)
     p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
     if cache_limit is not None:
         p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
         Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
-    coords, values = image_samples(img)
     bar = Bar(quiet=quiet)
-    trainer = Trainer(arch, coords, values, p, budget, seed=seed, device=device, bar=bar, progress=progress,
-                      fake_quant=fake_quantiser(arch, quant) if qat else None)
+    trainer = Trainer(arch, fit.coords, fit.values, p, budget, seed=seed, device=device, bar=bar,
+                      progress=progress, fake_quant=fake_quantiser(arch, quant) if qat else None,
+                      region_rows=fit.region_rows, objective=fit.objective)
     payloads, deq, levels = {}, {}, {}
 
     def on_stage_end(stage_levels: list, model, refit) -> None:
@@ -74,13 +195,14 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
                 model.set_level(k, deq[k][:-n_out] + floats[-n_out:])
                 refit()
                 payloads[k], deq[k] = encode_level(arch, k, model.level_tensors(k), quant)
-            before = _render_psnr(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
+            before = fit.measure(arch, [deq[j] for j in range(1, k)] + [floats], k) if fit.measure_float else {}
             if not arch.trains_jointly:  # shared weights keep training: set at the end only
                 model.set_level(k, deq[k])
-            after = _render_psnr(arch, [deq[j] for j in range(1, k + 1)], k, img)
-            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
-            bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, "
-                     f"PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+            after = fit.measure(arch, [deq[j] for j in range(1, k + 1)], k)
+            levels[k] = {m: round(v, 2) if m == "psnr" else v for m, v in after.items()}
+            levels[k].update({f"{m}_float": round(v, 2) if m == "psnr" else v for m, v in before.items()})
+            figures = ", ".join(f"{m} {v}" + (" dB" if m.startswith("psnr") else "") for m, v in levels[k].items())
+            bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, {figures}")
 
     trainer.run(on_stage_end)
     for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
@@ -90,8 +212,11 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
              "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
     if arch.trains_jointly:
         train["steps"] = trainer.stage_steps[0]
-    header = image_header(img, arch, quant, train)
-    header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
+    f = fit.header  # key order as images always had it (the bytes of image files do not change)
+    header = {"signal": f["signal"], "size": f["size"], "channels": f["channels"], "arch": arch.to_dict(),
+              **{k: v for k, v in f.items() if k not in ("signal", "size", "channels")},
+              "quant": quant, "levels": [levels[k] for k in range(1, arch.levels + 1)],
+              "encoder": {"name": "snf", "version": __version__, **train}}
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
     timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
               "stage_steps": trainer.stage_steps}
