@@ -29,6 +29,7 @@ def summary(parsed, file_bytes: int) -> dict:
     for s in h["size"]:
         pixels *= s
     levels, prev = [], parsed.header_end
+    reveals = {"spatial": "columns", "temporal": "frames"}.get(arch.grow) if arch.regional else None
     for k in range(1, arch.levels + 1):
         stats = (h.get("levels") or [{}] * arch.levels)[k - 1] if len(h.get("levels") or []) >= k else {}
         done = k <= parsed.levels_complete
@@ -40,10 +41,15 @@ def summary(parsed, file_bytes: int) -> dict:
             "bpp": round(end * 8 / pixels, 5) if done else None,
             "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
         })
+        if "chamfer" in stats:
+            levels[-1]["chamfer"] = stats["chamfer"]
+        if reveals:  # the region level k covers: first k of K stripes or windows
+            levels[-1][reveals] = arch.revealed(k, h["size"][arch.axis])
         prev = end if done else prev
     return {
         "signal": h["signal"], "width": h["size"][0], "height": h["size"][1] if len(h["size"]) > 1 else 1,
         "frames": h["size"][2] if len(h["size"]) > 2 else None, "channels": h["channels"],
+        "regions": arch.levels if arch.regional else None,
         "mode": arch.mode, "grow": arch.grow, "init": arch.init, "layers": arch.layers, "w0": arch.w0,
         "widths": list(arch.widths), "quant": h["quant"], "encoder": h.get("encoder"),
         "file_bytes": file_bytes, "header_bytes": parsed.header_end,
@@ -55,15 +61,24 @@ def summary(parsed, file_bytes: int) -> dict:
 
 def table(info: dict) -> str:
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
-    rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, mode {info['mode']}, "
+    size = f"{info['width']}x{info['height']}" + (f"x{info['frames']}" if info["frames"] else "")
+    grow = {"spatial": f", grown spatially ({info['regions']} stripes)",
+            "temporal": f", grown temporally ({info['regions']} windows)"}.get(info["grow"], "")
+    rows = [f"{size} {info['signal']}, {channels}, mode {info['mode']}{grow}, {info['layers']} layers, "
             f"{info['quant']['bits']}-bit, {info['levels_complete']}/{len(info['levels'])} levels complete, "
             f"{info['file_bytes']} bytes"]
-    rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} {'PSNR dB':>8}")
+    region = {"spatial": "columns", "temporal": "frames"}.get(info["grow"]) if info["regions"] else None
+    sdf = info["signal"] == "sdf"
+    figure = "Chamfer" if sdf else "PSNR dB"
+    rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} {figure:>8}"
+                + (f" {region:>7}" if region else ""))
     for lv in info["levels"]:
         cum = lv["bytes"]
+        value = lv.get("chamfer") if sdf else lv["psnr"]
         rows.append(f"{lv['level']:>5} {lv['width']:>5} {lv['params']:>9,} "
                     f"{lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
-                    f"{lv['bpp'] if cum else '-':>7} {lv['psnr'] if lv['psnr'] is not None else '-':>8}")
+                    f"{lv['bpp'] if cum else '-':>7} {value if value is not None else '-':>8}"
+                    + (f" {lv[region]:>7}" if region else ""))
     if info["error"]:
         rows.append(f"stopped: {info['error']}")
     return "\n".join(rows)

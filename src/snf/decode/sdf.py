@@ -47,7 +47,8 @@ def mesh_bytes(verts: np.ndarray, faces: np.ndarray, file_type: str = "ply") -> 
     """A mesh file's bytes (PLY binary by default; any type trimesh exports)."""
     import trimesh
     mesh = trimesh.Trimesh(vertices=verts, faces=faces, process=False)
-    return trimesh.exchange.export.export_mesh(mesh, file_type=file_type)
+    data = mesh.export(file_type=file_type)
+    return data.encode() if isinstance(data, str) else data
 
 
 def surface_points(verts: np.ndarray, faces: np.ndarray, n: int = 30_000, seed: int = 0) -> np.ndarray:
