@@ -252,3 +252,22 @@ def test_sdf_prefix_decodes_level_one(sphere_sdf):
     whole, cut = read(data), read(data[:read(data).ends[0]])
     assert cut.levels_complete == 1
     assert np.array_equal(sdf_grid(cut, 1, 16), sdf_grid(whole, 1, 16))
+
+
+# ---------------------------------------------------------------- server renders and snf-fetch files
+
+def test_level_previews_for_server_and_fetch(tmp_path, temporal, sphere_sdf, spatial):
+    import io
+    from PIL import Image
+    from snf.serve.levels import RenderError, render_png
+    for name, res in (("v", temporal[1]), ("s", sphere_sdf[1]), ("i", spatial[1])):
+        (tmp_path / f"{name}.snf").write_bytes(res["bytes"])
+    ends = read(temporal[1]["bytes"]).ends
+    strip = Image.open(io.BytesIO(render_png(str(tmp_path / "v.snf"), 2, ends[1], 1 << 24)))
+    assert strip.size == (12 * 5, 10)  # level 2 covers 5 frames: a strip of them
+    ply = render_png(str(tmp_path / "s.snf"), 1, read(sphere_sdf[1]["bytes"]).ends[0], 1 << 24, "ply")
+    assert ply.startswith(b"ply")
+    with pytest.raises(RenderError, match="render as .ply"):
+        render_png(str(tmp_path / "s.snf"), 1, len(sphere_sdf[1]["bytes"]), 1 << 24, "png")
+    img = Image.open(io.BytesIO(render_png(str(tmp_path / "i.snf"), 1, read(spatial[1]["bytes"]).ends[0], 1 << 24)))
+    assert img.mode == "RGBA" and img.getpixel((23, 0))[3] == 0 and img.getpixel((0, 0))[3] == 255

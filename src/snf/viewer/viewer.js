@@ -61,7 +61,7 @@ const view = {
         setRenderer("js", `JS renderer (WebGL2 failed: ${e.message})`);
         values = await this.renderer.render(net, w, h, onRows);
       }
-      this.images.set(k, toPixels(values));
+      this.images.set(k, revealStripes(toPixels(values), p.arch, k, w, h));
     }
     return this.images.get(k);
   },
@@ -78,6 +78,7 @@ const view = {
 
   /** Render and show the wanted level; loops until the picture is what is wanted. */
   async update() {
+    if (this.remote) return showRemote(this.target());
     if (this.busy || !this.renderer) return;
     this.busy = true;
     try {
@@ -98,6 +99,40 @@ const view = {
     }
   },
 };
+
+/** A spatially grown picture (format_spec 4.1): level k covers columns 0..floor(kW/K);
+ * the rest stays transparent, so the stripes are seen arriving. */
+function revealStripes(rgba, arch, k, w, h) {
+  if (arch.grow !== "spatial") return rgba;
+  const stop = Math.floor((k * w) / arch.widths.length);
+  for (let y = 0; y < h; y++) rgba.fill(0, 4 * (y * w + stop), 4 * (y + 1) * w);
+  return rgba;
+}
+
+/** Videos and shapes: the server's render of level k (a frame strip PNG; a PLY to download). */
+function showRemote(k) {
+  if (!k || view.shown === k) return;
+  const base = `/v1/assets/${encodeURIComponent(assetId)}/levels/${k}`;
+  let el;
+  if (view.remote === "video") {
+    el = document.createElement("img");
+    el.src = `${base}.png`;
+    el.alt = `frames of level ${k}`;
+    el.style.maxWidth = "100%";
+  } else {
+    el = document.createElement("a");
+    el.href = `${base}.ply`;
+    el.download = `${assetId}-level-${k}.ply`;
+    el.textContent = `download the level ${k} mesh (PLY)`;
+  }
+  el.id = "remote";
+  $("stage").querySelector("#remote")?.remove();
+  $("stage").append(el);
+  view.shown = snf.current = k;
+  if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: view.parser.received });
+  refresh();
+  settle();
+}
 
 function draw(rgba, [w, h]) {
   const canvas = $("view");
@@ -209,6 +244,11 @@ async function stream() {
 function onHeader(header) {
   snf.header = header;
   document.title = `snf ${assetId}`;
+  if (header.signal === "video" || header.signal === "sdf") {
+    view.remote = header.signal;  // rendered by the server, level by level, as levels arrive
+    $("view").hidden = true;
+    return;
+  }
   if (header.signal !== "image") throw new Error(`this asset holds a ${header.signal} signal; the viewer shows images`);
   const [w, h] = header.size;
   const canvas = $("view");
