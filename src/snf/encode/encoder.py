@@ -88,8 +88,8 @@ def video_fit(video: np.ndarray, arch: Arch, fps: float | None = None) -> Fit:
         out, stop = render_field(arch, levels, k, (w, h, t))
         stop = t if stop is None else stop
         return {"psnr": psnr(video[:stop].reshape(-1, c), to_samples(out[:stop], VALUE_RANGE).reshape(-1, c))}
+    # no `coords` key: its must-understand defaults describe images; format_spec 4.1 gives (x, y, t)
     header = {"signal": "video", "size": [w, h, t], "channels": c,
-              "coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xyt"},
               "values": {"range": list(VALUE_RANGE), "bit_depth": 8}}
     if fps:
         header["fps"] = float(fps)
@@ -120,8 +120,7 @@ def sdf_fit(points: np.ndarray, normals: np.ndarray, arch: Arch, seed: int = 0) 
     def objective(model, levels, coords, values, gen, batch):
         return SdfFit(model, levels, coords, values, gen, batch)
     header = {"signal": "sdf", "size": [SDF_RESOLUTION] * 3, "channels": 1,
-              "coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xyz"},
-              "values": {"kind": "signed distance", "unit": "field coordinates"},
+              "values": {"range": [-1.0, 1.0], "bit_depth": 8},  # unused: the output is a distance
               "transform": transform}
     return Fit(header, pts, normals.astype(np.float32), measure, None, objective, measure_float=False)
 
