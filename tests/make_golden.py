@@ -16,7 +16,7 @@ import os
 import sys
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
-SETTINGS = dict(widths=(4, 8, 12), layers=3, steps=25, lr=3e-3, seed=0, bits=8)
+SETTINGS = dict(widths=(4, 8, 12), layers=3, steps=25, lr=3e-3, seed=0, quality=75)
 
 
 def golden_image():

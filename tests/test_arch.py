@@ -45,3 +45,18 @@ def test_parse_widths():
     assert parse_widths("30,69, 110") == (30, 69, 110)
     with pytest.raises(ArchError):
         parse_widths("30,abc")
+
+
+@pytest.mark.parametrize("mode,stages,trained,groups,net3,first3,width0,fan2,zero2", [
+    ("progressive", [[1], [2], [3]], [3], [(0, 4), (4, 8), (8, 12)], 0, 1, 12, 8, True),
+    ("slimmable", [[1, 2, 3]], [1, 2, 3], [(0, 12)], 0, 1, 12, 12, False),
+    ("individual", [[1], [2], [3]], [3], [(0, 12)], 2, 3, 4, 8, False),
+])
+def test_mode_behaviour_is_asked_of_the_arch(mode, stages, trained, groups, net3, first3, width0, fan2, zero2):
+    """What the trainer, model and renderers ask of a mode (they never compare its name)."""
+    a = Arch((4, 8, 12), layers=3, mode=mode)
+    assert a.stages() == stages and a.trains_jointly == (len(stages) == 1)
+    assert a.trained_levels(stages[-1], 3) == trained
+    assert a.row_groups(3) == groups
+    assert (a.net_of(3), a.first_level(3), a.net_width(0)) == (net3, first3, width0)
+    assert (a.init_fan(2), a.grows_from_zero(2), a.grows_from_zero(1)) == (fan2, zero2, False)

@@ -101,7 +101,7 @@ def test_corrupt_level_reported_by_level_and_earlier_levels_kept(data, full):
 
 @pytest.mark.parametrize("blob,message", [
     (b"", "empty"), (b"\x89SN", "truncated"), (b"GIF89a" + b"\0" * 40, "not an .snf"),
-    (container.SIGNATURE + b"\x02\x00" + b"\0" * 20, "version"),
+    (container.SIGNATURE + b"\x03\x00" + b"\0" * 20, "version"),
 ])
 def test_foreign_or_truncated_headers_are_one_clear_error(blob, message):
     p = read(blob)

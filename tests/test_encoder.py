@@ -29,6 +29,18 @@ def test_bits_trade_size_for_quality(tiny_image):
     assert abs(r8["levels"][-1]["psnr"] - r8["levels"][-1]["psnr_float"]) < 0.5
 
 
+def test_quality_trades_size_for_error_and_the_file_says_so(tiny_image):
+    """--quality: higher gives more bytes and less rounding loss; the decoder sees what the header says."""
+    kw = dict(widths=(8, 16), layers=3, steps=100, lr=3e-3, seed=0)
+    lo, hi = compress(tiny_image, quality=5, **kw), compress(tiny_image, quality=95, **kw)
+    assert len(lo["bytes"]) < len(hi["bytes"])
+    loss = lambda r: r["levels"][-1]["psnr_float"] - r["levels"][-1]["psnr"]  # noqa: E731
+    assert loss(hi) < loss(lo) and loss(hi) < 0.1
+    assert read(hi["bytes"]).header["quant"] == {"coding": "rans-laplace", "quality": 95}
+    assert psnr(decompress(hi["bytes"])["image"], tiny_image) == pytest.approx(hi["levels"][-1]["psnr"], abs=0.006)
+    assert set(hi["bits_per_param"][0]) == {"first", "hidden", "bias", "out"}
+
+
 def test_time_budget_is_spent_across_levels(tiny_image):
     """A time budget trains until the time is spent (a lower bound only: a loaded machine
     breaks any ceiling, and may leave late levels few steps)."""

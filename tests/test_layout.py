@@ -15,7 +15,8 @@ TORCH_FREE = {
     "decoder": "import snf, snf.decode.decoder, snf.decode.render, snf.decode.pillow_plugin, snf.format.container, "
                "snf.format.quant, snf.field.arch, snf.cli.decode, snf.cli.info, snf.settings; "
                "snf.register_pillow()",
-    "server": "from snf.serve.app import create_app; import snf.serve.cli, snf.serve.worker",
+    "server": "from snf.serve.app import create_app; import snf.serve.cli, snf.serve.worker, snf.serve.cluster_jobs",
+    "batch": "import snf.cli.encode, snf.batch.plan, snf.batch.run, snf.batch.local, snf.batch.cluster",
     "client": "import snf.fetch.fetch, snf.fetch.stream",
 }
 

@@ -196,8 +196,10 @@ def test_cli_video_round_trip(tmp_path, temporal):
     frames.mkdir()
     for i, f in enumerate(video):
         Image.fromarray(f).save(frames / f"{i}.png")
-    r = _cli("encode", str(frames), "-o", str(tmp_path / "v.snf"), check=False)  # no --grow temporal
-    assert r.returncode == 2 and "--grow temporal" in r.stderr and "Traceback" not in r.stderr
+    # without --grow temporal (or --signal video) a folder is a batch of images (snf.batch); a batch
+    # of another kind is refused before any work
+    r = _cli("encode", str(frames), "-o", str(tmp_path / "v.snf"), "--signal", "sdf", check=False)
+    assert r.returncode == 2 and "a batch encodes images" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "v.snf").exists()
     _cli("encode", str(frames), "-o", str(tmp_path / "v.snf"), "--grow", "temporal", "--widths", "8,12",
          "--steps", "5", "--quiet")
@@ -271,3 +273,32 @@ def test_level_previews_for_server_and_fetch(tmp_path, temporal, sphere_sdf, spa
         render_png(str(tmp_path / "s.snf"), 1, len(sphere_sdf[1]["bytes"]), 1 << 24, "png")
     img = Image.open(io.BytesIO(render_png(str(tmp_path / "i.snf"), 1, read(spatial[1]["bytes"]).ends[0], 1 << 24)))
     assert img.mode == "RGBA" and img.getpixel((23, 0))[3] == 0 and img.getpixel((0, 0))[3] == 255
+
+
+def test_server_routes_sdf_levels_as_ply(tmp_path, sphere_sdf, spatial):
+    from fastapi.testclient import TestClient
+    from snf.serve.app import create_app
+    from snf.serve.config import Settings
+    (tmp_path / "shape.snf").write_bytes(sphere_sdf[1]["bytes"])
+    (tmp_path / "pic.snf").write_bytes(spatial[1]["bytes"])
+    with TestClient(create_app(Settings(root=str(tmp_path.resolve())))) as http:
+        assert "/v1/assets/{asset_id}/levels/{k}.ply" in http.get("/openapi.json").json()["paths"]
+        r = http.get("/v1/assets/shape/levels/1.ply")
+        assert r.status_code == 200 and r.content.startswith(b"ply") and r.headers["content-type"] == "application/ply"
+        assert http.get("/v1/assets/shape/levels/1.ply", headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+        assert http.get("/v1/assets/shape/levels/1.png").status_code == 422  # a shape's levels are meshes
+        assert http.get("/v1/assets/pic/levels/1.ply").status_code == 422    # an image's are pictures
+        for bad in ("%C2%B2", "0", "999", "9" * 500):  # non-ASCII digits, out of range, unbounded
+            assert http.get(f"/v1/assets/shape/levels/{bad}.ply").status_code == 404
+
+
+def test_quantisation_per_kind(sphere_sdf, temporal, spatial):
+    # images and videos: steps from rate and distortion (sample MSE); SDFs: fixed bits, never --quality
+    assert sphere_sdf[1]["header"]["quant"] == {"coding": "rans-laplace", "bits": 8, "bits_small": 12}
+    assert sphere_sdf[1]["header"]["encoder"]["settings"]["bits"] == 8
+    assert temporal[1]["header"]["quant"] == {"coding": "rans-laplace", "quality": 75}
+    assert spatial[1]["header"]["quant"] == {"coding": "rans-laplace", "quality": 75}
+    with pytest.raises(SettingsError, match="quality does not apply to an sdf"):
+        EncodeSettings(signal="sdf", quality=50)
+    assert EncodeSettings(signal="sdf").quality_on is None
+    assert EncodeSettings(signal="sdf", bits=6).for_signal("sdf").bits == 6

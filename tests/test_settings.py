@@ -3,12 +3,13 @@ import argparse
 
 import pytest
 
-from snf.settings import PRESET_NAMES, EncodeSettings, SettingsError
+from snf.settings import DEFAULT_QUALITY, PRESET_NAMES, EncodeSettings, SettingsError
 
 
 def test_defaults_and_round_trip_through_the_job_row():
     s = EncodeSettings()
-    assert s.widths == (30, 69, 110, 151) and s.mode == "progressive" and s.bits == 8
+    assert s.widths == (30, 69, 110, 151) and s.mode == "progressive" and s.bits is None
+    assert s.quality is None and s.quality_on == DEFAULT_QUALITY and not s.qat_on
     assert EncodeSettings.from_dict(s.to_dict()) == s
     t = EncodeSettings.from_dict({"widths": "8,16", "bits": "6", "steps": "12", "qat": "true", "lr": "0.002"})
     assert (t.widths, t.bits, t.steps, t.qat, t.lr) == ((8, 16), 6, 12, True, 0.002)
@@ -19,6 +20,8 @@ def test_defaults_and_round_trip_through_the_job_row():
     ({"steps": 0}, "steps must be"), ({"steps": 5, "time_budget": 3}, "not both"), ({"lr": 2}, "lr must"),
     ({"layers": "5.5"}, "layers must be an integer"), ({"time_budget": "nan"}, "finite"),
     ({"preset": "turbo"}, "preset 'turbo'"), ({"qat": "maybe"}, "true or false"), ({"colour": 1}, "unknown setting"),
+    ({"quality": 101}, "quality must be 0..100"), ({"quality": "high"}, "quality must be an integer"),
+    ({"quality": 50, "bits": 8}, "do not go together"), ({"qat": True}, "qat needs --bits"), ({"bits": 15}, "bits must"),
 ])
 def test_bad_settings_are_one_clear_error(bad, words):
     with pytest.raises(SettingsError, match=words):
@@ -28,6 +31,17 @@ def test_bad_settings_are_one_clear_error(bad, words):
 def test_qat_default_depends_on_bits():
     assert EncodeSettings(bits=4).qat_on and not EncodeSettings(bits=5).qat_on
     assert EncodeSettings(bits=8, qat=True).qat_on and not EncodeSettings(bits=4, qat=False).qat_on
+
+
+def test_quality_short_flag_and_bits_mode():
+    p = argparse.ArgumentParser()
+    EncodeSettings.add_arguments(p)
+    s = EncodeSettings.from_args(p.parse_args(["-q", "40"]))
+    assert s.quality == 40 and s.quality_on == 40
+    assert EncodeSettings.from_args(p.parse_args(["--quality", "90"])).quality_on == 90
+    b = EncodeSettings(bits=6)
+    assert b.quality_on is None and not b.qat_on
+    assert "quality" in EncodeSettings.form_fields()
 
 
 def test_cli_options_and_form_fields_are_the_settings():

@@ -15,7 +15,11 @@ import argparse
 from dataclasses import MISSING, dataclass, field, fields, replace
 
 from snf.field.arch import DEFAULT_LAYERS, GROWS, INITS, MODES, SIGNALS, Arch, ArchError, arch_for_signal, parse_widths
-from snf.format.quant import MAX_BITS, MIN_BITS
+from snf.format.quant import MIN_BITS
+
+MAX_BITS = 14            # --bits: the entropy coder holds integers up to +-8191
+DEFAULT_QUALITY = 75     # --quality when neither it nor --bits is given (see snf.encode.rd)
+SDF_BITS = 8             # --bits of an SDF when not given: its steps are fixed, never from --quality
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
 MAX_STEPS = 10_000_000
@@ -58,10 +62,13 @@ class EncodeSettings:
     layers: int | None = _opt(None, "sine layers (default: " + ", ".join(
         f"{n} for {k}s" for k, n in DEFAULT_LAYERS.items()) + ")")
     init: str = _opt("siren", "growth init: siren (paper) | zero-out (new output columns zero)")
-    bits: int = _opt(8, f"quantisation bits for weights, {MIN_BITS}..{MAX_BITS}")
-    qat: bool | None = _opt(None, "quantisation-aware training: the last 15%% of each stage's steps run at the "
-                                  "quantised values (straight-through), then the output columns are re-solved "
-                                  "(default: on at 4 bits or fewer, where it pays)")
+    quality: int | None = _opt(None, "0..100: higher is better and bigger; steps chosen by rate and distortion "
+                                     f"(default: {DEFAULT_QUALITY} unless --bits is given; not for an sdf)", flag="-q")
+    bits: int | None = _opt(None, f"experts, instead of --quality: fixed bits per weight, {MIN_BITS}..{MAX_BITS} "
+                                  f"(each row's step from its peak; an sdf's default: {SDF_BITS})")
+    qat: bool | None = _opt(None, "quantisation-aware training, with --bits: the last 15%% of each stage's steps "
+                                  "run at the quantised values (straight-through), then the output columns are "
+                                  "re-solved (default: on at 4 bits or fewer, where it pays)")
     preset: str = _opt("fast", "fast (CPU) | paper (the seed's recipe, for GPUs)")
     steps: int | None = _opt(None, "training steps per level (overrides the preset)")
     time_budget: float | None = _opt(None, "wall-clock seconds for all training, split across levels; "
@@ -75,9 +82,9 @@ class EncodeSettings:
             set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
             set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
                  else tuple(int(w) for w in self.widths))
-            for name in ("bits", "seed"):
+            for name in ("seed",):
                 set_(name, _int(getattr(self, name), name))
-            for name in ("layers", "steps", "batch"):
+            for name in ("layers", "steps", "batch", "bits", "quality"):
                 if getattr(self, name) is not None:
                     set_(name, _int(getattr(self, name), name))
             for name in ("time_budget", "lr"):
@@ -100,8 +107,17 @@ class EncodeSettings:
             raise SettingsError(f"init {self.init!r} is not known (choose {', '.join(INITS)})")
         if self.preset not in PRESET_NAMES:
             raise SettingsError(f"preset {self.preset!r} is not known (choose {', '.join(PRESET_NAMES)})")
-        if not MIN_BITS <= self.bits <= MAX_BITS:
+        if self.bits is not None and not MIN_BITS <= self.bits <= MAX_BITS:
             raise SettingsError(f"bits must be {MIN_BITS}..{MAX_BITS}, got {self.bits}")
+        if self.quality is not None and not 0 <= self.quality <= 100:
+            raise SettingsError(f"quality must be 0..100, got {self.quality}")
+        if self.quality is not None and self.bits is not None:
+            raise SettingsError("quality and --bits do not go together: give one")
+        if self.kind == "sdf" and self.quality is not None:
+            raise SettingsError("quality does not apply to an sdf (its steps weigh sample MSE, not distance "
+                                f"and normals): give --bits, default {SDF_BITS}")
+        if self.qat and self.bits is None:
+            raise SettingsError("qat needs --bits (quantisation-aware training rounds at fixed bits)")
         if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
             raise SettingsError(f"steps must be 1..{MAX_STEPS}")
         if self.time_budget is not None and not 0 < self.time_budget <= MAX_TIME_BUDGET:
@@ -119,7 +135,9 @@ class EncodeSettings:
     # -- derived ---------------------------------------------------------------
     @property
     def qat_on(self) -> bool:
-        """`qat` None means on at 4 bits or fewer (measured: it pays there and costs above)."""
+        """`qat` None means on at 4 bits or fewer (measured: it pays there and costs above); never without bits."""
+        if self.bits is None:
+            return False
         return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
 
     @property
@@ -127,10 +145,19 @@ class EncodeSettings:
         """The signal kind these settings encode (`signal`, else implied by `grow`)."""
         return self.signal or ("video" if self.grow == "temporal" else "image")
 
+    @property
+    def quality_on(self) -> int | None:
+        """The quality that sets the steps, or None in the fixed-bits mode."""
+        if self.bits is not None or self.kind == "sdf":
+            return None
+        return DEFAULT_QUALITY if self.quality is None else self.quality
+
     def for_signal(self, signal: str) -> "EncodeSettings":
         """With the kind an input turned out to be and that kind's default depth filled in
         (what the header's encoder record stores: what ran)."""
         s = self if self.signal == signal else self.with_(signal=signal)
+        if signal == "sdf" and s.bits is None:
+            s = s.with_(bits=SDF_BITS)
         return s if s.layers is not None else s.with_(layers=s.arch(d_out=3).layers)
 
     def arch(self, d_in: int | None = None, d_out: int = 3) -> Arch:
@@ -185,15 +212,16 @@ class EncodeSettings:
                 groups[n] = g
         for f in fields(cls):
             meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+            flags = [meta["flag"], flag] if meta["flag"] else [flag]
             default = f.default if f.default is not MISSING else f.default_factory()
             target = groups.get(f.name, parser)
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
             help_ = meta["help"] + (f" (default: {shown})" if default is not None else "")
             if f.type in ("bool | None", "bool"):
-                target.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                target.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                     help=help_)
             else:
-                target.add_argument(flag, dest=f.name, default=None, metavar=meta["metavar"], help=help_)
+                target.add_argument(*flags, dest=f.name, default=None, metavar=meta["metavar"], help=help_)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "EncodeSettings":

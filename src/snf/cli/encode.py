@@ -1,13 +1,19 @@
-"""snf-encode IMAGE -o OUT.snf: train a streamable field and write its levels."""
+"""snf-encode IMAGE -o OUT.snf: train a streamable field and write its levels.
+
+Several inputs, a folder, or an existing output folder make a batch:
+`snf-encode A B DIR/ -o OUT/ [--jobs N | --scheduler tcp://HOST:PORT]` (snf.batch).
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from snf.cli.common import UsageError, check_output_path, run
 from snf.settings import EncodeSettings, SettingsError
 
 PROG = "snf-encode"
+SCHEDULER_ENV = "SNF_SCHEDULER"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -15,16 +21,29 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Encode an image as a streamable neural field: each level's parameter delta is a "
                     "quantised chunk, so any prefix of the file decodes. The same input, settings and seed "
-                    "give the same bytes on the same machine, except with --time-budget (wall-clock stops).")
-    p.add_argument("image", metavar="input", help="input image (PNG, JPEG, ...); with --grow temporal or "
-                   "--signal video a video file (mp4, ...) or a folder of frames (sorted numerically); "
+                    "give the same bytes on the same machine, except with --time-budget (wall-clock stops). "
+                    "Several inputs (files or folders of images) make a batch into the folder -o: one "
+                    "OUT/NAME.snf each, finished outputs skipped, failures reported per file.")
+    p.add_argument("image", metavar="input", nargs="+",
+                   help="input image(s) (PNG, JPEG, ...) or folder(s) of images; with --grow temporal or "
+                   "--signal video one video file (mp4, ...) or a folder of frames (sorted numerically); "
                    "a mesh (.ply, .obj, .stl, .off, .glb) or oriented point cloud (.xyz, PLY with normals) "
                    "is fitted as a signed distance field")
-    p.add_argument("-o", "--output", required=True, help="output .snf file (written atomically)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output .snf file (written atomically); for a batch, the output folder")
     EncodeSettings.add_arguments(p)
-    p.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
+    p.add_argument("--threads", type=int, help="CPU threads for training (default: all cores; in a batch, "
+                                               "the cores shared out over --jobs)")
     p.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--jobs", type=int, help="batch: encodes at once in a local process pool (default: 1)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help=f"batch: run the encodes on this Dask distributed scheduler (default: ${SCHEDULER_ENV} "
+                        "if set, else locally); needs pip install 'snf[cluster]'")
+    p.add_argument("--publish-levels", action="store_true",
+                   help="write OUT after each level as a valid prefix file (replaced atomically), so a "
+                        "server streams early levels while later ones train; the last write is the "
+                        "whole file, byte for byte what a plain encode writes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary (failures still print)")
     return p
 
 
@@ -36,15 +55,14 @@ def check(args) -> EncodeSettings:
         raise UsageError(EncodeSettings.for_cli(str(e))) from None
     if args.threads is not None and not 1 <= args.threads <= 1024:
         raise UsageError("--threads must be 1..1024")
-    check_output_path(args.output)
+    if args.jobs is not None and not 1 <= args.jobs <= 1024:
+        raise UsageError("--jobs must be 1..1024")
     return settings
 
 
 def signal_of_input(path: str, settings: EncodeSettings) -> str:
-    """What an input is: the one place that decides (a folder is one video's frames only when
-    the encode is a video's; otherwise a folder is a batch of images, which this command
-    does not take yet)."""
-    import os
+    """What one input is: the one place that decides (a folder is one video's frames only when
+    the encode is a video's; otherwise folders make a batch of images, see `is_batch`)."""
     from snf.signals.sdf import is_shape_path
     from snf.signals.video import VIDEO_EXTENSIONS
     if settings.signal is not None or settings.grow == "temporal":
@@ -66,27 +84,41 @@ def signal_of_input(path: str, settings: EncodeSettings) -> str:
     return kind
 
 
+def is_batch(args) -> bool:
+    """A batch: several inputs, a folder (except one video's frames), or an existing output folder."""
+    video = (args.grow or "spectral") == "temporal" or args.signal == "video"
+    folders = any(os.path.isdir(p) for p in args.image) and not video
+    return len(args.image) > 1 or folders or os.path.isdir(args.output) or args.output.endswith(os.sep)
+
+
 def body(argv) -> int:
     args = parser().parse_args(argv)
     settings = check(args)
-    kind = signal_of_input(args.image, settings)
+    if is_batch(args):
+        return batch(args, settings)
+    if args.scheduler:
+        raise UsageError("--scheduler runs batches: give an output folder with -o")
+    kind = signal_of_input(args.image[0], settings)
+    check_output_path(args.output)
     from snf.format.container import write_atomic
     if kind == "video":
         from snf.signals.video import load_video
-        signal, fps = load_video(args.image)
+        signal, fps = load_video(args.image[0])
     elif kind == "sdf":
         from snf.signals.sdf import load_shape
-        signal = load_shape(args.image, seed=settings.seed)
+        signal = load_shape(args.image[0], seed=settings.seed)
     else:
         from snf.signals.image import load_image
-        signal = load_image(args.image)
+        signal = load_image(args.image[0])
     try:
         import torch
     except ImportError:
         raise UsageError("encoding needs torch: pip install 'snf[encode]' (torch==2.13.0 on CPU)") from None
     torch.set_num_threads(args.threads or torch.get_num_threads())
+    check_device(torch, args.device)
     from snf.encode import encoder
-    run_args = {"quiet": args.quiet, "device": args.device}
+    publish = (lambda prefix: write_atomic(args.output, prefix, durable=False)) if args.publish_levels else None
+    run_args = {"quiet": args.quiet, "device": args.device, "publish": publish}
     if kind == "video":
         result = encoder.compress_video(signal, settings, fps=fps, **run_args)
     elif kind == "sdf":
@@ -103,6 +135,55 @@ def body(argv) -> int:
         print(f"wrote {args.output}: {kind}, {len(result['levels'])} levels, {len(result['bytes']):,} bytes, "
               f"{len(result['bytes']) * 8 / samples:.3f} bits per sample, last level {figure}", file=sys.stderr)
     return 0
+
+
+def check_device(torch, device: str | None) -> None:
+    """`--device cuda` on a machine without CUDA: one line, before any work."""
+    if device and device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA device here (torch {torch.__version__}"
+                         f"{'' if torch.version.cuda else ', a CPU-only build'})")
+
+
+def batch(args, settings: EncodeSettings) -> int:
+    from snf.batch.plan import PlanError, plan
+    from snf.batch.run import Batch
+    if settings.kind != "image":
+        raise UsageError(f"a batch encodes images; encode {'an' if settings.kind == 'sdf' else 'a'} {settings.kind} on its own "
+                         "(one input, -o FILE.snf)")
+    if args.publish_levels:
+        raise UsageError("--publish-levels is for one output file, not a batch")
+    out = args.output
+    if not os.path.isdir(out):
+        if os.path.exists(out):
+            raise UsageError(f"{out}: a batch needs an output folder, and this is a file")
+        try:
+            os.makedirs(out)
+        except OSError as e:
+            raise UsageError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
+    check_output_path(out, directory=True)
+    try:
+        items = plan(args.image, out, settings.grow)
+    except PlanError as e:
+        raise UsageError(str(e)) from None
+    address = args.scheduler or os.environ.get(SCHEDULER_ENV)
+    if address:
+        if args.jobs is not None:
+            raise UsageError("--jobs is for the local pool; with a scheduler the cluster decides concurrency")
+        from snf.batch.cluster import ClusterEngine, ClusterError
+        try:
+            engine = ClusterEngine(address, threads=args.threads, device=args.device)
+        except ClusterError as e:
+            raise UsageError(str(e)) from None
+    else:
+        from snf.batch.local import LocalEngine
+        engine = LocalEngine(min(args.jobs or 1, max(1, len(items))), threads=args.threads, device=args.device)
+    resolved = settings.with_(qat=settings.qat_on).to_dict()  # as the header records it
+    try:
+        return Batch(items, resolved, quiet=args.quiet).run(engine)
+    finally:
+        close = getattr(engine, "close", None)
+        if close:
+            close()
 
 
 def main(argv=None) -> int:

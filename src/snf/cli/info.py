@@ -1,4 +1,4 @@
-"""snf-info IN.snf [--json]: levels, widths, parameters, bytes, bpp, PSNR."""
+"""snf-info IN.snf [--json]: levels, widths, parameters, bytes, bpp, bits per parameter, PSNR."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,8 @@ def summary(parsed, file_bytes: int) -> dict:
             "level_params": arch.level_params(k), "complete": done,
             "bytes": end, "chunk_bytes": (end - prev) if done else None,
             "bpp": round(end * 8 / pixels, 5) if done else None,
+            # the level chunk's bits (framing included) per parameter it stores
+            "bits_per_param": round((end - prev) * 8 / arch.level_params(k), 3) if done else None,
             "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
         })
         if "chamfer" in stats:
@@ -61,24 +63,27 @@ def summary(parsed, file_bytes: int) -> dict:
 
 def table(info: dict) -> str:
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
+    q = info["quant"]
+    coding = (f"quality {q['quality']}" if "quality" in q else f"{q.get('bits')}-bit") + \
+        (", entropy-coded" if "coding" in q else ", zstd")
     size = f"{info['width']}x{info['height']}" + (f"x{info['frames']}" if info["frames"] else "")
     grow = {"spatial": f", grown spatially ({info['regions']} stripes)",
             "temporal": f", grown temporally ({info['regions']} windows)"}.get(info["grow"], "")
     rows = [f"{size} {info['signal']}, {channels}, mode {info['mode']}{grow}, {info['layers']} layers, "
-            f"{info['quant']['bits']}-bit, {info['levels_complete']}/{len(info['levels'])} levels complete, "
+            f"{coding}, {info['levels_complete']}/{len(info['levels'])} levels complete, "
             f"{info['file_bytes']} bytes"]
     region = {"spatial": "columns", "temporal": "frames"}.get(info["grow"]) if info["regions"] else None
     sdf = info["signal"] == "sdf"
     figure = "Chamfer" if sdf else "PSNR dB"
-    rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} {figure:>8}"
-                + (f" {region:>7}" if region else ""))
+    rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} "
+                f"{'bits/param':>10} {figure:>8}" + (f" {region:>7}" if region else ""))
     for lv in info["levels"]:
         cum = lv["bytes"]
         value = lv.get("chamfer") if sdf else lv["psnr"]
         rows.append(f"{lv['level']:>5} {lv['width']:>5} {lv['params']:>9,} "
                     f"{lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
-                    f"{lv['bpp'] if cum else '-':>7} {value if value is not None else '-':>8}"
-                    + (f" {lv[region]:>7}" if region else ""))
+                    f"{lv['bpp'] if cum else '-':>7} {lv['bits_per_param'] if cum else '-':>10} "
+                    f"{value if value is not None else '-':>8}" + (f" {lv[region]:>7}" if region else ""))
     if info["error"]:
         rows.append(f"stopped: {info['error']}")
     return "\n".join(rows)

@@ -17,7 +17,8 @@ from snf.settings import EncodeSettings
 from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
-from snf.format.quant import default_quant, encode_level
+from snf.format import coded
+from snf.encode import rd
 from snf.decode.render import Network, render_field, to_samples
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
 from snf.signals.regions import region_order
@@ -126,7 +127,7 @@ def sdf_fit(points: np.ndarray, normals: np.ndarray, arch: Arch, seed: int = 0) 
 
 
 def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
-             device: str | None = None, progress=None, refit: bool | None = None,
+             device: str | None = None, progress=None, publish=None, refit: bool | None = None,
              cache_limit: int | None = None, **kw) -> dict:
     """Encode a uint8 image (H, W, C) into .snf bytes.
 
@@ -136,26 +137,33 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     levels, step, psnr, fraction of the whole encode, text) at most twice a second.
     `cache_limit` caps the bytes of cached frozen-level activations (the server sizes
     it from a job's memory allowance); past it a stage trains by autograd instead.
+    `publish`, if given, is called with the bytes of a valid prefix file (the header
+    and every level finished so far, no end chunk) after each level but the last: a
+    caller writes it atomically so a server can stream those levels while later ones
+    train (a growing file). The final bytes do not depend on it.
     """
     s = _settings(settings, kw).for_signal("image")
     return encode_fit(lambda arch: image_fit(img, arch), s, img.shape[2], quiet=quiet, device=device,
-                      progress=progress, refit=refit, cache_limit=cache_limit)
+                      progress=progress, publish=publish, refit=refit, cache_limit=cache_limit)
 
 
 def compress_video(video: np.ndarray, settings: EncodeSettings | None = None, *, fps: float | None = None,
-                   quiet: bool = True, device: str | None = None, progress=None, **kw) -> dict:
-    """Encode a uint8 clip (T, H, W, C); under grow temporal level k covers the first k of K windows."""
+                   quiet: bool = True, device: str | None = None, progress=None, publish=None, **kw) -> dict:
+    """Encode a uint8 clip (T, H, W, C); under grow temporal level k covers the first k of K windows.
+    `--quality` applies as to images (the rate-distortion steps weigh the sample MSE of the frames)."""
     s = _settings(settings, kw).for_signal("video")
     return encode_fit(lambda arch: video_fit(video, arch, fps), s, video.shape[3], quiet=quiet, device=device,
-                      progress=progress)
+                      progress=progress, publish=publish)
 
 
 def compress_sdf(points: np.ndarray, normals: np.ndarray, settings: EncodeSettings | None = None, *,
-                 quiet: bool = True, device: str | None = None, progress=None, **kw) -> dict:
-    """Encode a shape given as oriented surface samples (N, 3) + unit normals (N, 3)."""
+                 quiet: bool = True, device: str | None = None, progress=None, publish=None, **kw) -> dict:
+    """Encode a shape given as oriented surface samples (N, 3) + unit normals (N, 3).
+    Always fixed bits (`settings.for_signal` fills 8 if none): the rate-distortion steps of
+    `--quality` weigh sample MSE, which the SDF objective (distance and normals) is not."""
     s = _settings(settings, kw).for_signal("sdf")
     return encode_fit(lambda arch: sdf_fit(points, normals, arch, s.seed), s, 1, quiet=quiet, device=device,
-                      progress=progress)
+                      progress=progress, publish=publish)
 
 
 def _settings(settings, kw) -> EncodeSettings:
@@ -164,16 +172,20 @@ def _settings(settings, kw) -> EncodeSettings:
 
 
 def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: bool = True,
-               device: str | None = None, progress=None, refit: bool | None = None,
+               device: str | None = None, progress=None, publish=None, refit: bool | None = None,
                cache_limit: int | None = None) -> dict:
     """The one encode loop for every signal kind: train, quantise each level as its stage
     ends (judging it as the decoder will render it), pack."""
     bits, seed, time_budget = s.bits, s.seed, s.time_budget
-    qat = s.qat_on
+    qat, quality = s.qat_on, s.quality_on
     torch.manual_seed(seed)
     arch = s.arch(d_out=channels)
     fit = make_fit(arch)
-    quant = default_quant(bits)
+    if quality is None:  # experts, and SDFs: fixed bits, steps from each row's peak (small blocks 4 bits finer)
+        quant = {"coding": coded.CODING, "bits": bits, "bits_small": min(max(bits, bits + 4), 14)}
+    else:
+        quant = {"coding": coded.CODING, "quality": quality}
+    eps = None if quality is None else rd.eps_of_quality(quality)
     p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
     if cache_limit is not None:
         p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
@@ -183,17 +195,30 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     trainer = Trainer(arch, fit.coords, fit.values, p, budget, seed=seed, device=device, bar=bar,
                       progress=progress, fake_quant=fake_quantiser(arch, quant) if qat else None,
                       region_rows=fit.region_rows, objective=fit.objective)
-    payloads, deq, levels = {}, {}, {}
+    payloads, deq, levels, stats = {}, {}, {}, {}
+
+    def rows_of(k: int) -> tuple:
+        if fit.region_rows is None:
+            return 0, len(fit.coords)
+        r0, r1 = arch.trained_regions(k)
+        n = len(fit.region_rows) - 1
+        return fit.region_rows[min(r0, n)], fit.region_rows[min(r1, n)]
 
     def on_stage_end(stage_levels: list, model, refit) -> None:
         for k in stage_levels:
             floats = model.level_tensors(k)
-            payloads[k], deq[k] = encode_level(arch, k, floats, quant)
-            if qat and refit is not None:  # output columns re-solved for the quantised hidden units
+            if eps is None:
+                codes = rd.peak_codes(arch, k, floats, quant)
+            else:  # a step per row from the output's sensitivity (snf.encode.rd)
+                a, b = rows_of(k)  # the samples level k's stage fitted (all, without regional growth)
+                sens, mse = rd.sensitivity(model, k, fit.coords[a:b], fit.values[a:b], seed=seed)
+                codes = rd.rd_codes(arch, k, sens, mse, eps)
+            payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, floats, codes)
+            if (qat or eps is not None) and refit is not None:  # output columns re-solved for the rounded units
                 n_out = 2 if k == 1 else 1
                 model.set_level(k, deq[k][:-n_out] + floats[-n_out:])
                 refit()
-                payloads[k], deq[k] = encode_level(arch, k, model.level_tensors(k), quant)
+                payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, model.level_tensors(k), codes)
             before = fit.measure(arch, [deq[j] for j in range(1, k)] + [floats], k) if fit.measure_float else {}
             if not arch.trains_jointly:  # shared weights keep training: set at the end only
                 model.set_level(k, deq[k])
@@ -202,24 +227,39 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
             levels[k].update({f"{m}_float": round(v, 2) if m == "psnr" else v for m, v in before.items()})
             figures = ", ".join(f"{m} {v}" + (" dB" if m.startswith("psnr") else "") for m, v in levels[k].items())
             bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, {figures}")
+        done = max(stage_levels)
+        if publish is not None and done < arch.levels:
+            head = header_of(train_record())
+            head["levels"] = [levels[j] if arch.trains_jointly else {**levels[j], "steps": trainer.stage_steps[j - 1]}
+                              for j in range(1, done + 1)]
+            publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
+
+    def train_record() -> dict:
+        """The settings that made the file (informative: a decoder never needs them)."""
+        train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
+                 "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
+        if arch.trains_jointly and trainer.stage_steps:
+            train["steps"] = trainer.stage_steps[0]
+        return train
+
+    def header_of(train: dict) -> dict:
+        f = fit.header  # key order as images always had it (the bytes of image files do not change)
+        return {"signal": f["signal"], "size": f["size"], "channels": f["channels"], "arch": arch.to_dict(),
+                **{k: v for k, v in f.items() if k not in ("signal", "size", "channels")},
+                "quant": quant, "levels": [], "encoder": {"name": "snf", "version": __version__, **train}}
 
     trainer.run(on_stage_end)
     for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
         levels[k]["steps"] = n
-    # the settings that made the file (informative: a decoder never needs them)
-    train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
-             "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
-    if arch.trains_jointly:
-        train["steps"] = trainer.stage_steps[0]
-    f = fit.header  # key order as images always had it (the bytes of image files do not change)
-    header = {"signal": f["signal"], "size": f["size"], "channels": f["channels"], "arch": arch.to_dict(),
-              **{k: v for k, v in f.items() if k not in ("signal", "size", "channels")},
-              "quant": quant, "levels": [levels[k] for k in range(1, arch.levels + 1)],
-              "encoder": {"name": "snf", "version": __version__, **train}}
+    header = header_of(train_record())
+    header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
     timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
               "stage_steps": trainer.stage_steps}
-    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
+    # bits per parameter by tensor kind, per level (not in the header: ~60 bytes a level)
+    kinds = [rd.bits_per_param(stats[k]) for k in range(1, arch.levels + 1)]
+    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing,
+            "bits_per_param": kinds}
 
 
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:

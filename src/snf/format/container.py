@@ -18,10 +18,12 @@ import msgpack
 import zstandard
 
 from snf.field.arch import FAMILIES, Arch, ArchError
+from snf.format import coded
 from snf.format.quant import MAX_BITS, MIN_BITS, QuantError, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
-VERSION = (1, 0)
+VERSION = (2, 0)  # written; 2.0 added the entropy-coded payload (quant.coding "rans-laplace")
+MAJORS = (1, 2)   # major versions this reader reads (a 1.x file holds only "raw" levels)
 MIME_TYPE = "application/vnd.snf"
 EXTENSION = ".snf"
 PREFIX_LEN = len(SIGNATURE) + 2
@@ -45,7 +47,9 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # file whose `requires` names a feature it lacks, whose `quant.coding` or
 # `field` (family) it does not know, or that has a critical chunk type it does not know.
 FEATURES = ()                            # `requires` entries this reader implements
-PAYLOAD_CODINGS = {"raw": decode_level}  # quant.coding -> (arch, k, payload, quant) -> tensors
+PAYLOAD_CODINGS = {"raw": decode_level,  # quant.coding -> (arch, k, payload, quant) -> tensors
+                   coded.CODING: lambda arch, k, payload, quant: coded.decode_level(arch, k, payload)}
+STORED_CODINGS = (coded.CODING,)         # codings whose LEVL data is the payload itself (no zstd frame)
 CODINGS = tuple(PAYLOAD_CODINGS)
 CHUNK_TYPES = {"HEAD": T_HEAD, "LEVL": T_LEVEL, "SEND": T_END}
 
@@ -76,14 +80,21 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
     return head + data + struct.pack(">I", zlib.crc32(head[4:] + data))
 
 
-def build(header: dict, payloads: list, zstd_level: int = 19) -> bytes:
-    """A whole .snf file from a header map and raw (uncompressed) level payloads."""
+def build(header: dict, payloads: list, zstd_level: int = 19, end: bool = True) -> bytes:
+    """A whole .snf file from a header map and level payloads: entropy-coded ones
+    (`coded.encode_level`, quant.coding "rans-laplace") are stored as they are; raw
+    fixed-bit ones (`quant.encode_level`) each in a zstd frame.
+
+    `end=False` leaves out the end chunk: a prefix holding the levels given so far,
+    which is what an encoder publishes while later levels still train."""
     validate_header(header)
+    stored = header["quant"].get("coding", "raw") in STORED_CODINGS
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
     parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
-        parts.append(chunk(T_LEVEL, k, cctx.compress(raw)))
-    parts.append(chunk(T_END, 0, b""))
+        parts.append(chunk(T_LEVEL, k, raw if stored else cctx.compress(raw)))
+    if end:
+        parts.append(chunk(T_END, 0, b""))
     return b"".join(parts)
 
 
@@ -143,7 +154,7 @@ def _header_error(message: str) -> SnfError:
     return SnfError(f"header: {message}", kind="header")
 
 
-def validate_header(h: dict) -> Arch:
+def validate_header(h: dict, major: int = VERSION[0]) -> Arch:
     """Check a header map against format_spec.md section 2 and the hard limits; return
     its architecture. Every failure is one SnfError (kind 'header', or 'unsupported'
     for a must-understand value this reader does not implement)."""
@@ -184,10 +195,12 @@ def validate_header(h: dict) -> Arch:
         raise _header_error("channels differ from the architecture's outputs")
     _check_coords(h.get("coords", DEFAULT_COORDS))
     _check_values(h.get("values"))
-    _check_quant(h.get("quant"))
+    _check_quant(h.get("quant"), major)
     q = h["quant"]
     for k in range(1, arch.levels + 1):
-        if payload_size(arch, k, q) > MAX_CHUNK_BYTES:
+        size = coded.head_size(arch, k) + arch.level_params(k) if q.get("coding") == coded.CODING \
+            else payload_size(arch, k, q)
+        if size > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
     return arch
 
@@ -213,13 +226,17 @@ def _check_values(v) -> None:
         raise _header_error(f"values bit_depth must be 1..{MAX_SAMPLE_BITS}, got {depth!r}")
 
 
-def _check_quant(q) -> None:
+def _check_quant(q, major: int = VERSION[0]) -> None:
     if not isinstance(q, dict):
         raise _header_error("quant must be a map")
     coding = q.get("coding", "raw")
     if coding not in CODINGS:
         raise SnfError(f"unknown payload coding {coding!r}: this reader decodes {', '.join(CODINGS)}",
                        kind="unsupported")
+    if coding == coded.CODING:  # steps and models travel in each level's payload (section 3.2)
+        if major < 2:
+            raise _header_error(f"payload coding {coding!r} needs format version 2")
+        return
     if q.get("scale") != "row":
         raise _header_error("quant scale must be 'row'")
     for key in ("bits", "bits_small"):
@@ -301,6 +318,7 @@ class Parser:
         self._buf = bytearray()
         self._offset = 0   # file offset of _buf[0]
         self._dctx = zstandard.ZstdDecompressor()
+        self.major = VERSION[0]  # the file's major version, once read
 
     @property
     def offset(self) -> int:
@@ -344,9 +362,10 @@ class Parser:
             if len(self._buf) < PREFIX_LEN:
                 return False
             major, minor = self._buf[len(SIGNATURE)], self._buf[len(SIGNATURE) + 1]
-            if major != VERSION[0]:
-                raise SnfError(f"unsupported .snf version {major}.{minor} (this reader reads {VERSION[0]}.x)",
-                               kind="unsupported")
+            if major not in MAJORS:
+                raise SnfError(f"unsupported .snf version {major}.{minor} "
+                               f"(this reader reads {' and '.join(f'{m}.x' for m in MAJORS)})", kind="unsupported")
+            self.major = major
             self._take(PREFIX_LEN)
             return True
         if len(self._buf) < CHUNK_HEAD.size:
@@ -385,7 +404,7 @@ class Parser:
                 header = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_HEADER_BYTES)
             except Exception:
                 raise SnfError("header chunk is not valid msgpack", kind="header") from None
-            p.arch = validate_header(header)
+            p.arch = validate_header(header, self.major)
             p.header, p.header_end = header, self._offset
         elif ctype == T_LEVEL:
             want = p.levels_complete + 1
@@ -417,6 +436,11 @@ class Parser:
     def _decode_level(self, level: int, body: bytes) -> list:
         p = self.parsed
         quant = p.header["quant"]
+        if quant.get("coding", "raw") in STORED_CODINGS:  # entropy-coded, no zstd frame (section 3.2)
+            try:
+                return PAYLOAD_CODINGS[quant["coding"]](p.arch, level, body, quant)
+            except QuantError as e:
+                raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         want = payload_size(p.arch, level, quant)
         try:
             size, used = zstd_frame(body)

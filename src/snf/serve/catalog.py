@@ -1,12 +1,20 @@
 """The SQLite catalogue (stdlib sqlite3, one file in DIR): cached manifests and encode jobs.
 
 The directory is the truth for assets: a manifest row is only a cache, keyed by
-the file's (size, mtime_ns, inode). Jobs live only here. The server and its
-encode workers (separate processes) share the file, hence WAL and a busy timeout.
+the file's (size, mtime_ns, inode). Jobs live only here. The server, its
+encode workers and other servers on the same folder (separate processes) share
+the file, hence WAL and a busy timeout (30 s); claims are `BEGIN IMMEDIATE`
+transactions, each job row names the server that runs it (`owner`), and one
+pending job per asset id is a unique index, so no two servers can both take it.
+WAL needs every process on one host (it uses shared memory): replicas on
+several hosts need their own folder, or a shared one on storage with working
+POSIX locks and `SNF_SQLITE_JOURNAL=delete`.
 """
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
@@ -33,6 +41,11 @@ class Duplicate(Exception):
     """Another queued or running job already writes this asset id."""
 
 
+def server_id() -> str:
+    """This server process, as job rows name their owner: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class Catalog:
     """One connection, serialised by a lock: calls are short and safe from any thread."""
 
@@ -42,7 +55,8 @@ class Catalog:
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            journal = os.environ.get("SNF_SQLITE_JOURNAL", "wal").lower()
+            self._db.execute(f"PRAGMA journal_mode={'DELETE' if journal == 'delete' else 'WAL'}")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
@@ -53,6 +67,11 @@ class Catalog:
                              "pid = NULL WHERE state IN ('queued', 'running') AND EXISTS (SELECT 1 FROM jobs o "
                              "WHERE o.asset_id = jobs.asset_id AND o.state IN ('queued', 'running') "
                              "AND (o.created < jobs.created OR (o.created = jobs.created AND o.id < jobs.id)))")
+            if "owner" not in columns:  # the server that runs a job (several may share DIR)
+                try:
+                    self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+                except sqlite3.OperationalError:  # another server added it first
+                    pass
             self._db.execute(PENDING_INDEX)
 
     def close(self) -> None:
@@ -118,8 +137,8 @@ class Catalog:
         rows = self._all("SELECT id FROM jobs WHERE asset_id = ? AND state IN ('queued', 'running')", (asset_id,))
         return rows[0]["id"] if rows else None
 
-    def claim_next(self) -> dict | None:
-        """Move the oldest queued job to running (one transaction) and return it."""
+    def claim_next(self, owner: str | None = None) -> dict | None:
+        """Move the oldest queued job to running, owned by `owner` (one transaction), and return it."""
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -128,8 +147,8 @@ class Catalog:
                 if row is not None:
                     now = time.time()
                     db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?, "
-                               "updated = ?, progress = 0, message = 'starting', pid = NULL WHERE id = ?",
-                               (now, now, row["id"]))
+                               "updated = ?, progress = 0, message = 'starting', pid = NULL, owner = ? WHERE id = ?",
+                               (now, now, owner or server_id(), row["id"]))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

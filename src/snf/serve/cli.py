@@ -28,6 +28,9 @@ def parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     p.add_argument("--workers", type=int, default=1, help="encode jobs run at once (default: %(default)s)")
     p.add_argument("--encode-threads", type=int, help="torch threads per encode job (default: torch's)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=os.environ.get("SNF_SCHEDULER") or None,
+                   help="run encode jobs on this Dask distributed scheduler instead of local processes "
+                        "(default: $SNF_SCHEDULER if set); needs pip install 'snf[cluster]'")
     p.add_argument("--max-upload-mb", type=float, default=20, help="largest upload, MB (default: %(default)s)")
     p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest uploaded image (default: %(default)s)")
     p.add_argument("--max-steps", type=int, default=20_000, help="most training steps per level (default: %(default)s)")
@@ -65,7 +68,13 @@ def settings_from(args) -> Settings:
             args.max_queue, args.max_encode_mb, args.max_connections, args.max_paced_streams) < 1 \
             or args.header_timeout <= 0 or args.idle_timeout <= 0:
         raise UsageError("limits must be positive")
+    if args.scheduler:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise UsageError("--scheduler needs Dask: pip install 'snf[cluster]'") from None
     return Settings(root=root, token=os.environ.get(args.token_env) or None, token_env=args.token_env,
+                    scheduler=args.scheduler,
                     workers=args.workers, encode_threads=args.encode_threads,
                     max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
                     max_steps=args.max_steps, max_queue=args.max_queue, max_encode_mb=args.max_encode_mb,

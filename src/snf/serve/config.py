@@ -31,6 +31,7 @@ class Settings:
     idle_timeout: float = 30.0         # seconds a connection may stall (no byte read or written)
     keepalive_timeout: float = 5.0     # seconds an idle keep-alive connection is kept
     retry_after: int = 5               # seconds, in Retry-After of 429 and 503
+    scheduler: str | None = None       # Dask scheduler address: encode jobs run on that cluster
 
     @property
     def db_path(self) -> str:

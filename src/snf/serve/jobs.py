@@ -18,12 +18,14 @@ import os
 import shutil
 import signal
 import sys
+import time
 
-from snf.serve.catalog import Catalog
+from snf.serve.catalog import Catalog, server_id
 from snf.serve.config import Settings
 
 log = logging.getLogger("snf.serve.jobs")
 POLL_SECONDS = 2.0
+STALE_SECONDS = 600.0  # a job of a server on another host, silent this long, is taken as orphaned
 
 
 def job_view(job: dict) -> dict:
@@ -45,6 +47,22 @@ def _is_our_worker(pid: int, job_id: str) -> bool:
     return b"snf.serve.worker" in argv and job_id.encode() in argv
 
 
+def owner_alive(owner: str | None, updated: float) -> bool:
+    """Whether the server that claimed a job still runs (other servers may share DIR)."""
+    host, _, pid = (owner or "").rpartition(":")
+    if not host or not pid.isdigit():
+        return False
+    if host != server_id().rpartition(":")[0]:
+        return time.time() - updated < STALE_SECONDS  # cannot look at another host's processes
+    if int(pid) == os.getpid():
+        return False  # our own past self cannot hold a job: it is us, starting
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"snf" in f.read()
+    except OSError:
+        return False
+
+
 def file_sha256(path: str) -> str | None:
     """The hex SHA-256 of a file, or None if it cannot be read."""
     sha = hashlib.sha256()
@@ -64,9 +82,12 @@ def output_in_place(settings: Settings, job: dict) -> bool:
 
 
 def recover(settings: Settings, catalog: Catalog) -> tuple:
-    """Deal with jobs left `running` by a server that died: done, re-queue or fail. Returns counts."""
+    """Deal with jobs left `running` by a server that died: done, re-queue or fail. Returns counts.
+    Jobs of another live server on the same folder are left alone."""
     requeued = failed = 0
     for job in catalog.running():
+        if owner_alive(job.get("owner"), job["updated"]):
+            continue
         if job["pid"] and _is_our_worker(job["pid"], job["id"]):
             os.kill(job["pid"], signal.SIGTERM)  # an orphan of the dead server
         if output_in_place(settings, job):  # died between placing the file and saying so
@@ -93,13 +114,17 @@ class JobRunner:
         self.active = set()   # claimed jobs, from the claim until their task ends
         self._task = None
         self._stopping = False
+        self.cluster = None
+        if settings.scheduler:  # encodes run on Dask; how many at once is the cluster's business
+            from snf.serve.cluster_jobs import ClusterJobs
+            self.cluster = ClusterJobs(settings, catalog)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="snf-job-runner")
 
     async def _loop(self) -> None:
         while not self._stopping:
-            while len(self.active) < self.settings.workers:
+            while self.cluster is not None or len(self.active) < self.settings.workers:
                 job = self.catalog.claim_next()
                 if job is None:
                     break
@@ -119,6 +144,8 @@ class JobRunner:
             self.wake.set()
 
     async def _run_one(self, job: dict) -> None:
+        if self.cluster is not None:
+            return await self.cluster.run(job)
         job_id = job["id"]
         env = {**os.environ, "SNF_SERVER_PID": str(os.getpid())}
         try:
@@ -162,5 +189,7 @@ class JobRunner:
                 await asyncio.wait_for(proc.wait(), 5)
             except asyncio.TimeoutError:
                 proc.kill()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self._task:
             self._task.cancel()

@@ -16,6 +16,7 @@ from email.utils import formatdate
 
 from snf.cli.info import summary
 from snf.format.container import MIME_TYPE, Parser, SnfError
+from snf.serve.caching import version_of
 from snf.serve.catalog import Catalog
 from snf.serve.ids import asset_path, id_from_name
 
@@ -68,6 +69,7 @@ def read_manifest_fd(fd: int, st: os.stat_result, asset_id: str) -> dict:
 
 def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, header_end: int) -> dict:
     base = f"/v1/assets/{asset_id}"
+    version = version_of(sha256)
     levels, offset = [], header_end
     for lv in info["levels"]:
         end = lv["bytes"]
@@ -83,11 +85,13 @@ def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, he
     return {
         "id": asset_id, "signal": info["signal"], "width": info["width"], "height": info["height"],
         "channels": info["channels"], "bytes": st.st_size, "etag": etag_of(sha256),
-        "modified": http_date(st), "sha256": sha256, "mime": MIME_TYPE,
+        "modified": http_date(st), "sha256": sha256, "version": version, "mime": MIME_TYPE,
         "mode": info["mode"], "widths": info["widths"], "layers": info["layers"], "quant": info["quant"],
         "encoder": info["encoder"], "header_bytes": header_end,
         "levels_complete": info["levels_complete"], "complete": info["complete"], "error": info["error"],
+        "growing": not info["complete"],  # no end chunk yet: an encoder may still publish levels
         "levels": levels, "url": base, "stream_url": f"{base}/stream", "view_url": f"/view/{asset_id}",
+        "versioned_stream_url": f"{base}/stream?v={version}",
     }
 
 
@@ -138,7 +142,8 @@ class Library:
             hit = self._memo.get(asset_id)
         if hit is None or hit[0] != key:
             hit = self.catalog.asset(asset_id)
-        if hit is None or hit[0] != key or hit[1].get("etag") != etag_of(hit[1].get("sha256", "")):
+        if hit is None or hit[0] != key or hit[1].get("etag") != etag_of(hit[1].get("sha256", "")) \
+                or "version" not in hit[1]:  # (rows of older servers lack it)
             try:
                 hit = (key, read_manifest_fd(fd, st, asset_id))
             except (SnfError, OSError) as e:

@@ -1,4 +1,4 @@
-"""Asset routes: list, manifest, byte stream (ranges, ETags, pacing), level PNGs, upload."""
+"""Asset routes: list, manifest, byte stream (ranges, ETags, pacing), level renders (PNG, SDF PLY), upload."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from snf.format.container import MIME_TYPE
 from snf.serve.auth import require_writer
+from snf.serve.caching import cache_headers, weak
 from snf.serve.ids import valid_asset_id
 from snf.serve.jobs import job_view
 from snf.serve.levels import RenderError
@@ -28,7 +29,14 @@ READ_ERRORS = {400: {**ERROR, "description": "malformed id or parameter"},
                404: {**ERROR, "description": "no such asset"},
                422: {**ERROR, "description": "invalid query parameter, or a file that is not a readable .snf"},
                503: {**BUSY, "description": "out of descriptors or paced streams: retry after Retry-After"}}
-CACHE_CONTROL = "public, no-cache"  # cache, but revalidate: an id may be re-encoded
+VERSION_QUERY = Query(None, max_length=64, description="the manifest's `version`: these exact bytes, cacheable for "
+                                                       "a year (404 once the asset has changed)")
+
+
+def version_gone(asset_id: str, v: str, m: dict) -> HTTPException:
+    """`?v=` names bytes that are no longer (or never were) the asset's: never serve others under it."""
+    return HTTPException(404, f"asset {asset_id} has no version {v[:64]} (now: {m['version']}; see its manifest)",
+                         headers={"cache-control": "public, max-age=5"})
 
 
 def asset_file(request: Request, asset_id: str) -> str:
@@ -44,7 +52,7 @@ def asset_file(request: Request, asset_id: str) -> str:
 @router.get("", summary="List the assets (the .snf files directly in DIR)", responses={503: READ_ERRORS[503]})
 async def list_assets(request: Request) -> dict:
     assets = await anyio.to_thread.run_sync(request.app.state.library.listing)
-    return {"assets": assets, "count": len(assets)}
+    return JSONResponse({"assets": assets, "count": len(assets)}, headers=cache_headers("listing"))
 
 
 @router.get("/{asset_id}", summary="An asset's manifest: size, levels, byte spans, bpp, PSNR",
@@ -54,7 +62,7 @@ async def manifest(asset_id: str, request: Request) -> dict:
     m = await anyio.to_thread.run_sync(request.app.state.library.manifest, asset_id)
     if m is None:
         raise HTTPException(404, f"no asset {asset_id}")
-    return m
+    return JSONResponse(m, headers=cache_headers("manifest", growing=m["growing"]))
 
 
 def _open(library, asset_id: str, path: str, quick: bool = False) -> tuple | None:
@@ -79,8 +87,10 @@ def _open(library, asset_id: str, path: str, quick: bool = False) -> tuple | Non
         raise
 
 
-def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None, file_etag: str) -> tuple:
-    """(status, start, stop, headers) for this request on this version of the file."""
+def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None, file_etag: str,
+         versioned: bool = False) -> tuple:
+    """(status, start, stop, headers) for this request on this version of the file.
+    A file without its end chunk is growing (an encoder still publishes levels): weak ETag, not cached."""
     size = st.st_size
     if level is not None:
         if level not in frames.level_ends:  # 0 or less: malformed (400); past the last: no such resource (404)
@@ -88,10 +98,15 @@ def plan(request: Request, st: os.stat_result, frames: Frames, level: int | None
             raise HTTPException(400 if level < 1 else 404,
                                 f"level {level} is not in this asset (it has levels 1..{have})")
         size = frames.level_ends[level]
+    growing = not frames.valid and level is None
     etag, modified = level_etag(file_etag, level), http_date(st)
+    etag = weak(etag) if growing else etag
     ends = [e for k, e in sorted(frames.level_ends.items()) if level is None or k <= level]
-    headers = {"etag": etag, "last-modified": modified, "accept-ranges": "bytes", "cache-control": CACHE_CONTROL,
+    headers = {"etag": etag, "last-modified": modified, "accept-ranges": "bytes",
+               **cache_headers("bytes", growing=not frames.valid, versioned=versioned),
                "x-snf-level-ends": ",".join(map(str, ends)), "content-type": MIME_TYPE}
+    if growing:
+        headers["x-snf-growing"] = "1"
     cond = preconditions(request.headers, etag, st.st_mtime)
     if cond == 304:
         return 304, 0, 0, {k: v for k, v in headers.items() if k != "content-type"}
@@ -134,7 +149,8 @@ async def stream(asset_id: str, request: Request,
                  level: int | None = Query(None, description="stop after this level's chunk (1..999; 404 if the file has no such level)",
                                            json_schema_extra={"minimum": 1, "maximum": 999}),
                  kbps: int | None = Query(None, ge=8, le=10_000_000,
-                                          description="pace to kilobits per second (at least 8)")):
+                                          description="pace to kilobits per second (at least 8)"),
+                 v: str | None = VERSION_QUERY):
     """Each chunk is sent as soon as it is read. `?level=K` is its own resource (own ETag,
     Content-Length and ranges); `Range`, `If-Range`, `If-Match`, `If-None-Match`,
     `If-Modified-Since` and `If-Unmodified-Since` are honoured (RFC 9110)."""
@@ -151,7 +167,9 @@ async def stream(asset_id: str, request: Request,
         raise
     closer = Closer(lambda: os.close(fd))
     try:
-        status, start, stop, headers = plan(request, st, frames, level, m["etag"])
+        if v is not None and v != m["version"]:
+            raise version_gone(asset_id, v, m)
+        status, start, stop, headers = plan(request, st, frames, level, m["etag"], versioned=v is not None)
         if status in (304, 412, 416) or request.method == "HEAD":
             closer()
             return Response(status_code=status, headers=headers)
@@ -167,26 +185,48 @@ async def stream(asset_id: str, request: Request,
                       headers=headers, media_type=MIME_TYPE, closer=closer)
 
 
-@router.get("/{asset_id}/levels/{k}.png", summary="A level rendered to PNG on the server (cached)",
+LEVEL_TYPES = {"png": "image/png", "ply": "application/ply"}  # what a level renders to, by signal kind
+
+
+@router.get("/{asset_id}/levels/{k}.png", summary="A level rendered to PNG on the server (cached): an image, "
+                                                  "or a video's frames side by side",
             response_class=FileResponse,
             responses={200: {"content": {"image/png": {}}}, 304: {"description": "not modified"},
                        412: {"description": "If-Match or If-Unmodified-Since failed"}, **READ_ERRORS})
-async def level_png(asset_id: str, k: str, request: Request):
+async def level_png(asset_id: str, k: str, request: Request, v: str | None = VERSION_QUERY):
+    return await _level(asset_id, k, request, v, "png")
+
+
+@router.get("/{asset_id}/levels/{k}.ply", summary="An SDF level's surface (marching cubes) as a PLY mesh (cached)",
+            response_class=FileResponse,
+            responses={200: {"content": {"application/ply": {}}}, 304: {"description": "not modified"},
+                       412: {"description": "If-Match or If-Unmodified-Since failed"}, **READ_ERRORS})
+async def level_ply(asset_id: str, k: str, request: Request, v: str | None = VERSION_QUERY):
+    return await _level(asset_id, k, request, v, "ply")
+
+
+async def _level(asset_id: str, k: str, request: Request, v: str | None, ext: str):
+    """One level rendered as `ext`; 422 when the asset's signal renders to the other type."""
     path = asset_file(request, asset_id)
     m = await anyio.to_thread.run_sync(request.app.state.library.manifest, asset_id)
     level = int(k) if LEVEL.fullmatch(k) else 0
     if m is None or not 1 <= level <= len(m["levels"]) or not m["levels"][level - 1]["complete"]:
         raise HTTPException(404, f"asset {asset_id} has no level {k[:8]}")
-    etag = f'{level_etag(m["etag"], level)[:-1]}.png"'
-    headers = {"etag": etag, "cache-control": CACHE_CONTROL, "last-modified": m["modified"]}
+    if v is not None and v != m["version"]:
+        raise version_gone(asset_id, v, m)
+    etag = f'{level_etag(m["etag"], level)[:-1]}.{ext}"'
+    etag = weak(etag) if m["growing"] else etag
+    headers = {"etag": etag, "last-modified": m["modified"],
+               **cache_headers("bytes", growing=m["growing"], versioned=v is not None)}
     cond = preconditions(request.headers, etag, http_time_of(m["modified"]))
     if cond is not None:
         return Response(status_code=cond, headers=headers)
     try:
-        png = await request.app.state.renderer.png(asset_id, path, m["etag"], level, m["levels"][level - 1]["end"])
+        out = await request.app.state.renderer.png(asset_id, path, m["etag"], level, m["levels"][level - 1]["end"],
+                                                   ext)
     except RenderError as e:
         raise HTTPException(422, str(e)) from None
-    return FileResponse(png, media_type="image/png", headers=headers)
+    return FileResponse(out, media_type=LEVEL_TYPES[ext], headers=headers)
 
 
 def http_time_of(date: str) -> float:

@@ -25,6 +25,7 @@ def values() -> dict:
     return {
         "SIGNATURE": list(_c.SIGNATURE),
         "VERSION": list(_c.VERSION),
+        "MAJORS": list(_c.MAJORS),
         "LIMITS": {
             "levels": _arch.MAX_LEVELS, "layers": _arch.MAX_LAYERS, "width": _arch.MAX_WIDTH, "dim": _arch.MAX_DIM,
             "side": _c.MAX_SIDE, "samples": _c.MAX_PIXELS, "frames": _c.MAX_FRAMES,

@@ -111,7 +111,7 @@ export function checkArch(d) {
 }
 
 /** Check a header map (format_spec.md section 2) before anything is allocated; return its arch. */
-export function validateHeader(h) {
+export function validateHeader(h, major = 2) {
   if (!isMap(h)) throw new HeaderError("header is not a map");
   const requires = has(h, "requires") ? h.requires : [];
   if (!Array.isArray(requires) || !requires.every((r) => typeof r === "string")) {
@@ -133,7 +133,8 @@ export function validateHeader(h) {
   if (!isInt(h.channels) || h.channels !== arch.d_out) throw new HeaderError("header: channels differ from the architecture's outputs");
   checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
   checkValues(h.values);
-  checkQuant(h.quant);
+  checkQuant(h.quant, major);
+  if (h.quant.coding === "rans-laplace") return arch; // payload sizes are not fixed by the header
   for (let k = 1; k <= arch.levels; k++) {
     if (payloadSize(arch, k, h.quant) > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`, "limit");
   }
@@ -156,10 +157,14 @@ function checkValues(v) {
   if (!isInt(depth) || depth < 1 || depth > LIMITS.sampleBits) throw new HeaderError(`header: values bit_depth must be 1..${LIMITS.sampleBits}`);
 }
 
-function checkQuant(q) {
+function checkQuant(q, major) {
   if (!isMap(q)) throw new HeaderError("header: quant must be a map");
   const coding = has(q, "coding") ? q.coding : "raw";
   if (!CODINGS.includes(coding)) throw new HeaderError(`unknown payload coding ${JSON.stringify(coding)}`, "unsupported");
+  if (coding === "rans-laplace") { // steps and models travel in each level's payload (format_spec.md 3.2)
+    if (major < 2) throw new HeaderError(`header: payload coding "rans-laplace" needs format version 2`);
+    return;
+  }
   if (q.scale !== "row") throw new HeaderError("header: quant scale must be 'row'");
   for (const key of ["bits", "bits_small"]) {
     if (!isInt(q[key]) || q[key] < LIMITS.minBits || q[key] > LIMITS.maxBits) {

@@ -3,7 +3,8 @@
 // tests/test_layout.py fails when this file and Python disagree.
 
 export const SIGNATURE = Object.freeze([137, 83, 78, 70, 13, 10, 26, 10]);
-export const VERSION = Object.freeze([1, 0]);
+export const VERSION = Object.freeze([2, 0]);
+export const MAJORS = Object.freeze([1, 2]);
 export const LIMITS = Object.freeze({"levels": 16, "layers": 16, "width": 4096, "dim": 4, "side": 65536, "samples": 268435456, "frames": 4096, "headerBytes": 1048576, "chunkBytes": 67108864, "minBits": 4, "maxBits": 16, "sampleBits": 16, "w0": 1000});
 export const MODE_RULES = Object.freeze({"progressive": {"separate": false, "lateral": false, "causal": true, "joint": false}, "slimmable": {"separate": false, "lateral": true, "causal": false, "joint": true}, "individual": {"separate": true, "lateral": false, "causal": false, "joint": false}});
 export const GROWS = Object.freeze(["spectral", "spatial", "temporal"]);
@@ -12,7 +13,7 @@ export const FAMILIES = Object.freeze(["siren"]);
 export const ARCH_DEFAULTS = Object.freeze({"layers": 5, "d_in": 2, "d_out": 3, "w0": 30.0, "mode": "progressive", "grow": "spectral", "init": "siren"});
 export const SIGNAL_DIMS = Object.freeze({"image": 2, "signal1d": 1, "video": 3, "sdf": 3});
 export const DEFAULT_COORDS = Object.freeze({"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"});
-export const CODINGS = Object.freeze(["raw"]);
+export const CODINGS = Object.freeze(["raw", "rans-laplace"]);
 export const FEATURES = Object.freeze([]);
 export const CHUNK_TYPES = Object.freeze({"HEAD": "HEAD", "LEVL": "LEVL", "SEND": "SEND"});
 export const ERROR_KINDS = Object.freeze(["format", "unsupported", "header", "limit", "corrupt", "structure", "payload", "truncated"]);

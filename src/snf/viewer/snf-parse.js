@@ -6,10 +6,10 @@
 import { crc32 } from "./crc32.js";
 import { unpack } from "./msgpack.js";
 import { blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
-import { LIMITS, SIGNATURE, VERSION, CHUNK_TYPES } from "./snf-constants.js";
+import { decodeCodedLevel } from "./snf-coded.js";
+import { LIMITS, SIGNATURE, MAJORS, CHUNK_TYPES } from "./snf-constants.js";
 import { decompress } from "./vendor/fzstd/fzstd.js";
 
-const MAJOR = VERSION[0];
 const PREFIX_LEN = SIGNATURE.length + 2;
 const CHUNK_HEAD = 10; // u32 length, 4-byte type, u16 level
 const CRC_LEN = 4;
@@ -139,7 +139,10 @@ export class Parser {
     if (!have.every((b, i) => b === SIGNATURE[i])) throw new SnfError("not an .snf file (bad signature)", null, "format");
     if (q.length < PREFIX_LEN) return false;
     const [major, minor] = q.peek(PREFIX_LEN).subarray(SIGNATURE.length);
-    if (major !== MAJOR) throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJOR}.x)`, null, "unsupported");
+    if (!MAJORS.includes(major)) {
+      throw new SnfError(`unsupported .snf version ${major}.${minor} (this reader reads ${MAJORS.map((m) => `${m}.x`).join(" and ")})`, null, "unsupported");
+    }
+    this.major = major;
     this.take(PREFIX_LEN);
     return true;
   }
@@ -159,7 +162,7 @@ export class Parser {
         throw new SnfError("header chunk is not valid msgpack", null, "header");
       }
       try {
-        this.arch = validateHeader(header);
+        this.arch = validateHeader(header, this.major);
       } catch (e) {
         throw new SnfError(e.message, null, e.kind || "header");
       }
@@ -187,6 +190,13 @@ export class Parser {
 
   decodeLevel(level, body) {
     const quant = this.header.quant;
+    if (quant.coding === "rans-laplace") { // entropy-coded, stored without a zstd frame (format_spec.md 3.2)
+      try {
+        return decodeCodedLevel(this.arch, level, body);
+      } catch (e) {
+        throw new SnfError(`level ${level}: ${e.message}`, level, "payload");
+      }
+    }
     const want = payloadSize(this.arch, level, quant);
     let raw;
     try {

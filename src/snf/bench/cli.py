@@ -1,0 +1,141 @@
+"""`snf-bench paper | rd | figures`: one command per comparison a reader may want to rerun.
+
+Results go under --out (default snf-bench-results/<command>-<time>/), with a
+run.json sidecar (exact command, versions, machine); the tables are printed on
+stdout and saved as tables.md; progress goes to stderr unless --quiet.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from snf.bench.results import BenchError, make_out, write_sidecar
+from snf.format.container import write_atomic
+from snf.progress import Bar
+
+
+def _budget(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < v <= 86400:
+        raise argparse.ArgumentTypeError("budget must be in (0, 86400] seconds")
+    return v
+
+
+def _steps(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+    if not 1 <= v <= 1_000_000:
+        raise argparse.ArgumentTypeError("steps must be 1..1000000")
+    return v
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="snf-bench", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", help="results folder (default: snf-bench-results/<command>-<time>/)")
+    common.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    common.add_argument("--threads", type=int, help="CPU threads for training (default: all cores; 1 on a "
+                        "busy shared machine, where threads waiting on each other stall every step)")
+    a = sub.add_parser("paper", parents=[common], help="the seed's Tables 1 (and 3): individual, slimmable, "
+                       "progressive at the seed's widths under one budget")
+    a.add_argument("--images", default=".", help="folder of images (default: current folder)")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--budget", type=_budget, help="seconds per method per image (default scales with pixels: "
+                   "10 s for 128x96, at most 200 s)")
+    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget "
+                   "(slimmable: the same total, one joint stage)")
+    a.add_argument("--preset", default="fast", choices=("fast", "paper"),
+                   help="training recipe; paper on a GPU without --budget runs the seed's steps on one image")
+    r = sub.add_parser("rd", parents=[common], help="rate-distortion against JPEG, WebP, JPEG 2000, JPEG XL "
+                       "and the progressive-JPEG prefix; CompressAI JSON, BD-rates, PNG plot")
+    r.add_argument("--images", default=".", help="folder of images (default: current folder)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--budget", type=_budget, help="seconds per snf encode (default scales with pixels: "
+                   "15 s for 128x96, at most 200 s)")
+    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget "
+                   "(deterministic: same bytes on any machine load)")
+    r.add_argument("--values", help="comma-separated --quality values (or --bits, where the encoder has no "
+                   "quality setting) to measure (default: 25,50,75 or 8,6,4)")
+    f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
+                       "reconstructions and spectra, PSNR per step for both growth inits, residuals, "
+                       "loss landscape")
+    f.add_argument("image", help="an image file")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--budget", type=_budget, help="seconds per encode (default scales with pixels)")
+    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget")
+    f.add_argument("--landscape-size", type=int, default=32, help="side of the downscaled picture the "
+                   "loss landscape is computed on (default 32)")
+    return p
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser().parse_args(argv)
+    try:
+        return _run(args, argv)
+    except BenchError as e:
+        print(f"snf-bench: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("snf-bench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args, argv: list) -> int:
+    from snf.signals.image import SignalError
+    from snf.settings import SettingsError
+    if args.command == "figures" and not os.path.isfile(args.image):
+        raise BenchError(f"{args.image}: no such file")
+    if getattr(args, "images", None) is not None:
+        from snf.bench.results import list_images
+        list_images(args.images)  # fail before creating the output folder
+    if args.threads is not None:
+        if not 1 <= args.threads <= 1024:
+            raise BenchError("--threads must be 1..1024")
+        import torch
+        torch.set_num_threads(args.threads)
+    out = make_out(args.out, args.command)
+    bar = Bar(quiet=args.quiet)
+
+    def say(text: str) -> None:
+        """A note the reader must see (a skipped metric or codec): stdout, also with --quiet."""
+        bar.line("")  # clears a half-drawn progress line (no-op when quiet)
+        print(text, flush=True)
+    try:
+        if args.command == "paper":
+            from snf.bench import paper
+            res = paper.run(args, out, bar, say)
+            text = "\n".join(paper.table(doc, len(doc["per_image"]),
+                                         [v["budget_s"] for v in doc["per_image"].values()])
+                             for doc in res.values())
+            extra = {"files": [f"paper-{g}.json" for g in res]}
+        elif args.command == "rd":
+            from snf.bench import rd
+            res = rd.run(args, out, bar, say)
+            text = rd.tables(res, out)
+            extra = {"files": [f"{s}.json" for s in res["files"]], "plots": [os.path.basename(p) for p in res["pngs"]],
+                     "budgets_s": res["budgets"]}
+        else:
+            from snf.bench import figures
+            res = figures.run(args, out, bar, say)
+            text = "\n".join(f"- {os.path.basename(p)}: {what}" for p, what in res.items()) + "\n"
+            extra = {"files": [os.path.basename(p) for p in res]}
+    except (SettingsError, SignalError) as e:
+        raise BenchError(str(e)) from None
+    write_atomic(os.path.join(out, "tables.md"), text.encode(), durable=False)
+    write_sidecar(out, args.command, argv, extra)
+    print(text)
+    print(f"results in {out}/ (tables.md, run.json, " + ", ".join(extra["files"][:6])
+          + (", ..." if len(extra["files"]) > 6 else "") + ")")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
