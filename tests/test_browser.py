@@ -1,12 +1,20 @@
 """The browser viewer in real headless Chromium (Debian's package, driven by Playwright).
 
 A real `snf-serve` serves a tiny encode and a few synthetic files; the page must
-show level 1 while a paced stream is still arriving, and its pixels must match
-the numpy decoder, on the WebGL2 path and on the JS fallback. Chromium missing:
-skipped locally, a failure when CI=true.
+show level 1 first (while a paced stream is still arriving, and when every byte
+is there at once), skip stale levels, cancel renders nobody wants any more, fall
+back to the server's PNGs without a GPU, resume a lost stream with a Range
+request, and its pixels must match the numpy decoder on every path. The pages
+for people (index, error pages, offline API docs) are checked here too.
+
+Each state worth a look is saved as a screenshot in a folder this module prints
+(`viewer-screenshots` under pytest's temporary directory); with
+SNF_VIEWER_SCREENSHOTS=1 they are also copied to bench/viewer-screenshots/.
+Chromium missing: skipped locally, a failure when CI=true.
 """
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -25,7 +33,8 @@ from snf.decode.decoder import decompress
 from snf.format.quant import default_quant, encode_level
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 PACED_SECONDS = 3.0
 # Both renderers evaluate in float32 like numpy but sum in another order, so a
 # sample that lies near a rounding boundary may land one step away.
@@ -48,7 +57,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -62,9 +71,10 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 20.0) -> N
     raise RuntimeError("snf-serve did not become healthy")
 
 
-def synthetic_asset(mode: str, d_out: int = 3, bits: int = 8, size=(40, 30), seed: int = 0) -> bytes:
+def synthetic_asset(mode: str, d_out: int = 3, bits: int = 8, size=(40, 30), seed: int = 0,
+                    widths=(6, 13, 20)) -> bytes:
     """A SIREN-initialised field (no training, no torch) in the real container."""
-    arch = Arch((6, 13, 20), layers=3, d_out=d_out, mode=mode)
+    arch = Arch(tuple(widths), layers=3, d_out=d_out, mode=mode)
     quant = default_quant(bits)
     rng = np.random.default_rng(seed)
     payloads = []
@@ -100,6 +110,10 @@ SYNTHETIC = {
     "indiv": dict(mode="individual", seed=2),
     "grey12": dict(mode="progressive", d_out=1, bits=12, seed=3),  # int16 payloads, one channel
 }
+# A full-size picture whose last level is slow for the JS renderer (about 19k multiply-adds a
+# pixel, seconds even on several workers) and quick for the server's numpy: for cancelling
+# and for the PNG fallback winning the race.
+BIG = dict(mode="progressive", size=(768, 512), seed=4, widths=(8, 32, 96))
 
 
 @pytest.fixture(scope="module")
@@ -115,19 +129,52 @@ def site(tmp_path_factory):
                     "--steps", "20", "--threads", "1", "--quiet"], check=True, timeout=120)
     for name, kw in SYNTHETIC.items():
         (folder / f"{name}.snf").write_bytes(synthetic_asset(**kw))
+    (folder / "big.snf").write_bytes(synthetic_asset(**BIG))
     port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+    proc = _serve(folder, port)
+    try:
+        yield {"base": f"http://127.0.0.1:{port}", "dir": folder}
+    finally:
+        _stop(proc)
+
+
+def _serve(folder: Path, port: int) -> subprocess.Popen:
+    bindir = Path(sys.executable).parent
     proc = subprocess.Popen([str(bindir / "snf-serve"), str(folder), "--host", "127.0.0.1", "--port", str(port),
                              "--no-access-log", "--log-level", "warning"])
     try:
-        _wait_healthy(base, proc)
-        yield {"base": base, "dir": folder}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+def _stop(proc: subprocess.Popen, kill: bool = False) -> None:
+    proc.kill() if kill else proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Save screenshots for review: shots(page, name). Printed folder; copied to bench/ on request."""
+    folder = tmp_path_factory.mktemp("viewer-screenshots")
+    print(f"\nviewer screenshots: {folder}")
+    keep = os.environ.get("SNF_VIEWER_SCREENSHOTS") == "1"
+    bench = Path(__file__).resolve().parent.parent / "bench" / "viewer-screenshots"
+
+    def save(page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path))
+        if keep:
+            bench.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, bench / path.name)
+        return path
+    return save
 
 
 def _image_64x48() -> np.ndarray:
@@ -147,23 +194,37 @@ def browser(site):
         b.close()
 
 
+def _watch(page) -> list:
+    """Uncaught page errors and console errors (a resource the test makes fail is not one)."""
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text
+            else None)
+    return errors
+
+
 @pytest.fixture
 def page(browser):
     page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    errors = _watch(page)
     yield page
     page.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    assert not errors, f"errors in the page: {errors}"
 
 
 def reference(path: Path, level: int) -> np.ndarray:
     return decompress(path.read_bytes(), level=level)["image"].astype(int)
 
 
-def as_image(rgba: list, like: np.ndarray) -> np.ndarray:
+def as_image(rgba, like: np.ndarray) -> np.ndarray:
+    """RGBA from the page (a list, or base64 from snf.pixels('base64')) shaped like the reference."""
     h, w, c = like.shape
-    return np.asarray(rgba, dtype=int).reshape(h, w, 4)[..., :c]
+    flat = np.frombuffer(base64.b64decode(rgba), np.uint8) if isinstance(rgba, str) else np.asarray(rgba)
+    return flat.astype(int).reshape(h, w, 4)[..., :c]
+
+
+def page_pixels(page):
+    return page.evaluate("window.snf.pixels('base64')")
 
 
 def assert_matches(rgba: list, ref: np.ndarray, what: str = "") -> None:
@@ -181,8 +242,8 @@ def wait_done(page, timeout_ms: int = 20000) -> dict:
 def test_paced_stream_shows_level_1_early_and_ends_on_the_decoder_picture(site, page, renderer):
     path = site["dir"] / "tiny.snf"
     size = path.stat().st_size
-    kbps = max(1, round(size * 8 / PACED_SECONDS / 1000))
-    query = f"?kbps={kbps}" + ("&renderer=js" if renderer == "js" else "")
+    kbps = max(8, round(size * 8 / PACED_SECONDS / 1000))  # 8: the slowest pacing the server accepts
+    query = f"?kbps={kbps}&renderer={renderer}"
     page.goto(f"{site['base']}/view/tiny{query}")
     snf = wait_done(page)
     if renderer == "webgl2" and snf["webgl"] == "unavailable":
@@ -197,12 +258,21 @@ def test_paced_stream_shows_level_1_early_and_ends_on_the_decoder_picture(site, 
     levels = read(path.read_bytes()).arch.levels
     assert snf["current"] == levels
     ref = reference(path, levels)
-    assert_matches(page.evaluate("window.snf.pixels()"), ref, f"{renderer} level {levels}")
-    assert "level 4 of 4" in page.inner_text("#status")
-    # The level picker shows any received level.
+    assert_matches(page_pixels(page), ref, f"{renderer} level {levels}")
+    assert "level 4 of 4" in page.inner_text("#shown")
+    assert "stream ended" in page.inner_text("#arriving")
+    # The level picker shows any received level; so do the keys 1-9 and the arrows.
     page.click("#levels button:nth-child(2)")
     page.wait_for_function("window.snf.current === 2")
-    assert_matches(page.evaluate("window.snf.pixels()"), reference(path, 2), f"{renderer} picked level 2")
+    assert_matches(page_pixels(page), reference(path, 2), f"{renderer} picked level 2")
+    assert page.get_attribute("#levels button:nth-child(2)", "aria-pressed") == "true"
+    page.keyboard.press("1")
+    page.wait_for_function("window.snf.current === 1")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("window.snf.current === 2")
+    page.keyboard.press("End")
+    page.wait_for_function("window.snf.current === 4")
+    assert_matches(page_pixels(page), ref, f"{renderer} level 4 again (from the cache)")
 
 
 JS_EVERY_LEVEL = """async ([ids, tile]) => {
@@ -270,5 +340,194 @@ def test_a_damaged_level_is_reported_and_earlier_levels_stay(site, page, how, me
     assert snf["error"] and message in snf["error"]
     assert message in page.inner_text("#error")
     assert snf["current"] == 2 and max(s["level"] for s in snf["levelsShown"]) == 2
+    assert "showing level 2" in page.inner_text("#error")
+    if how == "truncated":
+        assert "(file incomplete)" in page.inner_text("#arriving")
     ref = reference(site["dir"] / "tiny.snf", 2)
-    assert_matches(page.evaluate("window.snf.pixels()"), ref, "level 2")
+    assert_matches(page_pixels(page), ref, "level 2")
+
+
+def test_a_corrupt_header_says_so_instead_of_a_blank_page(site, page):
+    data = bytearray((site["dir"] / "tiny.snf").read_bytes())
+    data[20] ^= 0xFF                # inside the header chunk's msgpack
+    page.route("**/v1/assets/tiny/stream*", lambda route: route.fulfill(
+        status=200, body=bytes(data), headers={"content-type": "application/vnd.snf"}))
+    page.goto(f"{site['base']}/view/tiny?renderer=js")
+    snf = wait_done(page)
+    assert snf["current"] is None and "corrupt" in snf["error"]
+    assert "corrupt" in page.inner_text("#error")
+    assert page.inner_text("#shown") == "nothing on screen yet"
+
+
+# ------------------------------------------------------------------ coarse first, cancelling, fallback
+
+@pytest.mark.parametrize("renderer", ["js", "fallback"])
+def test_all_bytes_at_once_still_draw_level_1_first(site, page, renderer):
+    """No pacing: every level arrives in the first read, yet level 1 is on screen first."""
+    page.goto(f"{site['base']}/view/tiny?renderer={renderer}")
+    snf = wait_done(page)
+    received = snf["levelsReceived"]
+    assert received[-1]["t_ms"] - received[0]["t_ms"] < 1000 and len(received) == 4, "bytes were not all there at once"
+    drawn = [s["level"] for s in snf["previews"]] + [s["level"] for s in snf["levelsShown"]]
+    first = min(snf["previews"] + snf["levelsShown"], key=lambda s: s["t_ms"])
+    assert first["level"] == 1, f"first picture was level {first['level']}"
+    shown = [s["level"] for s in snf["levelsShown"]]
+    assert shown[0] == 1 and shown[-1] == 4 and shown == sorted(shown), shown
+    assert 2 not in drawn and 3 not in drawn, f"stale levels were drawn: {drawn}"
+    print(f"{renderer}: level 1 bytes {received[0]['t_ms']:.0f} ms, first picture {snf['firstPictureMs']:.0f} ms, "
+          f"shown {[(s['level'], round(s['t_ms']), s['source']) for s in snf['levelsShown']]}")
+    assert_matches(page_pixels(page), reference(site["dir"] / "tiny.snf", 4), renderer)
+
+
+def test_picking_a_level_cancels_the_render_in_progress(site, page, shots):
+    page.goto(f"{site['base']}/view/big?renderer=js")
+    page.wait_for_function("window.snf.job && window.snf.job.level === 3 && window.snf.job.phase === 'full'",
+                           timeout=30000)
+    assert "rendering level 3" in page.inner_text("#activity")
+    shots(page, "rendering-level-3")
+    page.keyboard.press("1")
+    page.wait_for_function("window.snf.current === 1 && window.snf.job === null && window.snf.cancelled.length > 0")
+    snf = wait_done(page)
+    assert {"level": 3, "phase": "full"}.items() <= snf["cancelled"][-1].items()
+    assert snf["cancelled"][-1]["progress"] < 1
+    assert 3 not in [s["level"] for s in snf["levelsShown"]], "level 3 finished although it was cancelled"
+    # The preview of level 3 was drawn before its full render started.
+    assert [p["level"] for p in snf["previews"]][-1] == 3
+    assert_matches(page_pixels(page), reference(site["dir"] / "big.snf", 1), "big level 1")
+
+
+def test_without_a_gpu_the_server_png_is_used_when_sooner(site, page, shots):
+    page.goto(f"{site['base']}/view/big?renderer=fallback")
+    snf = wait_done(page, 60000)
+    assert snf["renderer"] == "fallback" and snf["error"] is None
+    last = snf["levelsShown"][-1]
+    assert last["level"] == 3 and last["source"] == "server PNG", snf["levelsShown"]
+    note = page.inner_text("#renderer")
+    assert "server's PNG" in note and "on screen from server PNG" in note
+    shots(page, "fallback-server-png")
+    assert_matches(page_pixels(page), reference(site["dir"] / "big.snf", 3), "server PNG")
+
+
+def test_auto_mode_reports_how_it_renders(site, page):
+    """Chromium here runs WebGL on SwiftShader (or has none): the viewer must notice and fall back."""
+    page.goto(f"{site['base']}/view/tiny")
+    snf = wait_done(page)
+    if snf["webgl"] == "ok":
+        pytest.skip(f"this Chromium has a hardware GPU: {snf['gpu']}")
+    assert snf["renderer"] == "fallback", snf["rendererNote"]
+    assert snf["webgl"] in ("software", "unavailable", "slow", "inaccurate")
+    assert "without a GPU" in page.inner_text("#renderer")
+
+
+# ------------------------------------------------------------------ layout and accessibility
+
+def test_layout_accessibility_and_display_size(site, browser):
+    page = browser.new_page(viewport={"width": 320, "height": 640}, device_scale_factor=2)
+    errors = _watch(page)
+    try:
+        page.goto(f"{site['base']}/view/big?renderer=fallback")
+        snf = wait_done(page, 60000)
+        assert page.get_attribute("#view", "role") == "img"
+        assert "level 3 of 3" in page.get_attribute("#view", "aria-label")
+        assert page.get_attribute("#shown", "aria-live") == "polite"
+        for box in [page.locator("#levels button").nth(i).bounding_box() for i in range(3)]:
+            assert box["width"] >= 44 and box["height"] >= 44, box
+        # Rendered at the displayed size x devicePixelRatio (2), not at 768x512 stretched.
+        css = page.locator("#view").bounding_box()
+        width = page.evaluate("document.getElementById('view').width")
+        assert width < 768 and abs(width - 2 * css["width"]) <= 4, (width, css)
+        assert snf["levelsShown"][-1]["w"] == width
+        # The stage is refitted when the window changes (ResizeObserver).
+        page.set_viewport_size({"width": 200, "height": 640})
+        page.wait_for_function(f"document.getElementById('view').getBoundingClientRect().width < {css['width'] - 50}")
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+# ------------------------------------------------------------------ pages for people
+
+def test_error_pages_are_html_for_browsers_and_json_otherwise(site, page, shots):
+    base = site["base"]
+    for path, status, text in [("/view/does-not-exist", 404, "no asset does-not-exist"),
+                               ("/view/bad..id", 400, "invalid asset id"),
+                               ("/v1/assets/tiny/stream?kbps=0", 422, "kbps")]:
+        as_html = httpx.get(base + path, headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert as_html.status_code == status and as_html.headers["content-type"].startswith("text/html"), path
+        assert text in as_html.text and "<h1>" in as_html.text
+        for accept in ("*/*", "application/json", None):
+            plain = httpx.get(base + path, headers={"accept": accept} if accept else {})
+            assert plain.status_code == status and plain.headers["content-type"] == "application/json", (path, accept)
+            assert "detail" in plain.json()
+    resp = page.goto(f"{base}/view/does-not-exist")
+    assert resp.status == 404
+    assert "no asset does-not-exist" in page.inner_text("body")
+    shots(page, "error-page")
+
+
+def test_index_page_lists_assets_with_thumbnails(site, page, shots):
+    assert httpx.get(site["base"] + "/").json()["assets"] == "/v1/assets"   # */* still gets JSON
+    page.goto(site["base"] + "/")
+    links = page.eval_on_selector_all("ul.assets a", "els => els.map(e => e.getAttribute('href'))")
+    assert {"/view/tiny", "/view/big", "/view/prog"} <= set(links)
+    assert "768×512" in page.inner_text("body") and "kB" in page.inner_text("body")
+    page.wait_for_function("[...document.images].every(i => i.complete)", timeout=30000)
+    sizes = page.eval_on_selector_all("img.thumb", "els => els.map(e => [e.getAttribute('src'), e.naturalWidth])")
+    assert sizes and all(w > 0 for _, w in sizes), sizes
+    assert all(src.endswith("/levels/1.png") for src, _ in sizes)
+    shots(page, "index-page")
+    page.click("a[href='/view/tiny']")
+    page.wait_for_function("window.snf && window.snf.done")
+
+
+def test_api_docs_load_without_a_cdn(site):
+    html = httpx.get(site["base"] + "/docs").text
+    scripts = [s for s in html.split('"') if s.endswith(".js") or s.endswith(".css")]
+    assert scripts and all(s.startswith("/") for s in scripts), scripts
+    for s in scripts:
+        assert httpx.get(site["base"] + s).status_code == 200, s
+
+
+# ------------------------------------------------------------------ a lost connection
+
+def test_a_lost_connection_offers_retry_and_resumes_with_a_range(site, tmp_path, browser, shots):
+    """A server of its own, killed mid-stream and started again on the same port."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    shutil.copyfile(site["dir"] / "tiny.snf", folder / "tiny.snf")
+    path = folder / "tiny.snf"
+    size = path.stat().st_size
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _serve(folder, port)
+    page = browser.new_page()
+    errors = _watch(page)
+    try:
+        kbps = max(8, round(size * 8 / 6 / 1000))      # about 5-6 s for the file (8 kbps: the server's floor)
+        page.goto(f"{base}/view/tiny?renderer=js&kbps={kbps}")
+        page.wait_for_function("window.snf.levelsShown.length > 0", timeout=20000)
+        shots(page, "first-picture")                   # level 1 while the rest is arriving
+        page.wait_for_function("window.snf.levelsReceived.length > 1", timeout=20000)
+        shots(page, "mid-stream")
+        _stop(proc, kill=True)                         # the server dies mid-stream
+        page.wait_for_function("window.snf.state === 'lost'", timeout=20000)
+        text = page.inner_text("#problem")
+        assert "Connection lost at" in text and f"of {size / 1e3:.1f} kB" in text and "showing level" in text
+        assert page.is_visible("#retry")
+        snf = page.evaluate("({bytes: window.snf.bytes, done: window.snf.done})")
+        assert 0 < snf["bytes"] < size and not snf["done"]
+        shots(page, "connection-lost")
+        proc = _serve(folder, port)                    # back again
+        page.click("#retry")
+        snf = wait_done(page)
+        assert snf["resumes"] == [{"from": snf["resumes"][0]["from"], "status": 206}]
+        assert 0 < snf["resumes"][0]["from"] < size and snf["bytes"] == size
+        assert snf["error"] is None and snf["current"] == read(path.read_bytes()).arch.levels
+        assert page.is_hidden("#retry") and page.inner_text("#error") == ""
+        ref = reference(path, snf["current"])
+        assert_matches(page_pixels(page), ref, "after resuming")
+        shots(page, "resumed-stream")
+        assert not [e for e in errors if "ERR_" not in e], errors
+    finally:
+        page.close()
+        _stop(proc)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, dataclass, field, fields, replace
 
-from snf.field.arch import DEFAULT_LAYERS, GROWS, INITS, MODES, SIGNALS, Arch, ArchError, arch_for_signal, parse_widths
+from snf.field.arch import (DEFAULT_LAYERS, FAMILIES, GROWS, INITS, MODES, SIGNALS, Arch, ArchError,
+                            arch_for_signal, parse_widths)
+from snf.field.grid import GridArch, GridArchError, parse_grid_levels
 from snf.format.quant import MIN_BITS
 
 MAX_BITS = 14            # --bits: the entropy coder holds integers up to +-8191
@@ -22,6 +24,10 @@ DEFAULT_QUALITY = 75     # --quality when neither it nor --bits is given (see sn
 SDF_BITS = 8             # --bits of an SDF when not given: its steps are fixed, never from --quality
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
+FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
+GRID_ONLY = ("field", "grid")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
+GRID_KEYS = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")  # the settings a grid encode reads
+DEFAULT_GRID = "6.5.4.3:12,2:16,1:16,0:16"
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
 
@@ -52,6 +58,10 @@ def _parse_bool(text) -> bool:
 @dataclass(frozen=True)
 class EncodeSettings:
     """Everything that decides an encode's bytes (with the input and the machine)."""
+    field: str = _opt("siren", "field family: siren (the paper's growing SIREN) | grid (latent grids and a "
+                               "small synthesis network per level)")
+    grid: str = _opt(DEFAULT_GRID, "grid field levels: per level the log2 downsampling factors of its new grids "
+                                   "(dot-separated) and its synthesis width", metavar="F.F:W,F:W,...")
     widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
     mode: str = _opt("progressive", "progressive | slimmable | individual")
     grow: str = _opt("spectral", "growth: spectral (levels add detail) | spatial (level k adds the k-th of K "
@@ -97,6 +107,17 @@ class EncodeSettings:
         self.validate()
 
     def validate(self) -> None:
+        if self.field not in FIELDS:
+            raise SettingsError(f"field {self.field!r} is not known (choose {', '.join(FIELDS)})")
+        if self.field == "grid":
+            self.grid_arch(3)  # its own rules and limits
+            if self.grow != "spectral" or self.signal not in (None, "image"):
+                raise SettingsError("field grid encodes images with spectral growth only (videos, SDFs and "
+                                    "spatial or temporal growth are the siren field's)")
+            siren_only = ("preset", "mode", "bits", "quality")  # must stay at their defaults
+            if self.qat or any(getattr(self, f.name) != f.default for f in fields(self) if f.name in siren_only):
+                raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --bits and "
+                                    "--quality apply to the siren field only")
         if self.mode not in MODES:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
         if self.grow not in GROWS:
@@ -139,6 +160,21 @@ class EncodeSettings:
         if self.bits is None:
             return False
         return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
+
+    def header_record(self) -> dict:
+        """The settings as a file's header records them (`encoder.settings`; batch reruns
+        compare with it): a SIREN's with qat resolved and without the grid family's keys, a
+        grid's only the keys the grid field reads (a header byte is a level-1 byte)."""
+        if self.field == "grid":
+            return {k: v for k, v in self.to_dict().items() if k in GRID_KEYS}
+        return {k: v for k, v in self.with_(qat=self.qat_on).to_dict().items() if k not in GRID_ONLY}
+
+    def grid_arch(self, d_out: int) -> GridArch:
+        try:
+            grids, hidden = parse_grid_levels(self.grid)
+            return GridArch(grids, hidden, layers=2, d_out=d_out)
+        except GridArchError as e:
+            raise SettingsError(f"grid {e}") from None
 
     @property
     def kind(self) -> str:

@@ -177,7 +177,7 @@ def batch(args, settings: EncodeSettings) -> int:
     else:
         from snf.batch.local import LocalEngine
         engine = LocalEngine(min(args.jobs or 1, max(1, len(items))), threads=args.threads, device=args.device)
-    resolved = settings.for_signal("image").with_(qat=settings.qat_on).to_dict()  # as the header records it
+    resolved = settings.for_signal("image").header_record()  # as the header records it (what ran)
     try:
         return Batch(items, resolved, quiet=args.quiet).run(engine)
     finally:

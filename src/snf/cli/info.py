@@ -24,6 +24,9 @@ def describe(path: str) -> dict:
 
 
 def summary(parsed, file_bytes: int) -> dict:
+    from snf.field.grid import GridArch
+    if isinstance(parsed.arch, GridArch):
+        return grid_summary(parsed, file_bytes)
     h, arch = parsed.header, parsed.arch
     pixels = 1
     for s in h["size"]:
@@ -61,7 +64,59 @@ def summary(parsed, file_bytes: int) -> dict:
     }
 
 
+def grid_summary(parsed, file_bytes: int) -> dict:
+    """The grid family's summary: per level its grids (log2 factors and shapes), synthesis
+    width, numbers stored, multiply-adds per pixel, bytes and PSNR."""
+    h, arch = parsed.header, parsed.arch
+    size = tuple(h["size"])
+    pixels = size[0] * size[1]
+    stats_all = h.get("levels") or []
+    levels, prev = [], parsed.header_end
+    for k in range(1, arch.levels + 1):
+        stats = stats_all[k - 1] if len(stats_all) >= k and isinstance(stats_all[k - 1], dict) else {}
+        done = k <= parsed.levels_complete
+        end = parsed.ends[k - 1] if done else None
+        levels.append({
+            "level": k, "grids": list(arch.grids[k - 1]),
+            "grid_shapes": [list(s) for s in arch.grid_shapes(k, size)], "width": arch.hidden[k - 1],
+            "params": arch.params(k, size), "level_params": sum(t.size for t in arch.tensors(k, size)),
+            "macs_per_pixel": arch.macs(k), "complete": done,
+            "bytes": end, "chunk_bytes": (end - prev) if done else None,
+            "bpp": round(end * 8 / pixels, 5) if done else None,
+            "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
+        })
+        prev = end if done else prev
+    return {
+        "field": "grid", "version": ".".join(map(str, parsed.version)),
+        "signal": h["signal"], "width": size[0], "height": size[1], "frames": None, "channels": h["channels"],
+        "layers": arch.layers, "widths": list(arch.hidden), "encoder": h.get("encoder"),
+        "file_bytes": file_bytes, "header_bytes": parsed.header_end,
+        "levels_complete": parsed.levels_complete, "complete": parsed.complete,
+        "error": None if parsed.error is None else str(parsed.error),
+        "levels": levels,
+    }
+
+
+def grid_table(info: dict) -> str:
+    channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
+    rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, field grid (container "
+            f"{info['version']}), {info['levels_complete']}/{len(info['levels'])} levels complete, "
+            f"{info['file_bytes']} bytes"]
+    rows.append(f"{'level':>5} {'grids (1/2^f)':>14} {'width':>5} {'params':>9} {'MAC/px':>7} {'bytes':>8} "
+                f"{'cum bytes':>9} {'bpp':>7} {'PSNR dB':>8}")
+    for lv in info["levels"]:
+        cum = lv["bytes"]
+        rows.append(f"{lv['level']:>5} {'.'.join(map(str, lv['grids'])):>14} {lv['width']:>5} {lv['params']:>9,} "
+                    f"{lv['macs_per_pixel']:>7} {lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
+                    f"{lv['bpp'] if cum else '-':>7} {lv['psnr'] if lv['psnr'] is not None else '-':>8}")
+    if info["error"]:
+        rows.append(f"stopped: {info['error']}")
+    return "\n".join(rows)
+
+
 def table(info: dict) -> str:
+    if info.get("field") == "grid":
+        return grid_table(info)
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
     q = info["quant"]
     coding = (f"quality {q['quality']}" if "quality" in q else f"{q.get('bits')}-bit") + \

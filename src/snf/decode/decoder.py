@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from snf.format.container import MAX_PIXELS, MAX_SIDE, Parsed, SnfError, read
+from snf.decode.grid_render import GridNetwork
 from snf.decode.render import render_field, to_samples
+from snf.field.grid import GridArch
 
 
 PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by channel count
@@ -59,6 +61,10 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
     if h["signal"] != "image":
         raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
     w_, h_ = size or tuple(h["size"][:2])
+    if isinstance(parsed.arch, GridArch):  # the latent-grid family: no regional growth
+        values = GridNetwork(parsed.arch, parsed.levels, level).grid((w_, h_))
+        samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
+        return samples.reshape(h_, w_, -1)
     values, stop = render_field(parsed.arch, parsed.levels, level, (w_, h_))
     img = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
     if stop is None or stop >= w_:

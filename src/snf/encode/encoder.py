@@ -17,13 +17,15 @@ from snf.settings import EncodeSettings
 from snf.format.container import build
 from snf.progress import Bar
 from snf.encode.qat import fake_quantiser
+from snf.decode.grid_render import GridNetwork
 from snf.format import coded
 from snf.encode import rd
 from snf.decode.render import Network, render_field, to_samples
+from snf.format.gridcode import encode_level as encode_level_grid
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
 from snf.signals.regions import region_order
 from snf.signals.video import video_samples
-from snf.encode.presets import PRESETS, per_level, with_overrides
+from snf.encode.presets import GRID_PRESET, PRESETS, per_level, with_overrides
 from snf.encode.train import Budget, Trainer
 
 
@@ -142,7 +144,10 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     caller writes it atomically so a server can stream those levels while later ones
     train (a growing file). The final bytes do not depend on it.
     """
-    s = _settings(settings, kw).for_signal("image")
+    s = _settings(settings, kw)
+    if s.field == "grid":
+        return compress_grid(img, s, quiet=quiet, device=device, progress=progress, publish=publish)
+    s = s.for_signal("image")
     return encode_fit(lambda arch: image_fit(img, arch), s, img.shape[2], quiet=quiet, device=device,
                       progress=progress, publish=publish, refit=refit, cache_limit=cache_limit)
 
@@ -235,9 +240,11 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
             publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
 
     def train_record() -> dict:
-        """The settings that made the file (informative: a decoder never needs them)."""
+        """The settings that made the file (informative: a decoder never needs them); the
+        grid family's own settings stay out (defaults here; a header byte is a level-1 byte)."""
+        settings = s.header_record()
         train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
-                 "settings": s.with_(qat=qat).to_dict()}  # qat resolved: what ran
+                 "settings": settings}  # qat resolved: what ran
         if arch.trains_jointly and trainer.stage_steps:
             train["steps"] = trainer.stage_steps[0]
         return train
@@ -265,4 +272,69 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:
     h, w, c = img.shape
     values = Network(arch, levels, k).grid((w, h))
+    return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))
+
+
+def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, device: str | None = None,
+                  progress=None, publish=None) -> dict:
+    """The latent-grid family: the same Trainer, one stage per level; after each, the
+    level's latents are rounded and its weights quantised (`gridcode`), and the next
+    level trains on top of exactly what the decoder will see. `publish` as `compress`."""
+    h, w, c = img.shape
+    torch.manual_seed(s.seed)
+    arch = s.grid_arch(d_out=c)
+    size = (w, h)
+    p = with_overrides(GRID_PRESET, lr=s.lr, batch=s.batch)
+    budget = Budget(steps=None, seconds=float(s.time_budget)) if s.time_budget else \
+        Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
+    _, values = image_samples(img)
+    bar = Bar(quiet=quiet)
+    trainer = Trainer(arch, None, values, p, budget, seed=s.seed, device=device, bar=bar, progress=progress,
+                      size=size)
+    payloads, deq, levels = {}, {}, {}
+
+    def grid_header(done: int) -> dict:
+        # the settings that made the file, those the grid field reads (a header byte is a level-1 byte)
+        train = {"preset": p.name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
+                 "settings": s.header_record()}
+        return {
+            "field": "grid",
+            "signal": "image",
+            "size": [w, h],
+            "channels": c,
+            "arch": arch.to_dict(),
+            "values": {"range": list(VALUE_RANGE), "bit_depth": 8},
+            "levels": [levels[k] for k in range(1, done + 1)],
+            "encoder": {"name": "snf", "version": __version__, **train},
+        }
+
+    def on_stage_end(stage_levels: list, model, refit) -> None:
+        for k in stage_levels:
+            floats = model.level_tensors(k)
+            before = _render_psnr_grid(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
+            payloads[k], deq[k] = encode_level_grid(arch, k, size, floats)
+            model.set_level(k, deq[k])
+            after = _render_psnr_grid(arch, [deq[j] for j in range(1, k + 1)], k, img)
+            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
+            bar.line(f"level {k}/{arch.levels}: grids 1/{', 1/'.join(str(1 << f) for f in arch.grids[k - 1])}, "
+                     f"width {arch.hidden[k - 1]}, PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+        done = max(stage_levels)
+        if publish is not None and done < arch.levels:  # a valid prefix file while later levels train
+            head = grid_header(done)
+            head["levels"] = [{**levels[j], "steps": trainer.stage_steps[j - 1]} for j in range(1, done + 1)]
+            publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
+
+    trainer.run(on_stage_end)
+    for k, n in enumerate(trainer.stage_steps, 1):
+        levels[k]["steps"] = n
+    header = grid_header(arch.levels)
+    data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
+    timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
+              "stage_steps": trainer.stage_steps}
+    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
+
+
+def _render_psnr_grid(arch, levels: list, k: int, img: np.ndarray) -> float:
+    h, w, c = img.shape
+    values = GridNetwork(arch, levels, k).grid((w, h))
     return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))

@@ -21,6 +21,8 @@ class Preset:
     sampling: str | tuple = "uniform"  # batch rows, per level: "uniform" (with replacement) or "stratified"
     qat_share: float = 0.15    # with fake quantisation (--qat): the last share of each stage's steps or time
     qat_lr: float = 0.01       # ... at this fraction of the stage's peak rate, constant (0.05: 0.2 dB worse)
+    lam: float | tuple = 0.0   # grid field: rate weight per level (loss = MSE on [-1, 1] + lam * bits / pixel)
+    ste_share: float = 0.2     # grid field: last share of a stage with latents rounded (straight-through)
 
 
 PRESETS = {
@@ -34,6 +36,14 @@ PRESETS = {
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
     "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,)),
 }
+
+# The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)
+GRID_PRESET = (
+    # The latent-grid field (--field grid): pixel batches, Adam with cosine decay on the
+    # grids and the synthesis together; uniform noise on the latents, then rounded for
+    # the last 20%. Levels: lambda halves and more per level, so each adds detail.
+    Preset("grid", 16384, 1e-2, "cosine", (1500, 1000, 1000, 1000), (0.3, 0.2, 0.25, 0.25),
+                   refit=False, lam=(0.02, 0.008, 0.004, 0.002)))
 
 
 def per_level(values, levels: int) -> list:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 
 from snf.field.arch import Arch
+from snf.field.grid import GridArch
+from snf.encode.grid_model import GridField, GridLevel
 from snf.encode.model import BlockSiren
 from snf.progress import Bar
 from snf.encode.qat import StraightThrough
@@ -34,23 +36,27 @@ class Budget:
 
 
 class Trainer:
-    def __init__(self, arch: Arch, coords, values, preset: Preset, budget: Budget,
+    def __init__(self, arch, coords, values, preset: Preset, budget: Budget,
                  seed: int = 0, device: str | None = None, bar: Bar | None = None, progress=None,
-                 fake_quant=None, region_rows: list | None = None, objective=None):
+                 fake_quant=None, size: tuple | None = None, region_rows: list | None = None, objective=None):
         self.arch, self.preset, self.budget = arch, preset, budget
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.coords = torch.as_tensor(coords, dtype=torch.float32, device=self.device)
+        self.coords = None if coords is None else torch.as_tensor(coords, dtype=torch.float32, device=self.device)
         self.values = torch.as_tensor(values, dtype=torch.float32, device=self.device)
-        self.model = BlockSiren(arch).to(self.device)
+        # the field family: a growing SIREN (Arch), or latent grids (GridArch, rows are the
+        # pixels of a `size` = (W, H) picture)
+        self.grid = isinstance(arch, GridArch)
+        self.model = (GridField(arch, size) if self.grid else BlockSiren(arch)).to(self.device)
         self.seed = seed
         self.bar = bar or Bar(quiet=True)
         self.progress = progress  # callable(dict), at most twice a second: for servers and GUIs
         self.fake_quant = fake_quant  # fq(k, tensors) -> rounded tensors: quantisation-aware steps
         # rows of region j are region_rows[j]..region_rows[j+1] (samples ordered region by region);
         # stage k trains on the rows of `arch.trained_regions(k)`
-        self.region_rows = list(region_rows) if region_rows is not None else [0, self.coords.shape[0]]
+        self._n = self.values.shape[0]  # every row (a grid field has no coords: rows are its pixels)
+        self.region_rows = list(region_rows) if region_rows is not None else [0, self._n]
         self.make_objective = objective  # (model, levels, coords, values, gen, batch) -> objective, or None
-        self._range = (0, self.coords.shape[0])
+        self._range = (0, self._n)
         self._reported = 0.0
         self._stage = (0, 1)
         self._level = 1
@@ -65,14 +71,16 @@ class Trainer:
         return self._range[1] - self._range[0]
 
     def _rows_of(self, k: int) -> tuple:
-        r0, r1 = self.arch.trained_regions(k)
         n = len(self.region_rows) - 1
-        if n == 1:
-            return (0, self.coords.shape[0])
+        if self.grid or n == 1:  # no regions (the grid family never has any): the whole range
+            return (0, self._n)
+        r0, r1 = self.arch.trained_regions(k)
         return (self.region_rows[min(r0, n)], self.region_rows[min(r1, n)])
 
     def stages(self) -> list:
         """Levels trained by each stage."""
+        if self.grid:  # the grid family: one stage per level
+            return [[k] for k in range(1, self.arch.levels + 1)]
         return self.arch.stages()
 
     def run(self, on_stage_end) -> BlockSiren:
@@ -101,7 +109,7 @@ class Trainer:
             if refit is not None:
                 refit()
             on_stage_end(levels, self.model, refit)
-            if isinstance(obj, CachedLevel) and levels[-1] < arch.levels:
+            if isinstance(obj, (CachedLevel, GridLevel)) and levels[-1] < arch.levels:
                 tables = obj.extend()
             obj.close()
             self.stage_ends.append(time.monotonic() - t_start)
@@ -125,9 +133,12 @@ class Trainer:
 
     def _objective(self, levels: list, tables):
         arch, k = self.arch, levels[-1]
+        if self.grid:
+            return GridLevel(self.model, k, self.values, self._level_setting(self.preset.lam),
+                             ste_share=self.preset.ste_share, prev=tables)
         if self.make_objective is not None:
             return self.make_objective(self.model, levels, self.coords, self.values, self.gen, self._batch())
-        fits = cache_bytes(arch, k, self.coords.shape[0]) <= self.preset.cache_limit
+        fits = cache_bytes(arch, k, self._n) <= self.preset.cache_limit
         if arch.causal and fits:  # cached tables hold frozen earlier units: only valid when causal
             if tables is None:
                 tables = initial_tables(arch, self.coords, self.values)
@@ -144,7 +155,7 @@ class Trainer:
     def _indices(self):
         B, lo = self._batch(), self._range[0]
         if B >= self.rows:
-            if self.rows == self.coords.shape[0]:
+            if self.rows == self._n:
                 return None
             return torch.arange(lo, self._range[1], device=self.device)
         if self._level_setting(self.preset.sampling) == "stratified":
@@ -178,6 +189,8 @@ class Trainer:
                 break
             for g in opt.param_groups:
                 g["lr"] = lr_at(frac)
+            if hasattr(obj, "progress"):
+                obj.progress = frac  # objectives whose step changes over the stage (grid: noise, then rounding)
             loss = obj.step(self._indices())
             opt.step()
             step += 1

@@ -18,7 +18,8 @@ import msgpack
 import zstandard
 
 from snf.field.arch import FAMILIES, Arch, ArchError
-from snf.format import coded
+from snf.field.grid import FAMILY as GRID, GridArch, GridArchError
+from snf.format import coded, gridcode
 from snf.format.quant import MAX_BITS, MIN_BITS, QuantError, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
@@ -83,12 +84,13 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
 def build(header: dict, payloads: list, zstd_level: int = 19, end: bool = True) -> bytes:
     """A whole .snf file from a header map and level payloads: entropy-coded ones
     (`coded.encode_level`, quant.coding "rans-laplace") are stored as they are; raw
-    fixed-bit ones (`quant.encode_level`) each in a zstd frame.
+    fixed-bit ones (`quant.encode_level`) and grid-family ones (`gridcode.encode_level`)
+    each in a zstd frame.
 
     `end=False` leaves out the end chunk: a prefix holding the levels given so far,
     which is what an encoder publishes while later levels still train."""
     validate_header(header)
-    stored = header["quant"].get("coding", "raw") in STORED_CODINGS
+    stored = header.get("field") != GRID and header["quant"].get("coding", "raw") in STORED_CODINGS
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
     parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
@@ -154,9 +156,9 @@ def _header_error(message: str) -> SnfError:
     return SnfError(f"header: {message}", kind="header")
 
 
-def validate_header(h: dict, major: int = VERSION[0]) -> Arch:
+def validate_header(h: dict, major: int = VERSION[0]):
     """Check a header map against format_spec.md section 2 and the hard limits; return
-    its architecture. Every failure is one SnfError (kind 'header', or 'unsupported'
+    its architecture (`Arch`, or `GridArch` for the grid family). Every failure is one SnfError (kind 'header', or 'unsupported'
     for a must-understand value this reader does not implement)."""
     if not isinstance(h, dict):
         raise SnfError("header is not a map", kind="header")
@@ -171,6 +173,10 @@ def validate_header(h: dict, major: int = VERSION[0]) -> Arch:
     if family not in FAMILIES:
         raise SnfError(f"unknown field family {family!r}: this reader decodes {', '.join(FAMILIES)}",
                        kind="unsupported")
+    if family == GRID:
+        if major < 2:
+            raise _header_error(f"field family {GRID!r} needs format version 2")
+        return _validate_grid_header(h)
     try:
         arch = Arch.from_dict(h.get("arch"))
     except ArchError as e:
@@ -201,6 +207,35 @@ def validate_header(h: dict, major: int = VERSION[0]) -> Arch:
         size = coded.head_size(arch, k) + arch.level_params(k) if q.get("coding") == coded.CODING \
             else payload_size(arch, k, q)
         if size > MAX_CHUNK_BYTES:
+            raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
+    return arch
+
+
+def _validate_grid_header(h: dict) -> GridArch:
+    """The grid family's header (format_spec.md section 9): no `quant` (its payload
+    coding is fixed), an image of at most the usual size."""
+    try:
+        arch = GridArch.from_dict(h.get("arch"))
+    except GridArchError as e:
+        raise _header_error(str(e)) from None
+    if h.get("signal") != "image":
+        raise _header_error(f"a grid field holds an image, not {h.get('signal')!r}")
+    size = h.get("size")
+    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
+        raise _header_error(f"bad size {size!r}")
+    size = (int(size[0]), int(size[1]))
+    if size[0] * size[1] > MAX_PIXELS:
+        raise _header_error(f"{size[0] * size[1]} samples exceed the limit {MAX_PIXELS}")
+    if not _is_int(h.get("channels")) or h.get("channels") != arch.d_out:
+        raise _header_error("channels differ from the architecture's outputs")
+    try:
+        arch.check_size(size)
+    except GridArchError as e:
+        raise _header_error(str(e)) from None
+    _check_coords(h.get("coords", DEFAULT_COORDS))
+    _check_values(h.get("values"))
+    for k in range(1, arch.levels + 1):
+        if gridcode.payload_size(arch, k, size) > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
     return arch
 
@@ -294,6 +329,7 @@ class Parsed:
     levels: list = field(default_factory=list)   # dequantised tensors per complete level
     ends: list = field(default_factory=list)     # file offset just past each level's chunk
     header_end: int = 0
+    version: tuple = VERSION                     # the file's (major, minor), once read
     complete: bool = False                       # the end chunk was read
     error: SnfError | None = None                # why reading stopped early, if it did
 
@@ -366,6 +402,7 @@ class Parser:
                 raise SnfError(f"unsupported .snf version {major}.{minor} "
                                f"(this reader reads {' and '.join(f'{m}.x' for m in MAJORS)})", kind="unsupported")
             self.major = major
+            self.parsed.version = (major, minor)
             self._take(PREFIX_LEN)
             return True
         if len(self._buf) < CHUNK_HEAD.size:
@@ -435,13 +472,15 @@ class Parser:
 
     def _decode_level(self, level: int, body: bytes) -> list:
         p = self.parsed
-        quant = p.header["quant"]
-        if quant.get("coding", "raw") in STORED_CODINGS:  # entropy-coded, no zstd frame (section 3.2)
+        grid = isinstance(p.arch, GridArch)
+        quant = {} if grid else p.header["quant"]
+        if not grid and quant.get("coding", "raw") in STORED_CODINGS:  # entropy-coded, no zstd frame (section 3.2)
             try:
                 return PAYLOAD_CODINGS[quant["coding"]](p.arch, level, body, quant)
             except QuantError as e:
                 raise SnfError(f"level {level}: {e}", level, kind="payload") from None
-        want = payload_size(p.arch, level, quant)
+        want = gridcode.payload_size(p.arch, level, tuple(int(s) for s in p.header["size"])) if grid \
+            else payload_size(p.arch, level, quant)
         try:
             size, used = zstd_frame(body)
             if size is None:
@@ -455,6 +494,11 @@ class Parser:
                 raise ValueError(f"payload is {len(raw)} bytes, expected {want}")
         except (ValueError, zstandard.ZstdError) as e:
             raise SnfError(f"level {level} chunk does not decompress ({e})", level, kind="payload") from None
+        if grid:
+            try:
+                return gridcode.decode_level(p.arch, level, tuple(int(s) for s in p.header["size"]), raw)
+            except gridcode.GridCodeError as e:
+                raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         try:
             return PAYLOAD_CODINGS[quant.get("coding", "raw")](p.arch, level, raw, quant)
         except QuantError as e:

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from fastapi.staticfiles import StaticFiles
 
 from snf import __version__
@@ -25,6 +26,7 @@ from snf.serve.limits import Slots, out_of_descriptors
 from snf.serve.methods import Methods
 from snf.serve.levels import LevelRenderer
 from snf.serve.library import BadAsset, Library
+from snf.serve import pages
 from snf.serve.routes_assets import bad_asset_handler
 from snf.serve.routes_assets import router as assets_router
 from snf.serve.routes_jobs import router as jobs_router
@@ -95,7 +97,8 @@ def declare_patterns(app: FastAPI) -> dict:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="snf server", version=__version__, lifespan=lifespan,
+    # FastAPIOffline: /docs and /redoc load Swagger UI / ReDoc from the package, not a CDN.
+    app = FastAPIOffline(title="snf server", version=__version__, lifespan=lifespan,
                   description="Streams .snf assets (streamable neural fields) level by level, renders levels "
                               "to PNG, and encodes uploaded images in the background.")
     app.state.settings = settings
@@ -125,9 +128,6 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(os.path.join(STATIC, "viewer.html"), media_type="text/html",
                             headers={"cache-control": "no-cache"})
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> dict:
-        return {"service": "snf", "version": __version__, "assets": "/v1/assets", "jobs": "/v1/jobs",
-                "docs": "/docs", "health": "/healthz"}
+    pages.install(app)  # `/` and HTML error pages for browsers
 
     return app

@@ -4,6 +4,7 @@
 // stays responsive while a large level renders.
 
 import { gridAxis } from "./snf-image.js";
+import { Cancelled } from "./cancelled.js";
 
 const SLICE_MS = 12;
 
@@ -15,9 +16,11 @@ export class JsRenderer {
   /**
    * Evaluate `net` (snf-model.js) on a width x height grid.
    * Returns Float32Array of width*height*dOut values, pixel-major, rows top to bottom.
-   * `onRows(y0, y1, values)` (optional) is told as bands finish, for progressive display.
+   * `opts` (optional): `onRows(y0, y1, values)`, told as bands finish, or
+   * {onRows, onProgress(fraction), cancelled()} (checked between bands; rejects with Cancelled).
    */
-  async render(net, width, height, onRows) {
+  async render(net, width, height, opts) {
+    const { onRows, onProgress, cancelled } = typeof opts === "function" ? { onRows: opts } : opts || {};
     const xs = gridAxis(width), ys = gridAxis(height);
     const values = new Float32Array(width * height * net.dOut);
     const scratch = makeScratch(net);
@@ -29,12 +32,26 @@ export class JsRenderer {
       if (performance.now() - sliceStart > SLICE_MS) {
         if (onRows) onRows(bandStart, r + 1, values);
         bandStart = r + 1;
+        if (onProgress) onProgress((r + 1) / height);
         await yieldToPage();
+        if (cancelled && cancelled()) throw new Cancelled();
         sliceStart = performance.now();
       }
     }
     return values;
   }
+}
+
+/**
+ * Rows y0..y1-1 of a width x height grid into `out` ((y1-y0)*width*dOut values), synchronously.
+ * The render workers call this on bands; it touches no DOM, so it runs in a Worker.
+ */
+export function evalRows(net, width, height, y0, y1, out, xs = gridAxis(width), ys = gridAxis(height)) {
+  const scratch = makeScratch(net);
+  for (let r = y0; r < y1; r++) {
+    for (let c = 0; c < width; c++) evalPixel(net, xs[c], ys[r], scratch, out, ((r - y0) * width + c) * net.dOut);
+  }
+  return out;
 }
 
 function makeScratch(net) {

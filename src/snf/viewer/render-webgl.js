@@ -8,9 +8,11 @@
 // render in tiles so the activation textures stay within a memory budget.
 
 import { gridAxis } from "./snf-image.js";
+import { Cancelled } from "./cancelled.js";
 
 const UNITS_PER_PASS = 16;     // 4 attachments x RGBA
 const ACT_BUDGET = 64 << 20;   // bytes per activation texture
+const SLICE_SIDE = 256;        // tiles at most this side: the page gets control (and can cancel) between them
 
 const VERT = `#version 300 es
 in vec2 pos;
@@ -89,8 +91,11 @@ export class WebGLRenderer {
     this.quad = makeQuad(gl);
   }
 
-  /** Same contract as JsRenderer.render: Float32Array, pixel-major, dOut values per pixel. */
-  async render(net, width, height) {
+  /**
+   * Same contract as JsRenderer.render: Float32Array, pixel-major, dOut values per pixel.
+   * `opts` (optional): {onProgress(fraction), cancelled()}; checked between tiles (slices).
+   */
+  async render(net, width, height, opts = {}) {
     const gl = this.gl;
     const layers = padUnits(net.width) / 4;
     if (layers > this.maxLayers || Math.max(width, height, padUnits(net.width)) > this.maxTex) {
@@ -98,7 +103,7 @@ export class WebGLRenderer {
     }
     const res = new Resources(gl);
     try {
-      const side = this.tileOverride || tileSide(layers, this.maxTex);
+      const side = this.tileOverride || Math.min(SLICE_SIDE, tileSide(layers, this.maxTex));
       const tw = Math.min(side, width), th = Math.min(side, height);
       const ctx = {
         weights: net.sine.map((l) => res.weights(l, padUnits(l.rows))), outW: res.weights(net.out, 4),
@@ -108,7 +113,9 @@ export class WebGLRenderer {
       const values = new Float32Array(width * height * net.dOut);
       for (let y0 = 0; y0 < height; y0 += side) {
         for (let x0 = 0; x0 < width; x0 += side) {
+          if (opts.cancelled && opts.cancelled()) throw new Cancelled();
           await this.tile(net, ctx, [x0, y0, Math.min(side, width - x0), Math.min(side, height - y0)], values, width);
+          if (opts.onProgress) opts.onProgress(Math.min(1, ((y0 * width) + (x0 + side) * Math.min(side, height - y0)) / (width * height)));
         }
       }
       const err = gl.getError();

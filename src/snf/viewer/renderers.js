@@ -1,35 +1,66 @@
-// Choosing a renderer: WebGL2 where it exists and computes correctly, else the
-// JS fallback. A tiny self-check catches GPUs whose "highp" float is not IEEE
-// single precision (or drivers that get float targets wrong): such a GPU would
-// draw a plausible but wrong picture, which is worse than a slower right one.
+// Choosing how to render: WebGL2 where a real GPU computes correctly and fast;
+// otherwise ("fallback") the server's PNG of each level raced against the
+// render workers, whichever shows the picture sooner. Software WebGL
+// (SwiftShader, llvmpipe) is detected by name, a slow GPU by timing a tiny
+// self-check, and a GPU whose "highp" float is not IEEE single precision by the
+// same self-check's answer: such a GPU would draw a plausible but wrong picture.
 
 import { JsRenderer } from "./render-js.js";
 import { WebGLRenderer } from "./render-webgl.js";
 
 const CHECK_TOLERANCE = 2e-3;
+const SLOW_CHECK_MS = 250;     // a real GPU answers the 9x7 self-check in a few ms
+const SOFTWARE = /swiftshader|llvmpipe|softpipe|software|basic render|mesa offscreen/i;
 
 /**
- * `want`: "js" or null (best available). Returns {renderer, note, webgl}, where
- * webgl says how WebGL2 fared: "ok", "unavailable", "inaccurate" or "not tried".
+ * `want`: "webgl2", "js" (workers only), "fallback" (as without a GPU), or null (best available).
+ * Returns {path, gl, note, webgl, gpu}: path "webgl2" | "js" | "fallback"; gl the WebGLRenderer
+ * for path webgl2; webgl says how WebGL2 fared: "ok", "unavailable", "inaccurate", "software",
+ * "slow" or "not tried"; gpu the renderer string the browser reports (or "").
  */
 export async function pickRenderer(want) {
-  if (want === "js") return { renderer: new JsRenderer(), note: "JS renderer (asked for)", webgl: "not tried" };
+  if (want === "js") return { path: "js", gl: null, note: "asked for the JS renderer", webgl: "not tried", gpu: "" };
+  if (want === "fallback") return { path: "fallback", gl: null, note: "asked for the no-GPU fallback", webgl: "not tried", gpu: "" };
   let gl;
   try {
     gl = new WebGLRenderer();
   } catch (e) {
-    return { renderer: new JsRenderer(), note: `JS renderer (${e.message})`, webgl: "unavailable" };
+    return { path: "fallback", gl: null, note: `no usable WebGL2: ${e.message}`, webgl: "unavailable", gpu: "" };
   }
-  let diff;
+  const gpu = gpuName(gl.gl);
+  if (want !== "webgl2" && SOFTWARE.test(gpu)) {
+    return { path: "fallback", gl: null, note: `software WebGL (${shortName(gpu)})`, webgl: "software", gpu };
+  }
+  let diff, ms;
   try {
+    const t = performance.now();
     diff = await selfCheck(gl);
+    ms = performance.now() - t;
   } catch (e) {
     diff = Infinity;
   }
   if (diff > CHECK_TOLERANCE) {
-    return { renderer: new JsRenderer(), note: `JS renderer (WebGL2 failed its self-check, off by ${diff.toExponential(1)})`, webgl: "inaccurate" };
+    return { path: "fallback", gl: null, note: `WebGL2 failed its self-check (off by ${diff.toExponential(1)})`, webgl: "inaccurate", gpu };
   }
-  return { renderer: gl, note: "WebGL2", webgl: "ok" };
+  if (want !== "webgl2" && ms > SLOW_CHECK_MS) {
+    return { path: "fallback", gl: null, note: `slow WebGL2 (self-check ${ms.toFixed(0)} ms)`, webgl: "slow", gpu };
+  }
+  return { path: "webgl2", gl, note: want === "webgl2" ? "asked for WebGL2" : `GPU: ${shortName(gpu) || "WebGL2"}`, webgl: "ok", gpu };
+}
+
+/** The unmasked renderer string where the browser gives it, else the masked one. */
+function gpuName(gl) {
+  try {
+    const ext = gl.getExtension("WEBGL_debug_renderer_info");
+    return String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER) || "");
+  } catch {
+    return "";
+  }
+}
+
+function shortName(gpu) {
+  const m = SOFTWARE.exec(gpu);
+  return m ? m[0].replace(/^swiftshader$/i, "SwiftShader") : gpu.slice(0, 60);
 }
 
 /** Largest difference between WebGL2 and JS on a small random SIREN. */

@@ -7,6 +7,7 @@
 import {
   LIMITS, MODE_RULES, GROWS, INITS, FAMILIES, ARCH_DEFAULTS, SIGNAL_DIMS, DEFAULT_COORDS, CODINGS, FEATURES,
 } from "./snf-constants.js";
+import { validateGridHeader } from "./snf-grid.js";
 
 export { LIMITS };
 
@@ -121,6 +122,12 @@ export function validateHeader(h, major = 2) {
   if (missing.length) throw new HeaderError(`this file needs ${missing.join(", ")}, which this reader does not implement`, "unsupported");
   const family = has(h, "field") ? h.field : FAMILIES[0];
   if (!FAMILIES.includes(family)) throw new HeaderError(`unknown field family ${JSON.stringify(family)}`, "unsupported");
+  if (family === "grid") { // the latent-grid family (format_spec.md section 9): its own arch, no quant
+    if (major < 2) throw new HeaderError('header: field family "grid" needs format version 2');
+    checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
+    checkValues(h.values);
+    return validateGridHeader(h, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples);
+  }
   const arch = checkArch(h.arch);
   if (!has(SIGNAL_DIMS, h.signal)) throw new HeaderError(`header: unknown signal kind ${h.signal}`);
   const size = h.size, dims = SIGNAL_DIMS[h.signal];

@@ -7,6 +7,7 @@ import { crc32 } from "./crc32.js";
 import { unpack } from "./msgpack.js";
 import { blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
 import { decodeCodedLevel } from "./snf-coded.js";
+import { decodeGridLevel, gridPayloadSize } from "./snf-grid.js";
 import { LIMITS, SIGNATURE, MAJORS, CHUNK_TYPES } from "./snf-constants.js";
 import { decompress } from "./vendor/fzstd/fzstd.js";
 
@@ -189,6 +190,20 @@ export class Parser {
   }
 
   decodeLevel(level, body) {
+    if (this.arch.family === "grid") { // one zstd frame of the grid payload (format_spec.md section 9)
+      const want = gridPayloadSize(this.arch, level, this.header.size);
+      let raw;
+      try {
+        raw = inflate(body, want);
+      } catch (e) {
+        throw new SnfError(`level ${level} chunk does not decompress (${e.message})`, level, "payload");
+      }
+      try {
+        return decodeGridLevel(this.arch, level, this.header.size, raw);
+      } catch (e) {
+        throw new SnfError(`level ${level}: ${e.message}`, level, "payload");
+      }
+    }
     const quant = this.header.quant;
     if (quant.coding === "rans-laplace") { // entropy-coded, stored without a zstd frame (format_spec.md 3.2)
       try {

@@ -1,0 +1,34 @@
+// A render worker: evaluates bands of rows of one network off the main thread.
+// The pool (render-pool.js) sends {type: "net", id, net} once per render, then
+// {type: "band", id, width, height, y0, y1} messages one at a time; each answer
+// {id, y0, y1, values} transfers its Float32Array (or, when the net message
+// carried a sample format, its RGBA bytes) back. Bands are small, so a
+// cancelled render stops within one band: the pool just sends no more.
+
+import { evalRows } from "./render-js.js";
+import { gridAxis, toRGBA } from "./snf-image.js";
+
+let current = { id: null, net: null, rgba: null, axes: new Map() };
+
+self.onmessage = ({ data }) => {
+  if (data.type === "net") {
+    current = { id: data.id, net: data.net, rgba: data.rgba || null, axes: new Map() };
+    return;
+  }
+  const { id, width, height, y0, y1 } = data;
+  if (id !== current.id) {
+    self.postMessage({ id, y0, y1, error: "network not loaded" });
+    return;
+  }
+  const key = `${width}x${height}`;
+  if (!current.axes.has(key)) current.axes.set(key, [gridAxis(width), gridAxis(height)]);
+  const [xs, ys] = current.axes.get(key);
+  try {
+    let values = evalRows(current.net, width, height, y0, y1, new Float32Array((y1 - y0) * width * current.net.dOut), xs, ys);
+    const f = current.rgba;
+    if (f) values = toRGBA(values, f.dOut, f.range, f.bitDepth);
+    self.postMessage({ id, y0, y1, values }, [values.buffer]);
+  } catch (e) {
+    self.postMessage({ id, y0, y1, error: String(e && e.message || e) });
+  }
+};
