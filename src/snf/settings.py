@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, dataclass, field, fields, replace
 
-from snf.field.arch import FAMILIES, GROWS, INITS, MODES, Arch, ArchError, parse_widths
+from snf.field.arch import (DEFAULT_LAYERS, FAMILIES, GROWS, INITS, MODES, SIGNALS, Arch, ArchError,
+                            arch_for_signal, parse_widths)
 from snf.field.grid import GridArch, GridArchError, parse_grid_levels
 from snf.format.quant import MIN_BITS
 
 MAX_BITS = 14            # --bits: the entropy coder holds integers up to +-8191
 DEFAULT_QUALITY = 75     # --quality when neither it nor --bits is given (see snf.encode.rd)
+SDF_BITS = 8             # --bits of an SDF when not given: its steps are fixed, never from --quality
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
 FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
@@ -62,13 +64,18 @@ class EncodeSettings:
                                    "(dot-separated) and its synthesis width", metavar="F.F:W,F:W,...")
     widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
     mode: str = _opt("progressive", "progressive | slimmable | individual")
-    grow: str = _opt("spectral", "growth mode: spectral")
-    layers: int = _opt(5, "sine layers")
+    grow: str = _opt("spectral", "growth: spectral (levels add detail) | spatial (level k adds the k-th of K "
+                                 "vertical stripes of an image) | temporal (level k adds the k-th of K windows "
+                                 "of a video's frames)")
+    signal: str | None = _opt(None, "signal kind: image | video | sdf (default: video under --grow temporal, "
+                                    "sdf for a mesh or point cloud input, else image)")
+    layers: int | None = _opt(None, "sine layers (default: " + ", ".join(
+        f"{n} for {k}s" for k, n in DEFAULT_LAYERS.items()) + ")")
     init: str = _opt("siren", "growth init: siren (paper) | zero-out (new output columns zero)")
     quality: int | None = _opt(None, "0..100: higher is better and bigger; steps chosen by rate and distortion "
-                                     f"(default: {DEFAULT_QUALITY} unless --bits is given)", flag="-q")
+                                     f"(default: {DEFAULT_QUALITY} unless --bits is given; not for an sdf)", flag="-q")
     bits: int | None = _opt(None, f"experts, instead of --quality: fixed bits per weight, {MIN_BITS}..{MAX_BITS} "
-                                  "(each row's step from its peak)")
+                                  f"(each row's step from its peak; an sdf's default: {SDF_BITS})")
     qat: bool | None = _opt(None, "quantisation-aware training, with --bits: the last 15%% of each stage's steps "
                                   "run at the quantised values (straight-through), then the output columns are "
                                   "re-solved (default: on at 4 bits or fewer, where it pays)")
@@ -85,9 +92,9 @@ class EncodeSettings:
             set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
             set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
                  else tuple(int(w) for w in self.widths))
-            for name in ("layers", "seed"):
+            for name in ("seed",):
                 set_(name, _int(getattr(self, name), name))
-            for name in ("steps", "batch", "bits", "quality"):
+            for name in ("layers", "steps", "batch", "bits", "quality"):
                 if getattr(self, name) is not None:
                     set_(name, _int(getattr(self, name), name))
             for name in ("time_budget", "lr"):
@@ -104,6 +111,9 @@ class EncodeSettings:
             raise SettingsError(f"field {self.field!r} is not known (choose {', '.join(FIELDS)})")
         if self.field == "grid":
             self.grid_arch(3)  # its own rules and limits
+            if self.grow != "spectral" or self.signal not in (None, "image"):
+                raise SettingsError("field grid encodes images with spectral growth only (videos, SDFs and "
+                                    "spatial or temporal growth are the siren field's)")
             siren_only = ("preset", "mode", "bits", "quality")  # must stay at their defaults
             if self.qat or any(getattr(self, f.name) != f.default for f in fields(self) if f.name in siren_only):
                 raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --bits and "
@@ -112,8 +122,8 @@ class EncodeSettings:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
         if self.grow not in GROWS:
             raise SettingsError(f"grow {self.grow!r} is not supported (choose {', '.join(GROWS)})")
-        if self.grow != "spectral":
-            raise SettingsError(f"grow {self.grow} is not implemented yet; only spectral growth is")
+        if self.signal is not None and self.signal not in SIGNALS:
+            raise SettingsError(f"signal {self.signal!r} is not known (choose {', '.join(SIGNALS)})")
         if self.init not in INITS:
             raise SettingsError(f"init {self.init!r} is not known (choose {', '.join(INITS)})")
         if self.preset not in PRESET_NAMES:
@@ -124,6 +134,9 @@ class EncodeSettings:
             raise SettingsError(f"quality must be 0..100, got {self.quality}")
         if self.quality is not None and self.bits is not None:
             raise SettingsError("quality and --bits do not go together: give one")
+        if self.kind == "sdf" and self.quality is not None:
+            raise SettingsError("quality does not apply to an sdf (its steps weigh sample MSE, not distance "
+                                f"and normals): give --bits, default {SDF_BITS}")
         if self.qat and self.bits is None:
             raise SettingsError("qat needs --bits (quantisation-aware training rounds at fixed bits)")
         if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
@@ -138,7 +151,7 @@ class EncodeSettings:
             raise SettingsError("lr must be in (0, 1)")
         if not 0 <= self.seed < 2 ** 63:
             raise SettingsError("seed must be 0..2^63-1")
-        self.arch(d_in=2, d_out=3)  # the architecture's own rules and limits
+        self.arch(d_out=3)  # the architecture's own rules and limits (and kind vs growth)
 
     # -- derived ---------------------------------------------------------------
     @property
@@ -164,16 +177,36 @@ class EncodeSettings:
             raise SettingsError(f"grid {e}") from None
 
     @property
+    def kind(self) -> str:
+        """The signal kind these settings encode (`signal`, else implied by `grow`)."""
+        return self.signal or ("video" if self.grow == "temporal" else "image")
+
+    @property
     def quality_on(self) -> int | None:
         """The quality that sets the steps, or None in the fixed-bits mode."""
-        return None if self.bits is not None else (DEFAULT_QUALITY if self.quality is None else self.quality)
+        if self.bits is not None or self.kind == "sdf":
+            return None
+        return DEFAULT_QUALITY if self.quality is None else self.quality
 
-    def arch(self, d_in: int, d_out: int) -> Arch:
+    def for_signal(self, signal: str) -> "EncodeSettings":
+        """With the kind an input turned out to be and that kind's default depth filled in
+        (what the header's encoder record stores: what ran)."""
+        s = self if self.signal == signal else self.with_(signal=signal)
+        if signal == "sdf" and s.bits is None:
+            s = s.with_(bits=SDF_BITS)
+        return s if s.layers is not None else s.with_(layers=s.arch(d_out=3).layers)
+
+    def arch(self, d_in: int | None = None, d_out: int = 3) -> Arch:
+        """The architecture for `kind` with `d_out` channels (d_in follows from the kind;
+        given, it must agree)."""
         try:
-            return Arch(self.widths, layers=self.layers, d_in=d_in, d_out=d_out, mode=self.mode,
-                        grow=self.grow, init=self.init)
+            arch = arch_for_signal(self.kind, self.widths, channels=d_out, layers=self.layers, mode=self.mode,
+                                   grow=self.grow, init=self.init)
         except ArchError as e:
             raise SettingsError(str(e)) from None
+        if d_in is not None and d_in != arch.d_in:
+            raise SettingsError(f"a {self.kind} field has {arch.d_in} inputs, not {d_in}")
+        return arch
 
     def to_dict(self) -> dict:
         """JSON-able: the job row, and `from_dict` reads it back."""

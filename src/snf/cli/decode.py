@@ -1,4 +1,8 @@
-"""snf-decode IN.snf -o OUT.png [--level K] [--size WxH]"""
+"""snf-decode IN.snf -o OUT.png [--level K] [--size WxH] [--crop]
+
+A video decodes to a folder of frames (and video.mp4 when imageio-ffmpeg is
+installed); a signed distance field to a mesh (PLY, OBJ, STL, OFF, GLB by extension).
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,12 +19,21 @@ PROG = "snf-decode"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Decode an .snf file, or any prefix of one, to an image. "
+    p = argparse.ArgumentParser(prog=PROG, description="Decode an .snf file, or any prefix of one: an image to "
+                                "an image file, a video to a folder of frames, a signed distance field to a mesh. "
                                 "Without --level it renders the highest complete level and says which.")
     p.add_argument("input", help=".snf file (a partial download is fine)")
-    p.add_argument("-o", "--output", required=True, help="output image (format from the extension; PNG if none)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output image (format from the extension; PNG if none); for a video, a folder "
+                        "(frame_0001.png, ..., and video.mp4 when ffmpeg is available); for a shape, a mesh "
+                        "file (.ply, .obj, .stl, .off, .glb)")
     p.add_argument("--level", type=int, help="level to render (exit code 2 if the file does not hold it)")
-    p.add_argument("--size", help="render at another size, WIDTHxHEIGHT (the field is continuous)")
+    p.add_argument("--size", help="render at another size, WIDTHxHEIGHT (the field is continuous); "
+                                  "for a shape, the marching-cubes grid per side, N")
+    p.add_argument("--crop", action="store_true",
+                   help="spatially grown image: write only the revealed stripes (default: the whole canvas, "
+                        "unrevealed pixels transparent)")
+    p.add_argument("--no-mp4", action="store_true", help="video: write the frames only")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     return p
 
@@ -30,20 +43,86 @@ def body(argv) -> int:
     from snf.format.container import read_path, write_atomic
     from snf.decode.decoder import parse_size, pick_level, render_image, to_pil
 
+    parsed = read_path(args.input, decode=False)  # the header first: what kind of output to check
+    if parsed.header is None:
+        parsed = read_path(args.input)
+        pick_level(parsed, args.level)  # raises the reason
+    signal = parsed.header["signal"]
+    if signal == "video":
+        return _decode_video(args, parse_size(args.size) if args.size else None)
+    if signal == "sdf":
+        return _decode_sdf(args)
     size = parse_size(args.size) if args.size else None
     check_output_path(args.output)
     fmt = _format_for(args.output)
     parsed = read_path(args.input)
     k = pick_level(parsed, args.level)
-    img = render_image(parsed, k, size)
+    img = render_image(parsed, k, size, crop=args.crop)
     buf = io.BytesIO()
     opts = {"compress_level": 1} if fmt == "PNG" else {}  # fast zlib: 6x faster, about 25% larger
-    to_pil(img).save(buf, format=fmt, **opts)
+    pil = to_pil(img)
+    if img.shape[2] > parsed.header["channels"] and fmt not in _ALPHA_FORMATS:
+        pil = pil.convert(pil.mode[:-1])  # our reveal alpha only: unrevealed stripes stay black
+    pil.save(buf, format=fmt, **opts)
     write_atomic(args.output, buf.getvalue(), durable=False)
     if not args.quiet:
         total = parsed.arch.levels
         note = "" if parsed.levels_complete == total else f"; file holds levels 1..{parsed.levels_complete} of {total}"
         print(f"decoded level {k} of {total} to {args.output}{note}", file=sys.stderr)
+    return 0
+
+
+_ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "GIF")
+
+
+def _report(args, parsed, k: int, what: str) -> None:
+    if not args.quiet:
+        total = parsed.arch.levels
+        note = "" if parsed.levels_complete == total else f"; file holds levels 1..{parsed.levels_complete} of {total}"
+        print(f"decoded level {k} of {total} to {what}{note}", file=sys.stderr)
+
+
+def _decode_video(args, size) -> int:
+    import os
+    from snf.format.container import read_path
+    from snf.decode.decoder import pick_level
+    from snf.decode.video import render_frames, write_frames
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError(f"{args.output}: a video decodes to a folder, and this is a file")
+    check_output_path(args.output, directory=True)
+    parsed = read_path(args.input)
+    k = pick_level(parsed, args.level)
+    frames = render_frames(parsed, k, size)
+    written = write_frames(args.output, frames, parsed.header.get("fps"), mp4=not args.no_mp4)
+    mp4 = " and video.mp4" if written and written[-1].endswith(".mp4") else ""
+    _report(args, parsed, k, f"{args.output}/ ({len(frames)} frames{mp4})")
+    return 0
+
+
+def _decode_sdf(args) -> int:
+    import os
+    from snf.format.container import read_path, write_atomic
+    from snf.decode.decoder import DecodeError, pick_level
+    ext = os.path.splitext(args.output)[1].lower().lstrip(".")
+    if ext not in ("ply", "obj", "stl", "off", "glb"):
+        raise UsageError(f"{args.output}: a shape decodes to a mesh file: .ply, .obj, .stl, .off or .glb")
+    res = None
+    if args.size:
+        try:
+            res = int(args.size.lower().split("x")[0])
+        except ValueError:
+            raise DecodeError(f"size for a shape is the grid per side, N; got {args.size!r}") from None
+    check_output_path(args.output)
+    try:
+        from snf.decode.sdf import extract_mesh, mesh_bytes, sdf_grid
+        import skimage  # noqa: F401
+    except ImportError:
+        raise UsageError("decoding shapes needs scikit-image and trimesh: pip install 'snf[sdf]'") from None
+    parsed = read_path(args.input)
+    k = pick_level(parsed, args.level)
+    verts, faces = extract_mesh(sdf_grid(parsed, k, res), parsed.header.get("transform"))
+    write_atomic(args.output, mesh_bytes(verts, faces, ext), durable=False)
+    _report(args, parsed, k, f"{args.output} ({len(verts)} vertices, {len(faces)} faces)")
     return 0
 
 

@@ -24,7 +24,11 @@ def parser() -> argparse.ArgumentParser:
                     "give the same bytes on the same machine, except with --time-budget (wall-clock stops). "
                     "Several inputs (files or folders of images) make a batch into the folder -o: one "
                     "OUT/NAME.snf each, finished outputs skipped, failures reported per file.")
-    p.add_argument("image", nargs="+", help="input image(s) (PNG, JPEG, ...) or folder(s) of images")
+    p.add_argument("image", metavar="input", nargs="+",
+                   help="input image(s) (PNG, JPEG, ...) or folder(s) of images; with --grow temporal or "
+                   "--signal video one video file (mp4, ...) or a folder of frames (sorted numerically); "
+                   "a mesh (.ply, .obj, .stl, .off, .glb) or oriented point cloud (.xyz, PLY with normals) "
+                   "is fitted as a signed distance field")
     p.add_argument("-o", "--output", required=True,
                    help="output .snf file (written atomically); for a batch, the output folder")
     EncodeSettings.add_arguments(p)
@@ -56,9 +60,34 @@ def check(args) -> EncodeSettings:
     return settings
 
 
+def signal_of_input(path: str, settings: EncodeSettings) -> str:
+    """What one input is: the one place that decides (a folder is one video's frames only when
+    the encode is a video's; otherwise folders make a batch of images, see `is_batch`)."""
+    from snf.signals.sdf import is_shape_path
+    from snf.signals.video import VIDEO_EXTENSIONS
+    if settings.signal is not None or settings.grow == "temporal":
+        kind = settings.kind
+    elif is_shape_path(path):
+        kind = "sdf"
+    elif path.lower().endswith(VIDEO_EXTENSIONS):
+        kind = "video"
+    else:
+        kind = "image"
+    if os.path.isdir(path) and kind != "video":
+        raise UsageError(f"{path}: is a folder; to encode its frames as one video pass --grow temporal "
+                         "(or --signal video)")
+    if kind != settings.kind:
+        try:
+            settings.with_(signal=kind)  # the kind against --grow and the rest
+        except SettingsError as e:
+            raise UsageError(EncodeSettings.for_cli(str(e))) from None
+    return kind
+
+
 def is_batch(args) -> bool:
     """A batch: several inputs, a folder (except one video's frames), or an existing output folder."""
-    folders = any(os.path.isdir(p) for p in args.image) and (args.grow or "spectral") != "temporal"
+    video = (args.grow or "spectral") == "temporal" or args.signal == "video"
+    folders = any(os.path.isdir(p) for p in args.image) and not video
     return len(args.image) > 1 or folders or os.path.isdir(args.output) or args.output.endswith(os.sep)
 
 
@@ -69,25 +98,42 @@ def body(argv) -> int:
         return batch(args, settings)
     if args.scheduler:
         raise UsageError("--scheduler runs batches: give an output folder with -o")
+    kind = signal_of_input(args.image[0], settings)
     check_output_path(args.output)
     from snf.format.container import write_atomic
-    from snf.signals.image import load_image
-    img = load_image(args.image[0])
+    if kind == "video":
+        from snf.signals.video import load_video
+        signal, fps = load_video(args.image[0])
+    elif kind == "sdf":
+        from snf.signals.sdf import load_shape
+        signal = load_shape(args.image[0], seed=settings.seed)
+    else:
+        from snf.signals.image import load_image
+        signal = load_image(args.image[0])
     try:
         import torch
     except ImportError:
         raise UsageError("encoding needs torch: pip install 'snf[encode]' (torch==2.13.0 on CPU)") from None
     torch.set_num_threads(args.threads or torch.get_num_threads())
     check_device(torch, args.device)
-    from snf.encode.encoder import compress
+    from snf.encode import encoder
     publish = (lambda prefix: write_atomic(args.output, prefix, durable=False)) if args.publish_levels else None
-    result = compress(img, settings, quiet=args.quiet, device=args.device, publish=publish)
+    run_args = {"quiet": args.quiet, "device": args.device, "publish": publish}
+    if kind == "video":
+        result = encoder.compress_video(signal, settings, fps=fps, **run_args)
+    elif kind == "sdf":
+        result = encoder.compress_sdf(*signal, settings, **run_args)
+    else:
+        result = encoder.compress(signal, settings, **run_args)
     write_atomic(args.output, result["bytes"])
     if not args.quiet:
-        h, w = img.shape[:2]
+        samples = 1
+        for n in result["header"]["size"]:
+            samples *= n
         last = result["levels"][-1]
-        print(f"wrote {args.output}: {len(result['levels'])} levels, {len(result['bytes']):,} bytes, "
-              f"{len(result['bytes']) * 8 / (w * h):.3f} bpp, last level {last['psnr']:.2f} dB", file=sys.stderr)
+        figure = f"{last['psnr']:.2f} dB" if "psnr" in last else f"Chamfer {last['chamfer']}"
+        print(f"wrote {args.output}: {kind}, {len(result['levels'])} levels, {len(result['bytes']):,} bytes, "
+              f"{len(result['bytes']) * 8 / samples:.3f} bits per sample, last level {figure}", file=sys.stderr)
     return 0
 
 
@@ -101,6 +147,9 @@ def check_device(torch, device: str | None) -> None:
 def batch(args, settings: EncodeSettings) -> int:
     from snf.batch.plan import PlanError, plan
     from snf.batch.run import Batch
+    if settings.kind != "image":
+        raise UsageError(f"a batch encodes images; encode {'an' if settings.kind == 'sdf' else 'a'} {settings.kind} on its own "
+                         "(one input, -o FILE.snf)")
     if args.publish_levels:
         raise UsageError("--publish-levels is for one output file, not a batch")
     out = args.output
@@ -128,7 +177,7 @@ def batch(args, settings: EncodeSettings) -> int:
     else:
         from snf.batch.local import LocalEngine
         engine = LocalEngine(min(args.jobs or 1, max(1, len(items))), threads=args.threads, device=args.device)
-    resolved = settings.header_record()  # as the header records it
+    resolved = settings.for_signal("image").header_record()  # as the header records it (what ran)
     try:
         return Batch(items, resolved, quiet=args.quiet).run(engine)
     finally:

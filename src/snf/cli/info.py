@@ -32,6 +32,7 @@ def summary(parsed, file_bytes: int) -> dict:
     for s in h["size"]:
         pixels *= s
     levels, prev = [], parsed.header_end
+    reveals = {"spatial": "columns", "temporal": "frames"}.get(arch.grow) if arch.regional else None
     for k in range(1, arch.levels + 1):
         stats = (h.get("levels") or [{}] * arch.levels)[k - 1] if len(h.get("levels") or []) >= k else {}
         done = k <= parsed.levels_complete
@@ -45,10 +46,15 @@ def summary(parsed, file_bytes: int) -> dict:
             "bits_per_param": round((end - prev) * 8 / arch.level_params(k), 3) if done else None,
             "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
         })
+        if "chamfer" in stats:
+            levels[-1]["chamfer"] = stats["chamfer"]
+        if reveals:  # the region level k covers: first k of K stripes or windows
+            levels[-1][reveals] = arch.revealed(k, h["size"][arch.axis])
         prev = end if done else prev
     return {
         "signal": h["signal"], "width": h["size"][0], "height": h["size"][1] if len(h["size"]) > 1 else 1,
         "frames": h["size"][2] if len(h["size"]) > 2 else None, "channels": h["channels"],
+        "regions": arch.levels if arch.regional else None,
         "mode": arch.mode, "grow": arch.grow, "init": arch.init, "layers": arch.layers, "w0": arch.w0,
         "widths": list(arch.widths), "quant": h["quant"], "encoder": h.get("encoder"),
         "file_bytes": file_bytes, "header_bytes": parsed.header_end,
@@ -115,17 +121,24 @@ def table(info: dict) -> str:
     q = info["quant"]
     coding = (f"quality {q['quality']}" if "quality" in q else f"{q.get('bits')}-bit") + \
         (", entropy-coded" if "coding" in q else ", zstd")
-    rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, mode {info['mode']}, "
+    size = f"{info['width']}x{info['height']}" + (f"x{info['frames']}" if info["frames"] else "")
+    grow = {"spatial": f", grown spatially ({info['regions']} stripes)",
+            "temporal": f", grown temporally ({info['regions']} windows)"}.get(info["grow"], "")
+    rows = [f"{size} {info['signal']}, {channels}, mode {info['mode']}{grow}, {info['layers']} layers, "
             f"{coding}, {info['levels_complete']}/{len(info['levels'])} levels complete, "
             f"{info['file_bytes']} bytes"]
+    region = {"spatial": "columns", "temporal": "frames"}.get(info["grow"]) if info["regions"] else None
+    sdf = info["signal"] == "sdf"
+    figure = "Chamfer" if sdf else "PSNR dB"
     rows.append(f"{'level':>5} {'width':>5} {'params':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} "
-                f"{'bits/param':>10} {'PSNR dB':>8}")
+                f"{'bits/param':>10} {figure:>8}" + (f" {region:>7}" if region else ""))
     for lv in info["levels"]:
         cum = lv["bytes"]
+        value = lv.get("chamfer") if sdf else lv["psnr"]
         rows.append(f"{lv['level']:>5} {lv['width']:>5} {lv['params']:>9,} "
                     f"{lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
                     f"{lv['bpp'] if cum else '-':>7} {lv['bits_per_param'] if cum else '-':>10} "
-                    f"{lv['psnr'] if lv['psnr'] is not None else '-':>8}")
+                    f"{value if value is not None else '-':>8}" + (f" {lv[region]:>7}" if region else ""))
     if info["error"]:
         rows.append(f"stopped: {info['error']}")
     return "\n".join(rows)

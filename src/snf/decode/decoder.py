@@ -9,7 +9,7 @@ import numpy as np
 
 from snf.format.container import MAX_PIXELS, MAX_SIDE, Parsed, SnfError, read
 from snf.decode.grid_render import GridNetwork
-from snf.decode.render import Network, to_samples
+from snf.decode.render import render_field, to_samples
 from snf.field.grid import GridArch
 
 
@@ -50,18 +50,34 @@ def pick_level(parsed: Parsed, level: int | None) -> int:
     return level
 
 
-def render_image(parsed: Parsed, level: int, size: tuple | None = None) -> np.ndarray:
-    """uint8 (H, W, C) picture of one decoded level, at the stored or any other size."""
+def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bool = False) -> np.ndarray:
+    """uint8 (H, W, C) picture of one decoded level, at the stored or any other size.
+
+    Spatially grown files render only the level's revealed stripes: by default the
+    whole canvas, with one more (alpha) channel that is 0, and colour 0, where no
+    stripe has arrived yet; with `crop`, just the revealed columns. A level that
+    reveals every column is the plain picture."""
     h = parsed.header
     if h["signal"] != "image":
         raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
     w_, h_ = size or tuple(h["size"][:2])
-    if isinstance(parsed.arch, GridArch):
+    if isinstance(parsed.arch, GridArch):  # the latent-grid family: no regional growth
         values = GridNetwork(parsed.arch, parsed.levels, level).grid((w_, h_))
-    else:
-        values = Network(parsed.arch, parsed.levels, level).grid((w_, h_))
-    samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
-    return samples.reshape(h_, w_, -1)
+        samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
+        return samples.reshape(h_, w_, -1)
+    values, stop = render_field(parsed.arch, parsed.levels, level, (w_, h_))
+    img = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
+    if stop is None or stop >= w_:
+        return img
+    if crop:
+        return np.ascontiguousarray(img[:, :stop])
+    img[:, stop:] = 0
+    c = img.shape[2]
+    if c in (2, 4):  # the picture has alpha: unrevealed pixels get alpha 0 in it
+        return img
+    alpha = np.zeros((h_, w_, 1), img.dtype)
+    alpha[:, :stop] = np.iinfo(img.dtype).max
+    return np.concatenate([img, alpha], axis=2)
 
 
 def to_pil(img: np.ndarray):
@@ -70,11 +86,11 @@ def to_pil(img: np.ndarray):
     return Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)  # Pillow infers the mode from the shape
 
 
-def decompress(data: bytes, level: int | None = None, size: tuple | None = None) -> dict:
+def decompress(data: bytes, level: int | None = None, size: tuple | None = None, crop: bool = False) -> dict:
     """Decode bytes (a whole file or any prefix): picture, level used, what the file holds."""
     parsed = read(data)
     k = pick_level(parsed, level)
-    img = render_image(parsed, k, size)
+    img = render_image(parsed, k, size, crop)
     return {
         "image": img,
         "level": k,

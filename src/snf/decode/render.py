@@ -36,6 +36,37 @@ def grid(size: tuple) -> np.ndarray:
     return np.stack([m.ravel() for m in mesh], axis=1)
 
 
+def render_field(arch: Arch, levels: list, k: int, size: tuple) -> tuple:
+    """Evaluate level k on the grid of `size` -> (values with array dims reversed(size) + (d_out,),
+    revealed stop along the growth axis, or None).
+
+    Under regional growth only the revealed region is evaluated (samples past it are
+    zero); with mode individual, each region's own network renders it."""
+    ndim = len(size)
+    out = np.zeros(tuple(reversed(size)) + (arch.d_out,), np.float32)
+    axes = [grid_axis(n) for n in size]
+    for j, (r0, r1) in arch.renderers(k):
+        part = list(axes)
+        lo = hi = None
+        if arch.regional:
+            a = arch.axis
+            lo, hi = arch.cut(r0, size[a]), arch.cut(r1, size[a])
+            if hi <= lo:
+                continue
+            part[a] = axes[a][lo:hi]
+        mesh = np.meshgrid(*part[::-1], indexing="ij")[::-1]
+        coords = np.stack([m.ravel() for m in mesh], axis=1)
+        vals = Network(arch, levels, j)(coords).reshape(tuple(len(p) for p in reversed(part)) + (arch.d_out,))
+        if lo is None:
+            out[...] = vals
+        else:
+            index = [slice(None)] * (ndim + 1)
+            index[ndim - 1 - arch.axis] = slice(lo, hi)
+            out[tuple(index)] = vals
+    stop = arch.revealed(k, size[arch.axis]) if arch.regional else None
+    return out, stop
+
+
 def assemble(arch: Arch, levels: list, net: int) -> dict:
     """Dense float32 tensors of one network from the level blocks that fill it."""
     width = arch.net_width(net)

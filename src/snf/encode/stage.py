@@ -53,9 +53,12 @@ class CachedLevel:
     the weight gradient.
     """
 
-    def __init__(self, model: BlockSiren, k: int, tables: list, batch: int):
+    def __init__(self, model: BlockSiren, k: int, tables: list, batch: int, rows: int | None = None):
         arch = model.arch
         self.model, self.k, self.tables = model, k, tables
+        # rows 0..active train this stage (spatial/temporal growth: the revealed regions);
+        # the tables hold every row, so the next stage's extension covers them all
+        self.active = tables[0].shape[0] if rows is None else rows
         self.a, self.b = arch.span(k)
         self.n = self.b - self.a
         self.L, self.w0 = arch.layers, float(arch.w0)
@@ -100,14 +103,14 @@ class CachedLevel:
 
     @torch.no_grad()
     def step(self, idx: torch.Tensor | None) -> float:
-        """One batch (sorted row indices, or None for every row): loss, grads filled."""
-        B = self.rows if idx is None else idx.numel()
+        """One batch (sorted row indices, or None for every active row): loss, grads filled."""
+        B = self.active if idx is None else idx.numel()
         if B > self.B:
             self._alloc(B)
         G = [g[:B] for g in self.G]
         for g, t in zip(G, self.tables):
             if idx is None:
-                g.copy_(t)
+                g.copy_(t[:B])
             else:
                 torch.index_select(t, 0, idx, out=g)
         y = self.forward(G)
@@ -144,8 +147,8 @@ class CachedLevel:
         m = n + (1 if k == 1 else 0)
         A = torch.zeros(m, m, dtype=torch.float64, device=self.tables[0].device)
         rhs = torch.zeros(m, self.do, dtype=torch.float64, device=A.device)
-        for s in range(0, self.rows, self.B):
-            G = [t[s:s + self.B] for t in self.tables]
+        for s in range(0, self.active, self.B):
+            G = [t[s:min(s + self.B, self.active)] for t in self.tables]
             self.forward(G)
             H = self.h[:G[0].shape[0]].double()
             if k == 1:
@@ -208,3 +211,47 @@ def initial_tables(arch, coords: torch.Tensor, values: torch.Tensor) -> list:
 def cache_bytes(arch, k: int, rows: int) -> int:
     """Memory the stage-k tables take (to fall back to autograd when too large)."""
     return 4 * rows * (arch.d_in + 2 * arch.d_out + (arch.layers - 1) * arch.widths[k - 1])
+
+
+class SdfFit:
+    """SIREN's signed-distance loss for the listed levels, through autograd (it needs the
+    field's gradient with respect to its input, so the cached fast path does not apply).
+
+    Each step takes a batch of oriented surface samples and as many points drawn
+    uniformly in [-1, 1]^3: the field is pushed to 0 on the surface (weight 3000),
+    its gradient to the surface normal there (100), its gradient norm to 1 everywhere
+    (eikonal, 50), and away from 0 off the surface (100 * exp(-100 |f|)), SIREN's weights.
+    """
+
+    WEIGHTS = {"surface": 3e3, "normal": 1e2, "eikonal": 5e1, "off": 1e2}
+
+    def __init__(self, model: BlockSiren, levels: list, points: torch.Tensor, normals: torch.Tensor,
+                 gen: torch.Generator, batch: int):
+        self.model, self.levels = model, levels
+        self.points, self.normals, self.gen, self.batch = points, normals, gen, batch
+        trained = model.arch.trained_levels(levels, model.grown)
+        self.params = [p for k in trained for p in model.levels[k - 1]]
+
+    def step(self, idx: torch.Tensor | None) -> float:
+        x_on = self.points if idx is None else self.points.index_select(0, idx)
+        n_on = self.normals if idx is None else self.normals.index_select(0, idx)
+        m = x_on.shape[0]
+        x_off = (torch.rand(m, 3, generator=self.gen) * 2 - 1).to(x_on.device)
+        x = torch.cat([x_on, x_off]).requires_grad_(True)
+        w, total = self.WEIGHTS, 0.0
+        for p in self.params:
+            p.grad = None
+        for k in self.levels:
+            f = self.model(x, k)
+            (g,) = torch.autograd.grad(f.sum(), x, create_graph=True)
+            loss = (w["surface"] * f[:m].abs().mean()
+                    + w["normal"] * (1 - torch.nn.functional.cosine_similarity(g[:m], n_on, dim=1)).mean()
+                    + w["eikonal"] * (g.norm(dim=1) - 1).abs().mean()
+                    + w["off"] * torch.exp(-100 * f[m:].abs()).mean())
+            loss.backward()
+            total += float(loss.detach())
+        return total / len(self.levels)
+
+    def close(self) -> None:
+        for p in self.params:
+            p.grad = None

@@ -38,7 +38,7 @@ class Budget:
 class Trainer:
     def __init__(self, arch, coords, values, preset: Preset, budget: Budget,
                  seed: int = 0, device: str | None = None, bar: Bar | None = None, progress=None,
-                 fake_quant=None, size: tuple | None = None):
+                 fake_quant=None, size: tuple | None = None, region_rows: list | None = None, objective=None):
         self.arch, self.preset, self.budget = arch, preset, budget
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.coords = None if coords is None else torch.as_tensor(coords, dtype=torch.float32, device=self.device)
@@ -51,6 +51,12 @@ class Trainer:
         self.bar = bar or Bar(quiet=True)
         self.progress = progress  # callable(dict), at most twice a second: for servers and GUIs
         self.fake_quant = fake_quant  # fq(k, tensors) -> rounded tensors: quantisation-aware steps
+        # rows of region j are region_rows[j]..region_rows[j+1] (samples ordered region by region);
+        # stage k trains on the rows of `arch.trained_regions(k)`
+        self._n = self.values.shape[0]  # every row (a grid field has no coords: rows are its pixels)
+        self.region_rows = list(region_rows) if region_rows is not None else [0, self._n]
+        self.make_objective = objective  # (model, levels, coords, values, gen, batch) -> objective, or None
+        self._range = (0, self._n)
         self._reported = 0.0
         self._stage = (0, 1)
         self._level = 1
@@ -61,7 +67,15 @@ class Trainer:
 
     @property
     def rows(self) -> int:
-        return self.values.shape[0]
+        """Rows the current stage trains on."""
+        return self._range[1] - self._range[0]
+
+    def _rows_of(self, k: int) -> tuple:
+        n = len(self.region_rows) - 1
+        if self.grid or n == 1:  # no regions (the grid family never has any): the whole range
+            return (0, self._n)
+        r0, r1 = self.arch.trained_regions(k)
+        return (self.region_rows[min(r0, n)], self.region_rows[min(r1, n)])
 
     def stages(self) -> list:
         """Levels trained by each stage."""
@@ -78,6 +92,7 @@ class Trainer:
         for si, levels in enumerate(stages):
             self._stage = (si, len(stages))
             self._level = levels[-1]
+            self._range = self._rows_of(levels[-1])
             for k in levels:
                 self.model.grow(self.gen)
             for j in range(1, levels[0]):
@@ -121,11 +136,13 @@ class Trainer:
         if self.grid:
             return GridLevel(self.model, k, self.values, self._level_setting(self.preset.lam),
                              ste_share=self.preset.ste_share, prev=tables)
-        fits = cache_bytes(arch, k, self.rows) <= self.preset.cache_limit
+        if self.make_objective is not None:
+            return self.make_objective(self.model, levels, self.coords, self.values, self.gen, self._batch())
+        fits = cache_bytes(arch, k, self._n) <= self.preset.cache_limit
         if arch.causal and fits:  # cached tables hold frozen earlier units: only valid when causal
             if tables is None:
                 tables = initial_tables(arch, self.coords, self.values)
-            return CachedLevel(self.model, k, tables, self._batch())
+            return CachedLevel(self.model, k, tables, self._batch(), rows=self._range[1])
         return Autograd(self.model, levels, self.coords, self.values)
 
     def _level_setting(self, values):
@@ -136,9 +153,11 @@ class Trainer:
         return self.rows if b is None else min(b, self.rows)
 
     def _indices(self):
-        B = self._batch()
+        B, lo = self._batch(), self._range[0]
         if B >= self.rows:
-            return None
+            if self.rows == self._n:
+                return None
+            return torch.arange(lo, self._range[1], device=self.device)
         if self._level_setting(self.preset.sampling) == "stratified":
             # one sample in each of B equal runs of rows: sorted already, and the
             # batch covers the whole signal every step
@@ -147,7 +166,7 @@ class Trainer:
             idx = (edges + jitter).long().clamp_(max=self.rows - 1)
         else:
             idx = torch.randint(self.rows, (B,), generator=self.gen).sort().values
-        return idx.to(self.device)
+        return (idx + lo).to(self.device)
 
     def _lr(self, frac: float) -> float:
         p, lr = self.preset, self._level_setting(self.preset.lr)

@@ -84,9 +84,10 @@ class LevelWriter:
         self.futures.append(self.pool.submit(self._write, parsed, level))
 
     def _write(self, parsed, level: int) -> None:
-        from snf.decode.decoder import render_image
-        path = os.path.join(self.out_dir, f"level-{level}.png")
-        write_atomic(path, png_bytes(render_image(parsed, level)))
+        from snf.decode.preview import render_level
+        data, ext = render_level(parsed, level)  # image PNG, video frame strip PNG, shape PLY
+        path = os.path.join(self.out_dir, f"level-{level}.{ext}")
+        write_atomic(path, data)
         self.times[level] = time.monotonic() - self.t0
         self.files[level] = path
         self.report(level, self.times[level])
@@ -118,7 +119,7 @@ class Download:
             self.bar.line(text)
 
     def _landed(self, level: int, t: float) -> None:
-        self._say(f"level {level}: level-{level}.png at {t:.3f} s")
+        self._say(f"level {level}: {os.path.basename(self.writer.files.get(level, f'level-{level}'))} at {t:.3f} s")
 
     def restart(self) -> None:
         self.part.seek(0)

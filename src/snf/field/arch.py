@@ -39,6 +39,15 @@ MODES = tuple(MODE_RULES)
 FAMILIES = ("siren", "grid")  # header key `field`: the field family (grid: snf.field.grid); a reader refuses one it does not know
 GROWS = ("spectral", "spatial", "temporal")
 INITS = ("siren", "zero-out")
+SIGNALS = ("image", "video", "sdf")  # the kinds an encoder fits (the container also reserves "signal1d")
+
+# Per signal kind: network inputs, and sine layers when --layers is not given
+# (the seed's counts imply 5 for images, 6 for videos, 4 for SDFs).
+SIGNAL_D_IN = {"image": 2, "video": 3, "sdf": 3}
+DEFAULT_LAYERS = {"image": 5, "video": 6, "sdf": 4}
+# Which signal kinds a growth mode can grow, and along which coordinate (index into the input).
+GROW_SIGNALS = {"spectral": ("image", "video", "sdf"), "spatial": ("image",), "temporal": ("video",)}
+GROW_AXIS = {"spatial": 0, "temporal": 2}
 
 # Hard limits, checked before anything is allocated (also listed in format_spec.md).
 MAX_LEVELS = 16
@@ -103,7 +112,10 @@ class Arch:
         w = self.widths
         if not 1 <= len(w) <= MAX_LEVELS:
             raise ArchError(f"need 1..{MAX_LEVELS} levels, got {len(w)}")
-        if any(b <= a for a, b in zip((0,) + w, w)):
+        if self.composite:  # one independent network per region: any positive widths
+            if any(x < 1 for x in w):
+                raise ArchError(f"widths must be positive: {list(w)}")
+        elif any(b <= a for a, b in zip((0,) + w, w)):
             raise ArchError(f"widths must be positive and strictly increasing: {list(w)}")
         if w[-1] > MAX_WIDTH:
             raise ArchError(f"width {w[-1]} exceeds the limit {MAX_WIDTH}")
@@ -115,6 +127,10 @@ class Arch:
             raise ArchError(f"unknown mode {self.mode!r} (choose {', '.join(MODES)})")
         if self.grow not in GROWS:
             raise ArchError(f"unknown growth {self.grow!r} (choose {', '.join(GROWS)})")
+        if self.regional and self.rule.joint:
+            raise ArchError(f"grow {self.grow} supports modes progressive and individual, not {self.mode}")
+        if self.regional and self.d_in <= GROW_AXIS[self.grow]:
+            raise ArchError(f"grow {self.grow} needs at least {GROW_AXIS[self.grow] + 1} inputs")
         if self.init not in INITS:
             raise ArchError(f"unknown init {self.init!r} (choose {', '.join(INITS)})")
         if not (0 < float(self.w0) <= MAX_W0):
@@ -123,6 +139,43 @@ class Arch:
     @property
     def levels(self) -> int:
         return len(self.widths)
+
+    # -- growth in the signal's domain (spatial stripes, temporal windows) --------
+    @property
+    def regional(self) -> bool:
+        """Whether levels extend the signal's domain (spatial, temporal) rather than its detail."""
+        return self.grow in GROW_AXIS
+
+    @property
+    def composite(self) -> bool:
+        """Separate networks under regional growth: level k adds one network for region k only,
+        and level k renders networks 1..k side by side (the seed's individual baseline)."""
+        return self.regional and MODE_RULES[self.mode].separate if self.mode in MODE_RULES else False
+
+    @property
+    def axis(self) -> int | None:
+        """The input coordinate that regions split (0: x for spatial, 2: t for temporal)."""
+        return GROW_AXIS.get(self.grow)
+
+    def cut(self, j: int, n: int) -> int:
+        """Samples along the growth axis (n in all) in regions 1..j: floor(j n / K)."""
+        return (j * n) // self.levels
+
+    def revealed(self, k: int, n: int) -> int:
+        """Samples along the growth axis that level k covers (all n without regional growth)."""
+        return self.cut(k, n) if self.regional else n
+
+    def trained_regions(self, k: int) -> tuple:
+        """Regions (first, stop), 0-based, whose samples stage k trains on."""
+        if not self.regional:
+            return (0, self.levels)
+        return (k - 1, k) if self.composite else (0, k)
+
+    def renderers(self, k: int) -> list:
+        """(level whose network renders, (first, stop) region it renders) for level k."""
+        if self.composite:
+            return [(j, (j - 1, j)) for j in range(1, k + 1)]
+        return [(k, (0, k if self.regional else self.levels))]
 
     def span(self, k: int) -> tuple:
         """Units (start, stop) that level k (1-based) adds to every hidden layer."""
@@ -149,8 +202,9 @@ class Arch:
         return sum(b.size for b in self.blocks(k))
 
     def params(self, k: int) -> int:
-        """Parameters of the sub-network that renders level k."""
-        return sum(self.level_params(j) for j in range(self.first_level(k), k + 1))
+        """Parameters of the sub-network(s) that render level k (composite: networks 1..k)."""
+        first = 1 if self.composite else self.first_level(k)
+        return sum(self.level_params(j) for j in range(first, k + 1))
 
     # ---- mode behaviour: every caller asks these, never the mode's name
 
@@ -252,6 +306,18 @@ def _is_int(v) -> bool:
 
 def _is_number(v) -> bool:
     return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def arch_for_signal(signal: str, widths, channels: int, layers: int | None = None, **kw) -> Arch:
+    """The architecture for a signal kind: its inputs, its outputs (1 for an SDF) and
+    its default depth; checks that the growth mode can grow this kind."""
+    if signal not in SIGNALS:
+        raise ArchError(f"unknown signal kind {signal!r} (choose {', '.join(SIGNALS)})")
+    grow = kw.get("grow", "spectral")
+    if grow in GROW_SIGNALS and signal not in GROW_SIGNALS[grow]:
+        raise ArchError(f"grow {grow} applies to {' and '.join(GROW_SIGNALS[grow])} signals, not {signal}")
+    return Arch(widths, layers=layers or DEFAULT_LAYERS[signal], d_in=SIGNAL_D_IN[signal],
+                d_out=1 if signal == "sdf" else channels, **kw)
 
 
 def _dense_blocks(net: int, w: int, arch: Arch) -> list:

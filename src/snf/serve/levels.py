@@ -9,44 +9,46 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 import re
 
 import anyio
 
 from snf.format.container import Parser, write_atomic
-from snf.decode.decoder import pick_level, render_image, to_pil
+from snf.decode.decoder import pick_level
+from snf.decode.preview import extension, render_level, samples_of
 
 
-_CACHED = re.compile(r"(.+)\.([0-9a-f]{16})\.L(\d+)\.png")
+_CACHED = re.compile(r"(.+)\.([0-9a-f]{16})\.L(\d+)\.(png|ply)")
 
 
 class RenderError(Exception):
     """A level that cannot be rendered (not an image, too large), in one line."""
 
 
-def cache_name(asset_id: str, etag: str, level: int) -> str:
+def cache_name(asset_id: str, etag: str, level: int, ext: str = "png") -> str:
     tag = hashlib.sha1(etag.encode()).hexdigest()[:16]
-    return f"{asset_id}.{tag}.L{level}.png"
+    return f"{asset_id}.{tag}.L{level}.{ext}"
 
 
-def render_png(path: str, level: int, end: int, max_pixels: int) -> bytes:
-    """Decode the first `end` bytes of the file (levels 1..level) and encode a PNG."""
+def render_png(path: str, level: int, end: int, max_pixels: int, ext: str = "png") -> bytes:
+    """Decode the first `end` bytes of the file (levels 1..level) and render the level's
+    preview file: a PNG for an image, a frame strip PNG for a video, a PLY for an SDF."""
     parser = Parser(decode=True)
     with open(path, "rb") as f:
         parser.feed(f.read(end))
     parsed = parser.finish()
     k = pick_level(parsed, level)
-    if parsed.header["signal"] != "image":
-        raise RenderError(f"this asset holds a {parsed.header['signal']} signal, not an image")
-    w, h = parsed.header["size"][:2]
-    if w * h > max_pixels:
-        raise RenderError(f"{w}x{h} is above the server's render limit of {max_pixels} pixels")
-    img = render_image(parsed, k)
-    buf = io.BytesIO()
-    to_pil(img).save(buf, format="PNG")
-    return buf.getvalue()
+    signal = parsed.header["signal"]
+    if extension(signal) != ext:
+        raise RenderError(f"this asset holds a {signal} signal: its levels render as .{extension(signal)}")
+    if samples_of(parsed) > max_pixels:
+        raise RenderError(f"{'x'.join(map(str, parsed.header['size']))} is above the server's render limit "
+                          f"of {max_pixels} samples")
+    try:
+        return render_level(parsed, k)[0]
+    except ImportError as e:
+        raise RenderError(f"the server cannot render {signal} levels ({e.name} is not installed)") from None
 
 
 class LevelRenderer:
@@ -56,16 +58,16 @@ class LevelRenderer:
         self._slots = asyncio.Semaphore(parallel)
         self._locks = {}
 
-    async def png(self, asset_id: str, path: str, etag: str, level: int, end: int) -> str:
-        """Path of the cached PNG of `level`, rendering it first if needed."""
-        name = cache_name(asset_id, etag, level)
+    async def png(self, asset_id: str, path: str, etag: str, level: int, end: int, ext: str = "png") -> str:
+        """Path of the cached render (PNG, or PLY for a shape) of `level`, rendering it first if needed."""
+        name = cache_name(asset_id, etag, level, ext)
         target = os.path.join(self.cache_dir, name)
         lock = self._locks.setdefault(name, asyncio.Lock())
         try:
             async with lock:
                 if not os.path.exists(target):
                     async with self._slots:
-                        data = await anyio.to_thread.run_sync(render_png, path, level, end, self.max_pixels)
+                        data = await anyio.to_thread.run_sync(render_png, path, level, end, self.max_pixels, ext)
                     await anyio.to_thread.run_sync(self._store, asset_id, name, data)
         finally:
             if not lock.locked():

@@ -1,4 +1,4 @@
-"""Asset routes: list, manifest, byte stream (ranges, ETags, pacing), level PNGs, upload."""
+"""Asset routes: list, manifest, byte stream (ranges, ETags, pacing), level renders (PNG, SDF PLY), upload."""
 from __future__ import annotations
 
 import os
@@ -185,11 +185,28 @@ async def stream(asset_id: str, request: Request,
                       headers=headers, media_type=MIME_TYPE, closer=closer)
 
 
-@router.get("/{asset_id}/levels/{k}.png", summary="A level rendered to PNG on the server (cached)",
+LEVEL_TYPES = {"png": "image/png", "ply": "application/ply"}  # what a level renders to, by signal kind
+
+
+@router.get("/{asset_id}/levels/{k}.png", summary="A level rendered to PNG on the server (cached): an image, "
+                                                  "or a video's frames side by side",
             response_class=FileResponse,
             responses={200: {"content": {"image/png": {}}}, 304: {"description": "not modified"},
                        412: {"description": "If-Match or If-Unmodified-Since failed"}, **READ_ERRORS})
 async def level_png(asset_id: str, k: str, request: Request, v: str | None = VERSION_QUERY):
+    return await _level(asset_id, k, request, v, "png")
+
+
+@router.get("/{asset_id}/levels/{k}.ply", summary="An SDF level's surface (marching cubes) as a PLY mesh (cached)",
+            response_class=FileResponse,
+            responses={200: {"content": {"application/ply": {}}}, 304: {"description": "not modified"},
+                       412: {"description": "If-Match or If-Unmodified-Since failed"}, **READ_ERRORS})
+async def level_ply(asset_id: str, k: str, request: Request, v: str | None = VERSION_QUERY):
+    return await _level(asset_id, k, request, v, "ply")
+
+
+async def _level(asset_id: str, k: str, request: Request, v: str | None, ext: str):
+    """One level rendered as `ext`; 422 when the asset's signal renders to the other type."""
     path = asset_file(request, asset_id)
     m = await anyio.to_thread.run_sync(request.app.state.library.manifest, asset_id)
     level = int(k) if LEVEL.fullmatch(k) else 0
@@ -197,7 +214,7 @@ async def level_png(asset_id: str, k: str, request: Request, v: str | None = VER
         raise HTTPException(404, f"asset {asset_id} has no level {k[:8]}")
     if v is not None and v != m["version"]:
         raise version_gone(asset_id, v, m)
-    etag = f'{level_etag(m["etag"], level)[:-1]}.png"'
+    etag = f'{level_etag(m["etag"], level)[:-1]}.{ext}"'
     etag = weak(etag) if m["growing"] else etag
     headers = {"etag": etag, "last-modified": m["modified"],
                **cache_headers("bytes", growing=m["growing"], versioned=v is not None)}
@@ -205,10 +222,11 @@ async def level_png(asset_id: str, k: str, request: Request, v: str | None = VER
     if cond is not None:
         return Response(status_code=cond, headers=headers)
     try:
-        png = await request.app.state.renderer.png(asset_id, path, m["etag"], level, m["levels"][level - 1]["end"])
+        out = await request.app.state.renderer.png(asset_id, path, m["etag"], level, m["levels"][level - 1]["end"],
+                                                   ext)
     except RenderError as e:
         raise HTTPException(422, str(e)) from None
-    return FileResponse(png, media_type="image/png", headers=headers)
+    return FileResponse(out, media_type=LEVEL_TYPES[ext], headers=headers)
 
 
 def http_time_of(date: str) -> float:

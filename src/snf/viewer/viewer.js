@@ -94,6 +94,7 @@ const view = {
   shown: null,         // {level, preview, w, h, source}
   pinned: null,        // level picked by the user; null follows the stream
   running: false,
+  remote: null,        // "video" or "sdf": the server renders each level (showRemote)
 
   have() { return this.parser.levels.length; },
 
@@ -141,6 +142,7 @@ const view = {
 
   /** Run jobs until the picture is the wanted one. Re-entrant calls just return. */
   async pump() {
+    if (this.remote) return showRemote(this.target());
     if (this.running) return;
     this.running = true;
     try {
@@ -189,10 +191,11 @@ const view = {
         const [pw, ph] = previewSize(job.w, job.h, net);
         if (this.how.path === "fallback") this.png(job.level);  // ask early: it may well win
         const out = await this.engine.render(net, pw, ph, { onProgress, cancelled, rgba: this.sampleFormat() });
-        this.drawPreview(job.level, this.rgba(out), pw, ph, job.w, job.h);
+        this.drawPreview(job.level, revealStripes(this.rgba(out), this.parser.arch, job.level, pw, ph), pw, ph, job.w, job.h);
         return;
       }
       const entry = await this.renderFull(job, net, onProgress, cancelled);
+      if (entry.rgba) revealStripes(entry.rgba, this.parser.arch, job.level, job.w, job.h);  // a server PNG has its alpha
       this.full.set(key, entry);
       this.drawFull(job.level, entry, job.w, job.h, entry.source);
     } catch (e) {
@@ -347,6 +350,42 @@ const view = {
   },
 };
 
+/** A spatially grown picture (format_spec 4.1): level k covers columns 0..floor(kW/K);
+ * the rest stays transparent, so the stripes are seen arriving. */
+function revealStripes(rgba, arch, k, w, h) {
+  if (arch.grow !== "spatial") return rgba;
+  const stop = Math.floor((k * w) / arch.widths.length);
+  for (let y = 0; y < h; y++) rgba.fill(0, 4 * (y * w + stop), 4 * (y + 1) * w);
+  return rgba;
+}
+
+/** Videos and shapes: the server's render of level k (a frame strip PNG; a PLY to download). */
+function showRemote(k) {
+  if (!k || (view.shown && view.shown.level === k)) return;
+  const base = `${assetUrl}/levels/${k}`;
+  let el;
+  if (view.remote === "video") {
+    el = document.createElement("img");
+    el.src = `${base}.png`;
+    el.alt = `frames of level ${k}`;
+    el.style.maxWidth = "100%";
+  } else {
+    el = document.createElement("a");
+    el.href = `${base}.ply`;
+    el.download = `${assetId}-level-${k}.ply`;
+    el.textContent = `download the level ${k} mesh (PLY)`;
+  }
+  el.id = "remote";
+  $("stage").querySelector("#remote")?.remove();
+  $("stage").append(el);
+  view.shown = { level: k, preview: false, w: 0, h: 0, source: "server" };
+  snf.current = k;
+  if (snf.firstPictureMs === null) snf.firstPictureMs = now();
+  if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: snf.bytes, source: "server" });
+  refresh();
+  settle();
+}
+
 /** A preview's size: about PREVIEW_COST multiply-adds (fewer pixels for wider networks), within bounds. */
 function previewSize(w, h, net) {
   const perPixel = net.sine.reduce((n, l) => n + l.rows * l.cols, 0) + net.out.rows * net.out.cols;
@@ -411,7 +450,8 @@ function fail(message, { retry = false, stops = false } = {}) {
 
 /** `done` once the stream is over and the display has caught up (or reading stopped). */
 function settle() {
-  const caughtUp = !view.running && (view.stopped || !view.have() || (view.engine && !view.next()));
+  const caughtUp = !view.running && (view.stopped || !view.have() ||
+    (view.remote ? view.shown && view.shown.level === view.target() : view.engine && !view.next()));
   if (snf.streamEnded && caughtUp) snf.done = true;
   refresh();
 }
@@ -582,6 +622,11 @@ function levelMessage(message) {
 function onHeader(header) {
   snf.header = header;
   document.title = `snf ${assetId}`;
+  if (header.signal === "video" || header.signal === "sdf") {
+    view.remote = header.signal;  // rendered by the server, level by level, as levels arrive
+    $("view").hidden = true;
+    return;
+  }
   if (header.signal !== "image") throw new Error(`this asset holds a ${header.signal} signal; the viewer shows images`);
   fit();
 }
