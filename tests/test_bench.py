@@ -160,8 +160,15 @@ def test_paper_prints_the_seed_shaped_table(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["paper", "--images", str(images), "--budget", "0.3", "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
-    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ") and "---" not in line]
-    head, body = [c.strip() for c in rows[0]], [[c.strip() for c in r] for r in rows[1:]]
+    tables = [[]]  # the markdown tables in the order printed: Table 1 (spectral), then Table 3 (spatial)
+    for line in text.splitlines():
+        if line.startswith("| ") and "---" not in line:
+            if line.startswith("| method") and tables[-1]:
+                tables.append([])
+            tables[-1].append([c.strip() for c in line.split("|")[1:-1]])
+    head, body = tables[0][0], tables[0][1:]
+    spatial = {m: [int(r[3].replace(",", "")) for r in tables[1][1:] if r[0] == m] for m in ("individual", "progressive")}
+    assert spatial == {"individual": [14517, 29034, 43551, 58068], "progressive": [14517, 29095, 44515, 58453]}
     assert head[:7] == ["method", "sub-network", "width", "params", "PSNR", "SSIM", "LPIPS"]
     assert "reference PSNR" in head
     assert [r[0] for r in body] == ["individual"] * 4 + ["slimmable"] * 4 + ["progressive"] * 4
