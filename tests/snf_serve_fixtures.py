@@ -96,3 +96,13 @@ def snf_server(snf_assets):
     served = Served(snf_assets["dir"], TOKEN)
     yield served
     served.stop()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def http(snf_server):
+    """An HTTP client on the session's server."""
+    with httpx.Client(base_url=snf_server.base, timeout=30) as c:
+        yield c

@@ -13,16 +13,9 @@ import numpy as np
 import pytest
 
 pytest.register_assert_rewrite("snf_serve_fixtures")
-from snf_serve_fixtures import TOKEN, Served, tiny_png  # noqa: E402
+from snf_serve_fixtures import AUTH, TOKEN, Served, tiny_png  # noqa: E402
 
 pytest_plugins = ["snf_serve_fixtures"]
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def http(snf_server):
-    with httpx.Client(base_url=snf_server.base, timeout=30) as c:
-        yield c
 
 
 def raw_status(base: str, path: str) -> tuple:
