@@ -35,6 +35,14 @@ def _steps(text: str) -> int:
     return v
 
 
+def _images_and_budget(p: argparse.ArgumentParser, budget_help: str, steps_note: str) -> None:
+    """--images, and --budget or --steps: how `paper` and `rd` are told what to train on and for how long."""
+    p.add_argument("--images", default=".", help="folder of images (default: current folder)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--budget", type=_budget, help=budget_help)
+    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget " + steps_note)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="snf-bench", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -45,22 +53,14 @@ def parser() -> argparse.ArgumentParser:
                         "busy shared machine, where threads waiting on each other stall every step)")
     a = sub.add_parser("paper", parents=[common], help="the seed's Tables 1 (and 3): individual, slimmable, "
                        "progressive at the seed's widths under one budget")
-    a.add_argument("--images", default=".", help="folder of images (default: current folder)")
-    g = a.add_mutually_exclusive_group()
-    g.add_argument("--budget", type=_budget, help="seconds per method per image (default scales with pixels: "
-                   "10 s for 128x96, at most 200 s)")
-    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget "
-                   "(slimmable: the same total, one joint stage)")
+    _images_and_budget(a, "seconds per method per image (default scales with pixels: 10 s for 128x96, "
+                       "at most 200 s)", "(slimmable: the same total, one joint stage)")
     a.add_argument("--preset", default="fast", choices=("fast", "paper"),
                    help="training recipe; paper on a GPU without --budget runs the seed's steps on one image")
     r = sub.add_parser("rd", parents=[common], help="rate-distortion against JPEG, WebP, JPEG 2000, JPEG XL "
                        "and the progressive-JPEG prefix; CompressAI JSON, BD-rates, PNG plot")
-    r.add_argument("--images", default=".", help="folder of images (default: current folder)")
-    g = r.add_mutually_exclusive_group()
-    g.add_argument("--budget", type=_budget, help="seconds per snf encode (default scales with pixels: "
-                   "15 s for 128x96, at most 200 s)")
-    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget "
-                   "(deterministic: same bytes on any machine load)")
+    _images_and_budget(r, "seconds per snf encode (default scales with pixels: 15 s for 128x96, at most "
+                       "200 s)", "(deterministic: same bytes on any machine load)")
     r.add_argument("--values", help="comma-separated --quality values (or --bits, where the encoder has no "
                    "quality setting) to measure (default: 25,50,75 or 8,6,4)")
     f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
