@@ -114,7 +114,7 @@ def run(args, out: str, bar: Bar, say) -> dict:
                     continue
                 r = measure(img, s, bar, f"[{i}/{len(paths)}] {stem} {grow} {m}")
                 cells[m] = r
-                bar.line(f"{stem} {grow} {m}: PSNR " + " / ".join(f"{l['psnr']:.2f}" for l in r["levels"])
+                bar.line(f"{stem} {grow} {m}: PSNR " + " / ".join(_f(l['psnr']) for l in r["levels"])
                          + f" dB, {r['bytes']:,} bytes, {r['seconds']} s, steps {r['steps']}")
             per_image[stem] = {"budget_s": budget, "steps_per_level": args.steps, "size": [w, h], "methods": cells}
         doc = {"name": f"snf-bench paper, {grow} growing", "grow": grow, "preset": preset,
