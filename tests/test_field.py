@@ -116,9 +116,18 @@ def test_c_kernel_matches_numpy_at_paper_width():
         fused = net.grid((97, 13))
         net.fused = False
         assert np.abs(fused - net.grid((97, 13))).max() < 1e-5
+    B = render._fast.BLOCK
+    x, y, W = np.zeros((2, 3, B), np.float32), np.zeros((2, 3, B), np.float32), np.zeros((4, 3), np.float32)
+    fwd = render._fast.forward
+    fwd([(0, 4, 3, True, W), (-1, 3, 5, False, np.zeros((3, 5), np.float32))], 2, 3, 5, x, y, 0, 2)
     with pytest.raises(ValueError):
-        render._fast.layer(np.zeros((2, 3), np.float32), 2, 3, np.zeros((3, 31), np.float32),
-                           np.zeros((2, 31), np.float32), 0, 31, True)  # T not a multiple of 32
+        fwd([(0, 4, 3, True, W)], 2, 3, 5, x, y, 0, 3)  # more blocks than x holds
+    with pytest.raises(ValueError):
+        fwd([(0, 4, 6, True, np.zeros((4, 6), np.float32))], 2, 3, 5, x, y, 0, 2)  # reads past the rows
+    with pytest.raises(ValueError):
+        fwd([(0, 4, 3, True, W[:2])], 2, 3, 5, x, y, 0, 2)  # weights shorter than n x K
+    with pytest.raises(ValueError):
+        fwd([(2, 4, 3, True, W)], 2, 3, 5, x, y, 0, 2)  # writes past the rows
 
 
 def test_progressive_stage_leaves_earlier_levels_bit_identical(tiny_image):

@@ -1,16 +1,18 @@
 """Evaluate a decoded field with numpy alone: no torch on the decoding side.
 
-The work is tiled (a few hundred samples a tile, so activations stay in L2)
-and the tiles run on a small thread pool with BLAS held to one thread each:
-numpy releases the GIL in matmul and sin, and two BLAS pools fighting over two
-cores is slower than one thread each. Where the optional C kernel
-(`_fastfield.c`) was built, each layer's product and sines run fused in it.
+Where the optional C kernel (`_fastfield.c`) was built, the whole forward pass runs
+in it on blocks of 32 samples, each block through every layer while its activations
+stay in L1, the blocks split over a few threads. Otherwise numpy does it: the work is
+tiled (a few hundred samples a tile, so activations stay in L2) and the tiles run on
+a small thread pool with BLAS held to one thread each (numpy releases the GIL in
+matmul and sin, and two BLAS pools fighting over two cores is slower than one
+thread each).
 """
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
 
@@ -107,11 +109,13 @@ class Network:
         self.out = _with_bias(dense["out.w"][:, :w], dense["out.b"])
         self.scratch = max(c - a for a, c in spans)
         self.fused = _fast is not None and not os.environ.get("SNF_NO_C_KERNEL")
+        # forward()'s list: first layer, hidden groups (latest level first), output (a = -1)
+        self.groups = ([(0, w, 1 + self.d_in, True, self.first)]
+                       + [(a, c - a, c + 1, True, Wg) for groups in self.hidden for a, c, Wg in groups]
+                       + [(-1, self.d_out, 1 + w, False, self.out)])
 
     def tile(self, xt: np.ndarray, h: np.ndarray, y: np.ndarray) -> None:
-        """[1; coordinates] (1 + d_in, T) -> values in y (d_out, T); h is scratch."""
-        if self.fused:
-            return self._tile_fused(xt, h, y)
+        """[1; coordinates] (1 + d_in, T) -> values in y (d_out, T); h is scratch (numpy path)."""
         z = np.empty((self.scratch, xt.shape[1]), np.float32)
         np.sin(np.matmul(self.first, xt), out=h[1:])
         for groups in self.hidden:
@@ -120,15 +124,6 @@ class Network:
                 np.matmul(Wg, h[:c + 1], out=zg)
                 np.sin(zg, out=h[a + 1:c + 1])
         np.matmul(self.out, h, out=y)
-
-    def _tile_fused(self, xt: np.ndarray, h: np.ndarray, y: np.ndarray) -> None:
-        """`tile` through the optional C kernel: products and sines fused per block."""
-        T, layer = xt.shape[1], _fast.layer
-        layer(self.first, self.width, 1 + self.d_in, xt, h, 1, T, True)
-        for groups in self.hidden:
-            for a, c, Wg in groups:
-                layer(Wg, c - a, c + 1, h, h, a + 1, T, True)
-        layer(self.out, self.d_out, 1 + self.width, h, y, 0, T, False)
 
     def __call__(self, coords: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Evaluate (N, d_in) coordinates -> (N, d_out) float32 values."""
@@ -139,6 +134,32 @@ class Network:
         return self._run(grid(size).T, threads)
 
     def _run(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
+        if self.fused:
+            return self._run_blocks(coords, threads)
+        return self._run_tiles(coords, threads)
+
+    def _run_blocks(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
+        """coords (d_in, N) -> (N, d_out) through the C kernel's forward(): 32-sample blocks,
+        each through every layer while its activations stay in L1, spread over a few threads."""
+        n, P = coords.shape[1], _fast.BLOCK
+        blocks = -(-n // P)
+        xb = np.zeros((blocks, 1 + self.d_in, P), np.float32)
+        xb[:, 0] = 1.0
+        flat = np.zeros((self.d_in, blocks * P), np.float32)
+        flat[:, :n] = coords
+        xb[:, 1:] = flat.reshape(self.d_in, blocks, P).transpose(1, 0, 2)
+        out = np.empty((blocks, self.d_out, P), np.float32)
+        threads = max(1, min(threads or min(4, os.cpu_count() or 1), blocks))
+        cuts = [blocks * i // threads for i in range(threads + 1)]
+        rows = 1 + self.width
+
+        def job(i: int) -> None:
+            _fast.forward(self.groups, self.d_in, self.d_out, rows, xb, out, cuts[i], cuts[i + 1])
+
+        _in_threads(job, range(threads))
+        return out.transpose(0, 2, 1).reshape(blocks * P, self.d_out)[:n]
+
+    def _run_tiles(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
         """coords (d_in, N) -> (N, d_out): tiles of TILE samples, laid out tile-major
         so that each tile is contiguous, spread over a few threads."""
         n = coords.shape[1]
@@ -164,9 +185,43 @@ class Network:
                 for span in spans:
                     job(span)
             else:
-                with ThreadPoolExecutor(threads) as pool:
-                    list(pool.map(job, spans))
+                todo = iter(spans)
+                lock = threading.Lock()
+
+                def worker(_) -> None:
+                    while True:
+                        with lock:
+                            span = next(todo, None)
+                        if span is None:
+                            return
+                        job(span)
+
+                _in_threads(worker, range(threads))
         return out.transpose(0, 2, 1).reshape(tiles * TILE, self.d_out)[:n]
+
+
+def _in_threads(fn, items) -> None:
+    """fn(item) for each item, one thread each (the last in this thread); the first
+    error is raised here. Plain threads: concurrent.futures costs ~4 ms of import in a
+    process whose whole budget is a fraction of a second."""
+    items = list(items)
+    errors = []
+
+    def call(item) -> None:
+        try:
+            fn(item)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            errors.append(e)
+
+    threads = [threading.Thread(target=call, args=(it,)) for it in items[:-1]]
+    for t in threads:
+        t.start()
+    if items:
+        call(items[-1])
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _with_bias(W: np.ndarray, b: np.ndarray) -> np.ndarray:
