@@ -72,9 +72,10 @@ def _wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> N
 
 
 def synthetic_asset(mode: str, d_out: int = 3, bits: int = 8, size=(40, 30), seed: int = 0,
-                    widths=(6, 13, 20)) -> bytes:
-    """A SIREN-initialised field (no training, no torch) in the real container."""
-    arch = Arch(tuple(widths), layers=3, d_out=d_out, mode=mode)
+                    widths=(6, 13, 20), grow: str = "spectral") -> bytes:
+    """A SIREN-initialised field (no training, no torch) in the real container; a `size` of
+    three sides makes a video (x, y, t)."""
+    arch = Arch(tuple(widths), layers=3, d_in=len(size), d_out=d_out, mode=mode, grow=grow)
     quant = default_quant(bits)
     rng = np.random.default_rng(seed)
     payloads = []
@@ -82,8 +83,8 @@ def synthetic_asset(mode: str, d_out: int = 3, bits: int = 8, size=(40, 30), see
         tensors = [_init_block(blk, arch, rng) for blk in arch.blocks(k)]
         payloads.append(encode_level(arch, k, tensors, quant)[0])
     header = {
-        "signal": "image", "size": list(size), "channels": d_out, "arch": arch.to_dict(),
-        "coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"},
+        "signal": "image" if len(size) == 2 else "video", "size": list(size), "channels": d_out, "arch": arch.to_dict(),
+        **({"coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"}} if len(size) == 2 else {}),
         "values": {"range": [-1.0, 1.0], "bit_depth": 8}, "quant": quant,
         "levels": [{"psnr": 20.0 + k, "psnr_float": 21.0 + k, "steps": 0} for k in range(arch.levels)],
         "encoder": {"name": "test", "version": "0", "preset": "none", "seed": seed, "budget": "steps"},
@@ -114,6 +115,10 @@ SYNTHETIC = {
 # pixel, seconds even on several workers) and quick for the server's numpy: for cancelling
 # and for the PNG fallback winning the race.
 BIG = dict(mode="progressive", size=(768, 512), seed=4, widths=(8, 32, 96))
+# Grown in the signal's domain: one equal-width network per stripe (mode individual), and a
+# video whose levels add windows of frames (rendered by the server, played by the page).
+STRIPES = dict(mode="individual", grow="spatial", seed=5, widths=(6, 6, 6))
+VIDEO = dict(mode="progressive", grow="temporal", size=(24, 16, 6), seed=6)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +135,8 @@ def site(tmp_path_factory):
     for name, kw in SYNTHETIC.items():
         (folder / f"{name}.snf").write_bytes(synthetic_asset(**kw))
     (folder / "big.snf").write_bytes(synthetic_asset(**BIG))
+    (folder / "stripes.snf").write_bytes(synthetic_asset(**STRIPES))
+    (folder / "video.snf").write_bytes(synthetic_asset(**VIDEO))
     port = _free_port()
     proc = _serve(folder, port)
     try:
@@ -318,6 +325,41 @@ def test_every_mode_and_level_matches_the_numpy_decoder(site, page):
     # Levels differ from each other, so matching each one is not matching a constant.
     ref = [reference(site["dir"] / "slim.snf", k) for k in (1, 3)]
     assert np.abs(ref[0] - ref[1]).max() > 10
+
+
+@pytest.mark.parametrize("level", [1, 3])
+def test_stripes_of_equal_width_networks_arrive_and_match_the_decoder(site, page, level):
+    """Spatial growth, mode individual (equal widths, one network per stripe): the page accepts
+    the file, draws level k's stripes (each from its own network) and leaves the rest clear."""
+    page.goto(f"{site['base']}/view/stripes?renderer=js&level={level}")
+    snf = wait_done(page)
+    assert snf["error"] is None and snf["current"] == level
+    ref = decompress((site["dir"] / "stripes.snf").read_bytes(), level=level)["image"].astype(int)
+    h, w = ref.shape[:2]
+    got = np.frombuffer(base64.b64decode(page_pixels(page)), np.uint8).astype(int).reshape(h, w, 4)
+    stop = level * w // 3
+    assert_matches(base64.b64encode(got[:, :stop].astype(np.uint8).tobytes()).decode(), ref[:, :stop, :3],
+                   f"stripes level {level}")
+    assert (got[:, stop:, 3] == 0).all()
+    if level == 3:  # each stripe from its own network: level 3's network alone differs on stripe 1
+        from snf.decode.render import Network, to_samples
+        parsed = read((site["dir"] / "stripes.snf").read_bytes())
+        alone = to_samples(Network(parsed.arch, parsed.levels, 3).grid((w, h)), (-1.0, 1.0)).reshape(h, w, 3)
+        assert np.abs(alone[:, :w // 3].astype(int) - ref[:, :w // 3, :3]).max() > 10
+
+
+def test_a_video_level_plays_in_the_page(site, page):
+    """Temporal growth: each level's frames (the server's strip) play in the page, level by level."""
+    page.goto(f"{site['base']}/view/video")
+    page.wait_for_function("window.snf && window.snf.playing && window.snf.playing.level === 3 "
+                           "&& window.snf.playing.drawn >= 3", timeout=20000)
+    snf = wait_done(page)
+    assert snf["error"] is None
+    assert snf["playing"]["frames"] == 6  # level 3 of 3 covers all 6 frames
+    assert [s["level"] for s in snf["levelsShown"]][-1] == 3
+    frames = page.evaluate("""() => { const c = document.querySelector('#remote');
+        return [c.tagName, c.width, c.height]; }""")
+    assert frames == ["CANVAS", 24, 16]
 
 
 def _damaged(data: bytes, how: str) -> bytes:

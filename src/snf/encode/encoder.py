@@ -192,6 +192,11 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
         quant = {"coding": coded.CODING, "quality": quality}
     eps = None if quality is None else rd.eps_of_quality(quality)
     p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
+    if s.lr is None:  # the preset's rate for this kind of signal, where it has one
+        p = with_overrides(p, lr=dict(p.lr_signal).get(fit.header["signal"]))
+        if p.lr_width and (arch.regional or fit.header["signal"] == "video"):  # by width (Preset.lr_width)
+            first = per_level(p.lr, arch.levels)[0]
+            p = with_overrides(p, lr=tuple(min(first, p.lr_width / w) for w in arch.widths))
     if cache_limit is not None:
         p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \

@@ -23,6 +23,24 @@ class Preset:
     qat_lr: float = 0.01       # ... at this fraction of the stage's peak rate, constant (0.05: 0.2 dB worse)
     lam: float | tuple = 0.0   # grid field: rate weight per level (loss = MSE on [-1, 1] + lam * bits / pixel)
     ste_share: float = 0.2     # grid field: last share of a stage with latents rounded (straight-through)
+    # spatial/temporal growth, progressive: rows not yet revealed also train, at this weight
+    # against the revealed rows' mean (float), or "area" (every row alike: the reference's
+    # loss); their targets: "signal" (the true values) or "zero" (the reference's zero fill);
+    # they take this share of each batch (see Trainer._unrevealed)
+    # peak rate for every level of a signal kind other than images (kind -> rate; kinds not
+    # listed use `lr`): a torus SDF (w0 10, 400 steps) reaches Chamfer 0.050 at the image
+    # rate 3e-3 and 0.015 at 1e-3 (bench/RESULTS-modalities.md)
+    lr_signal: tuple = ()
+    # videos and spatially/temporally grown pictures: level k's peak rate is
+    # min(level 1's rate, lr_width / width of the network rendering level k). The image rates
+    # fall with level because the widths grow (30..151 wide: rate x width = 0.075..0.10), not
+    # because later levels need less: an equal-width network per stripe (mode individual) kept
+    # at the falling rates lost up to 1.4 dB at level 4 (kodim08 crop), and a 64-wide video
+    # field at 3e-3 stayed at 22 dB where 1e-3 reached 46 dB (bench/RESULTS-modalities.md).
+    lr_width: float | None = None
+    unrevealed: float | str = 0.1
+    unrevealed_fill: str = "signal"
+    unrevealed_share: float = 0.25
 
 
 PRESETS = {
@@ -32,7 +50,8 @@ PRESETS = {
     # to +0.3 dB on kodim03 and kodim08; level 1 lost 0.5 dB with them on kodim03);
     # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores.
     "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (1800, 1500, 1700, 1700),
-                   (0.15, 0.20, 0.30, 0.35), sampling=("uniform", "stratified")),
+                   (0.15, 0.20, 0.30, 0.35), sampling=("uniform", "stratified"),
+                   lr_signal=(("sdf", 1e-3),), lr_width=0.09),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
     "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,)),
 }

@@ -53,12 +53,17 @@ class CachedLevel:
     the weight gradient.
     """
 
-    def __init__(self, model: BlockSiren, k: int, tables: list, batch: int, rows: int | None = None):
+    def __init__(self, model: BlockSiren, k: int, tables: list, batch: int, rows: int | None = None,
+                 outside: tuple | None = None):
         arch = model.arch
         self.model, self.k, self.tables = model, k, tables
         # rows 0..active train this stage (spatial/temporal growth: the revealed regions);
         # the tables hold every row, so the next stage's extension covers them all
         self.active = tables[0].shape[0] if rows is None else rows
+        # (weight, fill): rows past `active` (not yet revealed) that a batch draws count with
+        # this weight against fill targets ("signal": the true values, "zero": 0), so the
+        # frozen units extend sensibly into the regions later levels reveal (see `Outside`)
+        self.outside = outside if outside is not None and self.active < self.rows else None
         self.a, self.b = arch.span(k)
         self.n = self.b - self.a
         self.L, self.w0 = arch.layers, float(arch.w0)
@@ -116,8 +121,17 @@ class CachedLevel:
         y = self.forward(G)
         r = self.r[:B]
         torch.sub(y, G[0][:, self.di:self.di + self.do], out=r)
-        loss = float(r.pow(2).mean())
-        r.mul_(2.0 / r.numel())
+        n_in = B if idx is None or self.outside is None else int(torch.searchsorted(idx, self.active))
+        if n_in == B:
+            loss = float(r.pow(2).mean())
+            r.mul_(2.0 / r.numel())
+        else:  # mean squared error over the revealed rows + weight x that over the others
+            weight, fill = self.outside
+            if fill == "zero":
+                r[n_in:].copy_(y[n_in:])
+            loss = float(r[:n_in].pow(2).mean())
+            r[:n_in].mul_(2.0 / (n_in * self.do))
+            r[n_in:].mul_(2.0 * weight / ((B - n_in) * self.do))
         self._backward(G, r)
         return loss
 
@@ -147,15 +161,22 @@ class CachedLevel:
         m = n + (1 if k == 1 else 0)
         A = torch.zeros(m, m, dtype=torch.float64, device=self.tables[0].device)
         rhs = torch.zeros(m, self.do, dtype=torch.float64, device=A.device)
-        for s in range(0, self.active, self.B):
-            G = [t[s:min(s + self.B, self.active)] for t in self.tables]
-            self.forward(G)
-            H = self.h[:G[0].shape[0]].double()
-            if k == 1:
-                H = torch.cat([H, torch.ones_like(H[:, :1])], 1)
-            resid = (G[0][:, self.di:lead] - G[0][:, lead:]).double()
-            A += H.T @ H
-            rhs += H.T @ resid
+        # the same objective as the steps: revealed rows, and the others at their weight
+        parts = [(0, self.active, 1.0 / self.active, False)]
+        if self.outside is not None:
+            weight, fill = self.outside
+            parts.append((self.active, self.rows, weight / (self.rows - self.active), fill == "zero"))
+        for lo, hi, wt, zero in parts:
+            for s in range(lo, hi, self.B):
+                G = [t[s:min(s + self.B, hi)] for t in self.tables]
+                self.forward(G)
+                H = self.h[:G[0].shape[0]].double()
+                if k == 1:
+                    H = torch.cat([H, torch.ones_like(H[:, :1])], 1)
+                target = torch.zeros_like(G[0][:, lead:]) if zero else G[0][:, self.di:lead]
+                resid = (target - G[0][:, lead:]).double()
+                A += wt * (H.T @ H)
+                rhs += wt * (H.T @ resid)
         A += ridge * torch.trace(A) / m * torch.eye(m, dtype=A.dtype, device=A.device)
         sol = torch.linalg.solve(A, rhs)
         self.params[2 * self.L].copy_(sol[:n].T)

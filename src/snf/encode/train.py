@@ -57,6 +57,7 @@ class Trainer:
         self.region_rows = list(region_rows) if region_rows is not None else [0, self._n]
         self.make_objective = objective  # (model, levels, coords, values, gen, batch) -> objective, or None
         self._range = (0, self._n)
+        self._cached = False  # the stage's objective is CachedLevel (it can weigh unrevealed rows)
         self._reported = 0.0
         self._stage = (0, 1)
         self._level = 1
@@ -136,14 +137,35 @@ class Trainer:
         if self.grid:
             return GridLevel(self.model, k, self.values, self._level_setting(self.preset.lam),
                              ste_share=self.preset.ste_share, prev=tables)
+        self._cached = False
         if self.make_objective is not None:
             return self.make_objective(self.model, levels, self.coords, self.values, self.gen, self._batch())
         fits = cache_bytes(arch, k, self._n) <= self.preset.cache_limit
         if arch.causal and fits:  # cached tables hold frozen earlier units: only valid when causal
             if tables is None:
                 tables = initial_tables(arch, self.coords, self.values)
-            return CachedLevel(self.model, k, tables, self._batch(), rows=self._range[1])
+            u = self._unrevealed()
+            self._cached = True
+            return CachedLevel(self.model, k, tables, self._batch(), rows=self._range[1],
+                               outside=None if u is None else u[:2])
         return Autograd(self.model, levels, self.coords, self.values)
+
+    def _unrevealed(self):
+        """(weight, fill, batch share) for the rows a regional stage has not revealed, or None.
+
+        A progressive level's units are frozen once trained, and they still answer on the
+        stripes (windows) that later levels reveal; trained on their own region only, they
+        extrapolate freely there, and the later levels' few new units must first cancel that.
+        So a stage also fits the unrevealed rows, at a small weight: to the true signal
+        ("signal", ours: the encoder has it all) or to zero ("zero", the reference code's
+        zero-filled target). Weight "area" is the reference's loss: every row alike."""
+        p = self.preset
+        if not (self.arch.regional and self.arch.causal) or p.unrevealed in (0, None) or self._range[1] >= self._n:
+            return None
+        hi = self._range[1]
+        if p.unrevealed == "area":
+            return ((self._n - hi) / hi, p.unrevealed_fill, (self._n - hi) / self._n)
+        return (float(p.unrevealed), p.unrevealed_fill, p.unrevealed_share)
 
     def _level_setting(self, values):
         return per_level(values, self.arch.levels)[self._level - 1]
@@ -153,7 +175,23 @@ class Trainer:
         return self.rows if b is None else min(b, self.rows)
 
     def _indices(self):
-        B, lo = self._batch(), self._range[0]
+        """A batch of sorted row indices (None: every row). Under spatial or temporal growth a
+        causal stage also draws `Preset.unrevealed_share` of its batch from the rows not yet
+        revealed (see `_unrevealed`); they come last, as CachedLevel expects."""
+        B = self._batch()
+        u = self._unrevealed() if self._cached else None  # only the cached objective weighs them
+        n_out = round(B * u[2]) if u else 0
+        idx = self._indices_in(B - n_out)
+        if n_out == 0:
+            return idx
+        hi = self._range[1]
+        if idx is None:
+            idx = torch.arange(self._range[0], hi, device=self.device)
+        out = torch.randint(self._n - hi, (n_out,), generator=self.gen).sort().values + hi
+        return torch.cat([idx, out.to(self.device)])
+
+    def _indices_in(self, B):
+        lo = self._range[0]
         if B >= self.rows:
             if self.rows == self._n:
                 return None

@@ -45,6 +45,11 @@ SIGNALS = ("image", "video", "sdf")  # the kinds an encoder fits (the container 
 # (the seed's counts imply 5 for images, 6 for videos, 4 for SDFs).
 SIGNAL_D_IN = {"image": 2, "video": 3, "sdf": 3}
 DEFAULT_LAYERS = {"image": 5, "video": 6, "sdf": 4}
+# Per signal kind: the sine frequency w0 (the header's arch.w0). SIREN's 30 for pictures and
+# videos; 10 for SDFs: at 30 a 3D field on [-1, 1]^3 starts so rough that, at a CPU budget of
+# a few hundred steps, its zero set is full of spurious sheets (a torus fitted 300 steps at
+# width 64: Chamfer 0.27 at w0 30, 0.04 at w0 10; bench/RESULTS-modalities.md).
+DEFAULT_W0 = {"image": 30.0, "video": 30.0, "sdf": 10.0}
 # Which signal kinds a growth mode can grow, and along which coordinate (index into the input).
 GROW_SIGNALS = {"spectral": ("image", "video", "sdf"), "spatial": ("image",), "temporal": ("video",)}
 GROW_AXIS = {"spatial": 0, "temporal": 2}
@@ -313,6 +318,7 @@ def arch_for_signal(signal: str, widths, channels: int, layers: int | None = Non
     grow = kw.get("grow", "spectral")
     if grow in GROW_SIGNALS and signal not in GROW_SIGNALS[grow]:
         raise ArchError(f"grow {grow} applies to {' and '.join(GROW_SIGNALS[grow])} signals, not {signal}")
+    kw.setdefault("w0", DEFAULT_W0[signal])
     return Arch(widths, layers=layers or DEFAULT_LAYERS[signal], d_in=SIGNAL_D_IN[signal],
                 d_out=1 if signal == "sdf" else channels, **kw)
 

@@ -34,6 +34,7 @@ def values() -> dict:
         },
         "MODE_RULES": {m: dataclasses.asdict(r) for m, r in _arch.MODE_RULES.items()},
         "GROWS": list(_arch.GROWS),
+        "GROW_AXIS": dict(_arch.GROW_AXIS),
         "INITS": list(_arch.INITS),
         "FAMILIES": list(_arch.FAMILIES),
         "ARCH_DEFAULTS": defaults,

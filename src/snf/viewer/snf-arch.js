@@ -5,7 +5,7 @@
 // from its name. The block order of `blocks(arch, k)` is the payload order: part of the format.
 
 import {
-  LIMITS, MODE_RULES, GROWS, INITS, FAMILIES, ARCH_DEFAULTS, SIGNAL_DIMS, DEFAULT_COORDS, CODINGS, FEATURES,
+  LIMITS, MODE_RULES, GROWS, GROW_AXIS, INITS, FAMILIES, ARCH_DEFAULTS, SIGNAL_DIMS, DEFAULT_COORDS, CODINGS, FEATURES,
 } from "./snf-constants.js";
 import { validateGridHeader } from "./snf-grid.js";
 
@@ -28,6 +28,15 @@ const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 /** Units [a, b) that level k (1-based) adds to every hidden layer. */
 export function span(arch, k) {
   return [k > 1 ? arch.widths[k - 2] : 0, arch.widths[k - 1]];
+}
+
+/** Samples along the growth axis (n in all) in regions 1..j: floor(j n / K) (Arch.cut). */
+export function cut(arch, j, n) { return Math.floor((j * n) / arch.widths.length); }
+
+/** Level k's renderers, as Arch.renderers: [level whose network renders, first region, stop region]. */
+export function renderers(arch, k) {
+  if (arch.composite) return Array.from({ length: k }, (_, i) => [i + 1, i, i + 1]);
+  return [[k, 0, arch.regional ? k : arch.widths.length]];
 }
 
 /** Which dense network renders level k, and the first level whose blocks build it. */
@@ -96,7 +105,14 @@ export function checkArch(d) {
     mode: get("mode"), grow: get("grow"), init: get("init"),
   };
   if (w.length < 1 || w.length > LIMITS.levels) throw new HeaderError(`header: need 1..${LIMITS.levels} levels, got ${w.length}`);
-  if (w.some((v, i) => v <= (i ? w[i - 1] : 0))) throw new HeaderError("header: widths must be positive and strictly increasing");
+  // spatial/temporal growth with separate networks: one network per region, any positive widths
+  const regional = has(GROW_AXIS, arch.grow);
+  const composite = regional && has(MODE_RULES, arch.mode) && MODE_RULES[arch.mode].separate;
+  if (composite) {
+    if (w.some((v) => v < 1)) throw new HeaderError("header: widths must be positive");
+  } else if (w.some((v, i) => v <= (i ? w[i - 1] : 0))) {
+    throw new HeaderError("header: widths must be positive and strictly increasing");
+  }
   if (w[w.length - 1] > LIMITS.width) throw new HeaderError(`header: width ${w[w.length - 1]} exceeds the limit ${LIMITS.width}`);
   if (arch.layers < 1 || arch.layers > LIMITS.layers) throw new HeaderError(`header: need 1..${LIMITS.layers} sine layers`);
   for (const key of ["d_in", "d_out"]) {
@@ -106,8 +122,12 @@ export function checkArch(d) {
   if (!GROWS.includes(arch.grow)) throw new HeaderError(`header: unknown growth ${arch.grow}`);
   if (!INITS.includes(arch.init)) throw new HeaderError(`header: unknown init ${arch.init}`);
   if (!(arch.w0 > 0 && arch.w0 <= LIMITS.w0)) throw new HeaderError("header: w0 out of range");
+  if (regional && MODE_RULES[arch.mode].joint) throw new HeaderError(`header: grow ${arch.grow} supports modes progressive and individual, not ${arch.mode}`);
+  if (regional && arch.d_in <= GROW_AXIS[arch.grow]) throw new HeaderError(`header: grow ${arch.grow} needs at least ${GROW_AXIS[arch.grow] + 1} inputs`);
   arch.levels = w.length;
   arch.rule = MODE_RULES[arch.mode];
+  arch.regional = regional;
+  arch.composite = composite;
   return arch;
 }
 

@@ -8,6 +8,7 @@ export const MAJORS = Object.freeze([1, 2]);
 export const LIMITS = Object.freeze({"levels": 16, "layers": 16, "width": 4096, "dim": 4, "side": 65536, "samples": 268435456, "frames": 4096, "headerBytes": 1048576, "chunkBytes": 67108864, "minBits": 4, "maxBits": 16, "sampleBits": 16, "w0": 1000});
 export const MODE_RULES = Object.freeze({"progressive": {"separate": false, "lateral": false, "causal": true, "joint": false}, "slimmable": {"separate": false, "lateral": true, "causal": false, "joint": true}, "individual": {"separate": true, "lateral": false, "causal": false, "joint": false}});
 export const GROWS = Object.freeze(["spectral", "spatial", "temporal"]);
+export const GROW_AXIS = Object.freeze({"spatial": 0, "temporal": 2});
 export const INITS = Object.freeze(["siren", "zero-out"]);
 export const FAMILIES = Object.freeze(["siren", "grid"]);
 export const ARCH_DEFAULTS = Object.freeze({"layers": 5, "d_in": 2, "d_out": 3, "w0": 30.0, "mode": "progressive", "grow": "spectral", "init": "siren"});

@@ -8,6 +8,7 @@
 
 import { Parser } from "./snf-parse.js";
 import { buildNetwork } from "./snf-model.js";
+import { cut, renderers } from "./snf-arch.js";
 import { toRGBA } from "./snf-image.js";
 import { renderGrid } from "./snf-grid.js";
 import { pickRenderer } from "./renderers.js";
@@ -48,6 +49,7 @@ const snf = {
   current: null,         // level whose full render is on the canvas
   job: null,             // {level, phase, progress, via}: the render in progress
   header: null,
+  playing: null,         // a video level playing: {level, frames (in the strip), drawn (frames drawn so far)}
   /**
    * RGBA bytes on the canvas (a full render), row-major, 4 per pixel: a plain array, or with
    * "base64" one base64 string (much quicker to hand to a test for a large image).
@@ -190,8 +192,8 @@ const view = {
       if (job.phase === "preview") {
         const [pw, ph] = previewSize(job.w, job.h, net);
         if (this.how.path === "fallback") this.png(job.level);  // ask early: it may well win
-        const out = await this.engine.render(net, pw, ph, { onProgress, cancelled, rgba: this.sampleFormat() });
-        this.drawPreview(job.level, revealStripes(this.rgba(out), this.parser.arch, job.level, pw, ph), pw, ph, job.w, job.h);
+        const rgba = await this.renderRGBA(job.level, pw, ph, { onProgress, cancelled, rgba: this.sampleFormat() });
+        this.drawPreview(job.level, revealStripes(rgba, this.parser.arch, job.level, pw, ph), pw, ph, job.w, job.h);
         return;
       }
       const entry = await this.renderFull(job, net, onProgress, cancelled);
@@ -207,9 +209,9 @@ const view = {
   /** Full render: the engine, or in fallback mode whichever of the server PNG and the workers is sooner. */
   async renderFull(job, net, onProgress, cancelled) {
     const viaEngine = async (stop) => {
-      const out = await this.engine.render(net, job.w, job.h,
+      const rgba = await this.renderRGBA(job.level, job.w, job.h,
         { onProgress, cancelled: () => stop() || cancelled(), rgba: this.sampleFormat() });
-      return { rgba: this.rgba(out), source: this.engine.name };
+      return { rgba, source: this.engine.name };
     };
     if (this.how.path !== "fallback") return viaEngine(() => false);
     const png = this.png(job.level);
@@ -260,6 +262,21 @@ const view = {
       });
     }
     return this.pngs.get(k);
+  },
+
+  /** Level k's RGBA at w x h: one engine render; under spatial growth with one network per
+   * stripe (mode individual, format_spec 4.1), one render per revealed stripe's network, each
+   * contributing its own columns (as snf/decode/render.py's render_field). */
+  async renderRGBA(level, w, h, opts) {
+    const arch = this.parser.arch;
+    if (!arch.composite) return this.rgba(await this.engine.render(this.net(level), w, h, opts));
+    const out = new Uint8ClampedArray(4 * w * h);
+    for (const [j, r0, r1] of renderers(arch, level)) {
+      const part = this.rgba(await this.engine.render(this.net(j), w, h, opts));
+      const lo = cut(arch, r0, w), hi = cut(arch, r1, w);
+      for (let y = 0; y < h; y++) out.set(part.subarray(4 * (y * w + lo), 4 * (y * w + hi)), 4 * (y * w + lo));
+    }
+    return out;
   },
 
   engineName(job) {
@@ -365,10 +382,11 @@ function showRemote(k) {
   const base = `${assetUrl}/levels/${k}`;
   let el;
   if (view.remote === "video") {
-    el = document.createElement("img");
-    el.src = `${base}.png`;
-    el.alt = `frames of level ${k}`;
+    el = document.createElement("canvas");
+    el.setAttribute("role", "img");
+    el.setAttribute("aria-label", `level ${k} of the video, playing`);
     el.style.maxWidth = "100%";
+    playStrip(el, `${base}.png`, k);
   } else {
     el = document.createElement("a");
     el.href = `${base}.ply`;
@@ -384,6 +402,39 @@ function showRemote(k) {
   if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: snf.bytes, source: "server" });
   refresh();
   settle();
+}
+
+let playback = 0;
+
+/** Play level k of a video in the page: the server's frame strip (up to 16 of the level's
+ * frames side by side, snf/decode/preview.py) drawn one frame at a time, looping, so that
+ * the strip lasts as long as the frames the level covers do at the clip's rate (8 fps when
+ * the header gives none). A newer level replaces the one playing. */
+function playStrip(canvas, url, k) {
+  clearInterval(playback);
+  const [w, h, t] = snf.header.size;
+  const arch = view.parser.arch;
+  const covered = arch.grow === "temporal" ? Math.max(1, Math.floor((k * t) / arch.levels)) : t;
+  const img = new Image();
+  img.onload = () => {
+    if (snf.current !== k) return;  // a later level arrived meanwhile
+    const n = Math.max(1, Math.round(img.naturalWidth / w));
+    canvas.width = w;
+    canvas.height = h;
+    const ctx = canvas.getContext("2d");
+    const rate = ((snf.header.fps || 8) * n) / covered;
+    snf.playing = { level: k, frames: n, drawn: 0 };
+    const draw = () => {
+      const i = snf.playing.drawn % n;
+      ctx.clearRect(0, 0, w, h);
+      ctx.drawImage(img, i * w, 0, w, h, 0, 0, w, h);
+      snf.playing.drawn += 1;
+    };
+    draw();
+    playback = setInterval(draw, 1000 / Math.min(60, Math.max(1, rate)));
+  };
+  img.onerror = () => fail(`level ${k}: the server could not render its frames`);
+  img.src = url;
 }
 
 /** A preview's size: about PREVIEW_COST multiply-adds (fewer pixels for wider networks), within bounds. */
