@@ -53,7 +53,8 @@ PRESETS = {
                    (0.15, 0.20, 0.30, 0.35), sampling=("uniform", "stratified"),
                    lr_signal=(("sdf", 1e-3),), lr_width=0.09),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
-    "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,)),
+    # (spatial/temporal growth as the seed's code: zero-filled target, every row alike)
+    "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,), unrevealed="area", unrevealed_fill="zero"),
 }
 
 # The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)

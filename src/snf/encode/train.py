@@ -180,6 +180,8 @@ class Trainer:
         revealed (see `_unrevealed`); they come last, as CachedLevel expects."""
         B = self._batch()
         u = self._unrevealed() if self._cached else None  # only the cached objective weighs them
+        if u and self._level_setting(self.preset.batch) is None:  # full batch: every row, revealed first
+            return torch.arange(self._range[0], self._n, device=self.device)
         n_out = round(B * u[2]) if u else 0
         idx = self._indices_in(B - n_out)
         if n_out == 0:
