@@ -122,11 +122,13 @@ def test_numpy_decoder_matches_torch(grid_encoded, tiny_image):
 
 @pytest.mark.parametrize("commit,message", [
     ("e2c2dfd", "unsupported .snf version 2.0"),        # the 1.0 reader (before must-understand keys)
-    ("3ca7d35", "unknown field family 'grid'"),         # the 2.0 reader without this family
+    ("3ca7d35", "needs grid-rans"),                      # the 2.0 reader without this family
+    ("2a673a0", "needs grid-rans"),                      # the grid family's first revision (zstd payloads)
 ])
 def test_old_reader_refuses(grid_encoded, tmp_path, commit, message):
-    """Readers before this family refuse a grid file, reading nothing: a 1.x reader by its
-    version, a 2.x reader by the must-understand `field` key (format_spec.md 2.1). Each runs
+    """Readers before entropy-coded grid levels refuse a grid file, reading nothing: a 1.x
+    reader by its version, a 2.x reader by the must-understand `requires` key (format_spec.md
+    2.1), whether or not it knows the grid family's first revision. Each runs
     from its own commit's source tree, in a fresh interpreter."""
     import subprocess
     here = str(__import__("pathlib").Path(__file__).parent.parent)  # the repository root
@@ -188,3 +190,15 @@ def test_publish_gives_growing_prefixes_with_the_final_level_chunks(tiny_image, 
             mine = data[p.ends[j - 2] if j > 1 else p.header_end:p.ends[j - 1]]
             theirs = out["bytes"][final.ends[j - 2] if j > 1 else final.header_end:final.ends[j - 1]]
             assert mine == theirs
+
+
+def test_first_revision_grid_file_still_decodes():
+    """A grid file of the family's first revision (zstd payloads, no `requires`; written by
+    commit 2a673a0's encoder) decodes to the pictures that revision's reader rendered."""
+    from pathlib import Path
+    d = Path(__file__).parent / "golden-grid-v1"
+    parsed = read((d / "tiny-grid.snf").read_bytes())
+    assert parsed.error is None and "requires" not in parsed.header
+    want = np.load(d / "tiny-grid-levels.npy")
+    for k in (1, 2, 3):
+        assert np.abs(render_image(parsed, k).astype(int) - want[k - 1].astype(int)).max() <= 1

@@ -21,7 +21,7 @@ from snf.decode.grid_render import GridNetwork
 from snf.format import coded
 from snf.encode import rd
 from snf.decode.render import Network, render_field, to_samples
-from snf.format.gridcode import encode_level as encode_level_grid
+from snf.format.gridcode import FEATURE as GRID_FEATURE, encode_level as encode_level_grid
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
 from snf.signals.regions import region_order
 from snf.signals.video import video_samples
@@ -304,6 +304,7 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
                  "settings": s.header_record()}
         return {
             "field": "grid",
+            "requires": [GRID_FEATURE],
             "signal": "image",
             "size": [w, h],
             "channels": c,

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from snf.field.grid import GridArch, axis_taps
-from snf.format.gridcode import WEIGHT_QMAX
+from snf.format.coded import STEPS
+from snf.format.gridcode import weight_code
 
 LN2 = math.log(2.0)
 
@@ -99,10 +100,9 @@ def synthesis(params, x: torch.Tensor, layers: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _round_weight(p: torch.Tensor) -> torch.Tensor:
-    """`gridcode.quantise_weight` in torch: one step per tensor, its peak / 127."""
-    peak = p.abs().max()
-    step = torch.where(peak > 0, peak / WEIGHT_QMAX, torch.ones_like(peak))
-    return torch.clamp(torch.round(p / step), -WEIGHT_QMAX, WEIGHT_QMAX) * step
+    """The weights as `gridcode.encode_level` stores them: one step per tensor (`weight_code`)."""
+    step = float(STEPS[weight_code(p.detach().cpu().numpy())])
+    return torch.round(p / step) * step
 
 
 class Taps:

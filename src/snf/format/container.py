@@ -47,7 +47,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Must-understand dispatch points (format_spec.md section 2.1). A reader refuses a
 # file whose `requires` names a feature it lacks, whose `quant.coding` or
 # `field` (family) it does not know, or that has a critical chunk type it does not know.
-FEATURES = ()                            # `requires` entries this reader implements
+FEATURES = (gridcode.FEATURE,)           # `requires` entries this reader implements
 PAYLOAD_CODINGS = {"raw": decode_level,  # quant.coding -> (arch, k, payload, quant) -> tensors
                    coded.CODING: lambda arch, k, payload, quant: coded.decode_level(arch, k, payload)}
 STORED_CODINGS = (coded.CODING,)         # codings whose LEVL data is the payload itself (no zstd frame)
@@ -83,14 +83,15 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
 
 def build(header: dict, payloads: list, zstd_level: int = 19, end: bool = True) -> bytes:
     """A whole .snf file from a header map and level payloads: entropy-coded ones
-    (`coded.encode_level`, quant.coding "rans-laplace") are stored as they are; raw
-    fixed-bit ones (`quant.encode_level`) and grid-family ones (`gridcode.encode_level`)
-    each in a zstd frame.
+    (`coded.encode_level`, quant.coding "rans-laplace"; grid files that require
+    grid-rans, `gridcode.encode_level`) are stored as they are; raw fixed-bit ones
+    (`quant.encode_level`) and first-revision grid payloads each in a zstd frame.
 
     `end=False` leaves out the end chunk: a prefix holding the levels given so far,
     which is what an encoder publishes while later levels still train."""
     validate_header(header)
-    stored = header.get("field") != GRID and header["quant"].get("coding", "raw") in STORED_CODINGS
+    stored = grid_coded(header) if header.get("field") == GRID else \
+        header["quant"].get("coding", "raw") in STORED_CODINGS
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
     parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
@@ -234,10 +235,16 @@ def _validate_grid_header(h: dict) -> GridArch:
         raise _header_error(str(e)) from None
     _check_coords(h.get("coords", DEFAULT_COORDS))
     _check_values(h.get("values"))
+    bound = gridcode.max_coded_size if grid_coded(h) else gridcode.payload_size
     for k in range(1, arch.levels + 1):
-        if gridcode.payload_size(arch, k, size) > MAX_CHUNK_BYTES:
+        if bound(arch, k, size) > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
     return arch
+
+
+def grid_coded(h: dict) -> bool:
+    """A grid file whose levels are entropy-coded (`requires` names grid-rans, section 9.3)."""
+    return gridcode.FEATURE in h.get("requires", [])
 
 
 def _check_coords(c) -> None:
@@ -474,6 +481,11 @@ class Parser:
         p = self.parsed
         grid = isinstance(p.arch, GridArch)
         quant = {} if grid else p.header["quant"]
+        if grid and grid_coded(p.header):  # entropy-coded grid level, no zstd frame (section 9.3)
+            try:
+                return gridcode.decode_level(p.arch, level, tuple(int(s) for s in p.header["size"]), body)
+            except gridcode.GridCodeError as e:
+                raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         if not grid and quant.get("coding", "raw") in STORED_CODINGS:  # entropy-coded, no zstd frame (section 3.2)
             try:
                 return PAYLOAD_CODINGS[quant["coding"]](p.arch, level, body, quant)
@@ -496,7 +508,7 @@ class Parser:
             raise SnfError(f"level {level} chunk does not decompress ({e})", level, kind="payload") from None
         if grid:
             try:
-                return gridcode.decode_level(p.arch, level, tuple(int(s) for s in p.header["size"]), raw)
+                return gridcode.decode_level_raw(p.arch, level, tuple(int(s) for s in p.header["size"]), raw)
             except gridcode.GridCodeError as e:
                 raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         try:

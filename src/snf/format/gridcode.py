@@ -1,58 +1,135 @@
-"""A grid field level's payload: latents as int8, synthesis weights as int8 times a step.
+"""A grid field level's payload: latents and synthesis weights as integers, entropy-coded.
 
-Latents are integers already (the trainer rounds them to step 1), so they are
-stored as they are, clamped to [-127, 127]. Each synthesis tensor gets one
-float32 step (its peak / 127) and int8 values; the decoder multiplies
-``float32(q) * step`` exactly as `quant.dequantise` does, so encoder and decoder
-agree bit for bit. The container compresses the payload with zstd (format_spec.md,
-section 9.3). The payload length is fixed by the header, and checked.
+Two layouts (format_spec.md section 9.3):
+
+- ``grid-rans`` (files whose header `requires` it; what the encoder writes): the
+  LEVL data is the payload itself. A head gives, per tensor of the level in payload
+  order, its model (u16 amax, u16 ratio) and, for a synthesis tensor, first one step
+  byte (`coded.STEPS`, the 2^(1/8) grid the SIREN's rows use); then one rANS stream
+  (`snf.format.entropy`) holds every tensor's integers, tensor after tensor. Latents
+  are the integers themselves (step 1); a weight is ``float32(q) * STEPS[e]``.
+  Why: latents trained with a rate term are integers peaked at zero, a discretised
+  Laplace per grid codes them within a few percent of their entropy (zstd of int8
+  bytes spent about a third more), and the synthesis weights are a large share of a
+  small level, so they are coded the same way on a coarse step.
+- ``raw`` (grid files of the first revision, without `requires`): one zstd frame of
+  int8 latents and, per synthesis tensor, a float32 step and int8 values. Still read.
+
+Encoder and decoder compute the same float32 values bit for bit.
 """
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
 from snf.field.grid import GridArch
+from snf.format import entropy
+from snf.format.coded import STEPS, code_at_least
+from snf.format.entropy import EntropyError, Laplace
 
-LATENT_MAX = 127
-WEIGHT_QMAX = 127
+FEATURE = "grid-rans"   # the header `requires` entry of an entropy-coded grid file
+LATENT_MAX = 127        # raw layout only
+WEIGHT_QMAX = 127       # raw layout only
+WEIGHT_LEVELS = 31      # encoder's choice (grid-rans): a weight tensor's step is about its peak / 31
+MODEL = struct.Struct("<HH")
 
 
 class GridCodeError(ValueError):
     pass
 
 
-def payload_size(arch: GridArch, k: int, size: tuple) -> int:
-    return sum(t.size + (4 if t.kind == "weight" else 0) for t in arch.tensors(k, size))
+# ------------------------------------------------------------------ grid-rans
+
+def head_size(arch: GridArch, k: int, size: tuple) -> int:
+    """Bytes of level k's head: 4 per latent grid, 5 per synthesis tensor."""
+    return sum(4 if t.kind == "latent" else 5 for t in arch.tensors(k, size))
 
 
-def quantise_weight(a: np.ndarray) -> tuple:
-    a = np.asarray(a, np.float32)
+def weight_code(a: np.ndarray, levels: int = WEIGHT_LEVELS) -> int:
+    """The step code of a synthesis tensor: the smallest step >= its peak / levels (and
+    coarse enough that every integer stays within the coder's range)."""
     peak = float(np.abs(a).max()) if a.size else 0.0
-    step = np.float32(peak / WEIGHT_QMAX if peak > 0 else 1.0)
-    q = np.clip(np.rint(a / step), -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
-    return q, step
+    if peak == 0:
+        return 192  # step 1: every integer is 0
+    return int(code_at_least(max(peak / levels, peak / (entropy.MAX_AMAX + 0.49))))
 
 
-def encode_level(arch: GridArch, k: int, size: tuple, arrays: list) -> tuple:
-    """Level k's arrays (payload order, float) -> (payload bytes, the arrays the decoder will see)."""
-    parts, deq = [], []
+def quantise_weight_coded(a: np.ndarray, e: int) -> np.ndarray:
+    """Integers of a synthesis tensor on step STEPS[e] (the decoder's value is float32(q) * STEPS[e])."""
+    return np.rint(np.asarray(a, np.float32) / STEPS[e]).astype(np.int64)
+
+
+def encode_level(arch: GridArch, k: int, size: tuple, arrays: list, levels: int = WEIGHT_LEVELS) -> tuple:
+    """Level k's arrays (payload order, float; latents rounded here) -> (payload bytes, the
+    float32 arrays the decoder will see)."""
+    head, segs, deq = [], [], []
     for t, a in zip(arch.tensors(k, size), arrays, strict=True):
         a = np.asarray(a, np.float32)
         if a.shape != t.shape:
             raise GridCodeError(f"level {k} {t.name}: shape {a.shape}, expected {t.shape}")
         if t.kind == "latent":
-            q = np.clip(np.rint(a), -LATENT_MAX, LATENT_MAX).astype(np.int8)
-            parts.append(q.tobytes())
+            q = np.rint(a).astype(np.int64)
+            if q.size and np.abs(q).max() > entropy.MAX_AMAX:
+                raise GridCodeError(f"level {k} {t.name}: a latent beyond ±{entropy.MAX_AMAX}")
             deq.append(q.astype(np.float32))
         else:
-            q, step = quantise_weight(a)
-            parts += [np.array([step], "<f4").tobytes(), q.tobytes()]
-            deq.append(q.astype(np.float32) * step)
-    return b"".join(parts), deq
+            e = weight_code(a, levels)
+            q = quantise_weight_coded(a, e)
+            head.append(bytes([e]))
+            deq.append(q.astype(np.float32) * STEPS[e])
+        m = entropy.fit(q)
+        head.append(MODEL.pack(m.amax, m.ratio))
+        segs.append((q.ravel(), m))
+    return b"".join(head) + entropy.encode_segments(segs), deq
 
 
 def decode_level(arch: GridArch, k: int, size: tuple, payload: bytes) -> list:
     """Inverse of `encode_level`: float32 arrays in payload order."""
+    tensors = arch.tensors(k, size)
+    hs = head_size(arch, k, size)
+    if len(payload) < hs + entropy.FLUSH_BYTES:
+        raise GridCodeError(f"level {k} payload is {len(payload)} bytes, shorter than its head and state "
+                            f"({hs + entropy.FLUSH_BYTES})")
+    pos, steps, segs = 0, [], []
+    for t in tensors:
+        e = None
+        if t.kind == "weight":
+            e = payload[pos]
+            pos += 1
+        amax, ratio = MODEL.unpack_from(payload, pos)
+        pos += MODEL.size
+        try:
+            segs.append((t.size, Laplace(amax, ratio)))
+        except EntropyError as err:
+            raise GridCodeError(f"level {k} {t.name}: {err}") from None
+        steps.append(e)
+    try:
+        ints = entropy.decode_segments(payload[hs:], segs)
+    except EntropyError as err:
+        raise GridCodeError(f"level {k}: {err}") from None
+    out = []
+    for t, e, q in zip(tensors, steps, ints):
+        v = q.astype(np.float32).reshape(t.shape)
+        out.append(v if e is None else v * STEPS[e])
+    return out
+
+
+# ------------------------------------------------------------------ raw (first revision)
+
+def payload_size(arch: GridArch, k: int, size: tuple) -> int:
+    """Bytes of level k's decompressed raw payload (fixed by the header)."""
+    return sum(t.size + (4 if t.kind == "weight" else 0) for t in arch.tensors(k, size))
+
+
+def max_coded_size(arch: GridArch, k: int, size: tuple) -> int:
+    """An upper bound of a grid-rans payload (head, plus 16 bits a symbol and the state): the chunk
+    limit check of section 9.5."""
+    return head_size(arch, k, size) + 2 * sum(t.size for t in arch.tensors(k, size)) + entropy.FLUSH_BYTES
+
+
+def decode_level_raw(arch: GridArch, k: int, size: tuple, payload: bytes) -> list:
+    """The first revision's payload (decompressed): int8 latents, float32 step + int8 per weight tensor."""
     want = payload_size(arch, k, size)
     if len(payload) != want:
         raise GridCodeError(f"level {k} payload is {len(payload)} bytes, expected {want}")

@@ -7,6 +7,11 @@ export const GRID_LIMITS = {
   levels: 16, gridsPerLevel: 8, grids: 32, factorLog2: 10, hidden: 128, layers: 4, dim: 4, latents: 2 ** 26,
 };
 
+import { decodeSegments } from "./snf-rans.js";
+import { STEPS } from "./snf-coded.js";
+
+export const GRID_FEATURE = "grid-rans"; // header `requires` entry: entropy-coded grid levels
+
 class GridError extends Error {}
 
 const isInt = (v) => Number.isInteger(v);
@@ -74,13 +79,50 @@ export function validateGridHeader(h, chunkLimit, sideLimit, sampleLimit) {
   let latents = 0;
   for (let k = 1; k <= arch.levels; k++) {
     for (const t of gridTensors(arch, k, size)) if (t.kind === "latent") latents += t.size;
-    if (gridPayloadSize(arch, k, size) > chunkLimit) throw new GridError(`header: level ${k} would exceed the chunk limit`);
+    const bound = (h.requires || []).includes(GRID_FEATURE) ? gridMaxCodedSize : gridPayloadSize;
+    if (bound(arch, k, size) > chunkLimit) throw new GridError(`header: level ${k} would exceed the chunk limit`);
   }
   if (latents > GRID_LIMITS.latents) throw new GridError(`header: ${latents} latents exceed the limit ${GRID_LIMITS.latents}`);
   return arch;
 }
 
-/** Payload -> Float32Arrays in payload order (latents as integers, weights float32(q) * step). */
+/** Head bytes of an entropy-coded (grid-rans) level: 4 per grid, 5 per synthesis tensor. */
+export function gridHeadSize(arch, k, size) {
+  return gridTensors(arch, k, size).reduce((n, t) => n + (t.kind === "latent" ? 4 : 5), 0);
+}
+
+/** Upper bound of a grid-rans level's bytes (the chunk-limit check of section 9.5). */
+export function gridMaxCodedSize(arch, k, size) {
+  return gridHeadSize(arch, k, size) + 2 * gridTensors(arch, k, size).reduce((n, t) => n + t.size, 0) + 4;
+}
+
+/** Entropy-coded (grid-rans) level, the chunk data itself (section 9.3): per tensor [step code]
+ *  and model, then one rANS stream; latents are the integers, weights float32(q) * STEPS[e]. */
+export function decodeGridCodedLevel(arch, k, size, body) {
+  const tensors = gridTensors(arch, k, size);
+  const hs = gridHeadSize(arch, k, size);
+  if (body.length < hs + 4) throw new GridError(`level ${k} payload is ${body.length} bytes, shorter than its head and state (${hs + 4})`);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  let pos = 0;
+  const codes = [], segs = [];
+  for (const t of tensors) {
+    let e = -1;
+    if (t.kind === "weight") e = body[pos++];
+    segs.push({ n: t.size, amax: view.getUint16(pos, true), ratio: view.getUint16(pos + 2, true) });
+    pos += 4;
+    codes.push(e);
+  }
+  const ints = decodeSegments(body.subarray(hs), segs);
+  return tensors.map((t, i) => {
+    const q = ints[i], e = codes[i];
+    const values = new Float32Array(t.size);
+    if (e < 0) for (let j = 0; j < t.size; j++) values[j] = q[j];
+    else for (let j = 0; j < t.size; j++) values[j] = q[j] * STEPS[e]; // exact in a double, one rounding to float32
+    return { tensor: t, values };
+  });
+}
+
+/** First-revision payload (decompressed) -> Float32Arrays in payload order (latents as integers, weights float32(q) * step). */
 export function decodeGridLevel(arch, k, size, raw) {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = [];
