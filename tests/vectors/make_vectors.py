@@ -29,8 +29,10 @@ from snf.field.arch import MODES, Arch  # noqa: E402
 from snf.format import container as C  # noqa: E402
 from snf.format.quant import default_quant, encode_level  # noqa: E402
 from snf.decode.decoder import render_image  # noqa: E402
+from snf.field.grid import GridArch  # noqa: E402
+from snf.format import gridcode  # noqa: E402
 
-SIZE = (4, 3)              # width, height of every good image vector
+SIZE = (4, 3)              # width, height of every good SIREN image vector (1.0 files; grid ones are 2.0)
 WIDTHS = (2, 4, 6)         # three levels: the slimmable mode's lateral blocks appear from level 2
 LAYERS = 2
 BITS = (4, 8, 12, 16)
@@ -67,10 +69,10 @@ def header_for(arch: Arch, quant: dict, channels: int, bit_depth: int = 8) -> di
 
 
 def assemble(header: dict, payloads: list, *, minor: int = 0, end: bytes | None = b"", extra=None,
-             compress=None) -> bytes:
+             compress=None, major: int = 1) -> bytes:
     """A file from parts; `extra` maps a position (after level k) to chunks to insert."""
     compress = compress or zstandard.ZstdCompressor(level=19, write_content_size=True).compress
-    parts = [C.SIGNATURE, bytes([C.VERSION[0], minor]), C.chunk(C.T_HEAD, 0, msgpack.packb(header))]
+    parts = [C.SIGNATURE, bytes([major, minor]), C.chunk(C.T_HEAD, 0, msgpack.packb(header))]
     for k, raw in enumerate(payloads, 1):
         parts.append(C.chunk(C.T_LEVEL, k, compress(raw)))
         parts += (extra or {}).get(k, [])
@@ -103,6 +105,33 @@ def expectations(data: bytes) -> dict:
             "samples": samples}
 
 
+GRID_SIZE = (9, 7)         # grid vectors: sides that no grid factor divides
+
+
+def grid_file(ch: int, seed: int, *, levels: list | None = None, end: bool = True) -> tuple:
+    """An entropy-coded grid file (format_spec.md section 9): random latents (Laplace-like
+    integers, some large) and synthesis weights; returns (bytes, header, payloads)."""
+    arch = GridArch(((2, 1), (0,)), (4, 3), layers=2, d_out=ch)
+    rng = np.random.default_rng(seed)
+    payloads = []
+    for k in (1, 2):
+        arrays = []
+        for t in arch.tensors(k, GRID_SIZE):
+            if t.kind == "latent":
+                a = np.rint(rng.laplace(0, 2.0, t.shape))
+                a.flat[0] = 300 * (1 if seed % 2 else -1)  # a tail symbol
+            else:
+                a = rng.uniform(-0.8, 0.8, t.shape)
+            arrays.append(a.astype(np.float32))
+        payloads.append(gridcode.encode_level(arch, k, GRID_SIZE, arrays)[0])
+    h = {"field": "grid", "requires": [gridcode.FEATURE], "signal": "image", "size": list(GRID_SIZE),
+         "channels": ch, "arch": arch.to_dict(), "values": {"range": [-1.0, 1.0], "bit_depth": 8},
+         "levels": [{}, {}], "encoder": {"name": "make_vectors", "version": "1"}}
+    data = assemble(h, payloads if levels is None else levels, compress=lambda raw: raw,
+                    end=b"" if end else None, major=2)
+    return data, h, payloads
+
+
 def good_vectors() -> dict:
     out = {}
     seed = 0
@@ -129,6 +158,8 @@ def good_vectors() -> dict:
     out["rule-defaults"] = assemble({k: v for k, v in h.items() if k not in ("coords", "levels", "encoder")}
                                     | {"arch": {"widths": list(WIDTHS), "layers": LAYERS}}, payloads)
     out["rule-samples-16bit"] = assemble(header_for(arch, quant, 3, bit_depth=16), payloads)
+    for ch in CHANNELS:  # the grid family, entropy-coded levels (section 9)
+        out[f"grid-c{ch}"] = grid_file(ch, 3000 + ch)[0]
     return out
 
 
@@ -168,7 +199,7 @@ def bad_vectors() -> dict:
     put("unknown-major-version", C.SIGNATURE + bytes([255, 0]) + good[pfx:], "unsupported")
     put("empty", b"", "truncated")
     put("header-cut", good[: pfx + 20], "truncated")
-    put("first-chunk-not-head", C.SIGNATURE + bytes(C.VERSION) + good[parsed.header_end:], "format")
+    put("first-chunk-not-head", C.SIGNATURE + bytes([1, 0]) + good[parsed.header_end:], "format")
     head = bytearray(good)
     head[pfx + 12] ^= 0x01
     put("header-crc", bytes(head), "corrupt")
@@ -202,7 +233,7 @@ def bad_vectors() -> dict:
     for name, hh in unsupported.items():
         put(name, with_header(hh), "unsupported")
     put("header-payload-over-limit", with_header(dict(h, arch=dict(h["arch"], widths=[4096], layers=16))), "limit")
-    put("header-length-over-limit", C.SIGNATURE + bytes(C.VERSION) + struct.pack(">I4sH", C.MAX_HEADER_BYTES + 1,
+    put("header-length-over-limit", C.SIGNATURE + bytes([1, 0]) + struct.pack(">I4sH", C.MAX_HEADER_BYTES + 1,
                                                                                     b"HEAD", 0), "limit")
     head_end = parsed.header_end
     put("chunk-length-over-limit", good[:head_end] + struct.pack(">I4sH", C.MAX_CHUNK_BYTES + 1, b"LEVL", 1),
@@ -244,6 +275,21 @@ def bad_vectors() -> dict:
     put("cut-inside-chunk-head", good[: ends[0] + 5], "truncated", 2, 1)
     put("cut-after-level-2", good[: ends[1]], "truncated", 3, 2)
     put("cut-after-header", good[: head_end], "truncated", 1, 0)
+    # the grid family: a level's entropy-coded payload that is wrong is charged to that level
+    gfile, gh, gp = grid_file(3, 4000)
+    gparsed = C.read(gfile)
+    gcut = gp[1][:-1]
+    put("grid-level2-stream-cut", grid_file(3, 4000, levels=[gp[0], gcut])[0], "payload", 2, 1)
+    put("grid-level2-bytes-after-stream", grid_file(3, 4000, levels=[gp[0], gp[1] + b"\0"])[0], "payload", 2, 1)
+    bad_model = bytearray(gp[0])
+    bad_model[0:2] = struct.pack("<H", 8192)  # grid 1's amax beyond the coder's 8191
+    put("grid-level1-model-out-of-range", grid_file(3, 4000, levels=[bytes(bad_model), gp[1]])[0], "payload", 1, 0)
+    put("grid-level1-shorter-than-head", grid_file(3, 4000, levels=[gp[0][:5], gp[1]])[0], "payload", 1, 0)
+    put("grid-header-hidden-too-wide", assemble(dict(gh, arch=dict(gh["arch"], hidden=[4, 129])), gp,
+                                                compress=lambda raw: raw, major=2), "header")
+    put("grid-header-factor-11", assemble(dict(gh, arch=dict(gh["arch"], grids=[[2, 11], [0]])), gp,
+                                          compress=lambda raw: raw, major=2), "header")
+    put("grid-cut-inside-level-2", gfile[: gparsed.ends[1] - 3], "truncated", 2, 1)
     return out
 
 
