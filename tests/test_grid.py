@@ -202,3 +202,32 @@ def test_first_revision_grid_file_still_decodes():
     want = np.load(d / "tiny-grid-levels.npy")
     for k in (1, 2, 3):
         assert np.abs(render_image(parsed, k).astype(int) - want[k - 1].astype(int)).max() <= 1
+
+
+def test_gridcode_round_trip_exact_and_every_cut_refused():
+    """Entropy-coded grid levels (section 9.3): the decoder sees exactly the encoder's float32
+    values (latents the integers, weights float32(q) * STEPS[e]); every cut of the payload and
+    a stray byte after the stream are payload errors, never a wrong picture."""
+    arch = GridArch(*parse_grid_levels(GRID), layers=2, d_out=3)
+    size = (61, 45)
+    rng = np.random.default_rng(5)
+    arrays = [rng.laplace(0, 3, t.shape).astype(np.float32) if t.kind == "latent"
+              else rng.normal(0, 0.4, t.shape).astype(np.float32) for t in arch.tensors(1, size)]
+    arrays[0][0, 0] = -900.0  # a tail latent
+    payload, deq = gridcode.encode_level(arch, 1, size, arrays)
+    got = gridcode.decode_level(arch, 1, size, payload)
+    assert all(np.array_equal(a, b) for a, b in zip(got, deq))
+    assert got[0][0, 0] == -900.0 and np.array_equal(got[1], np.rint(arrays[1]))
+    w = got[2]  # a weight tensor: within half a step of the float, the step about peak / 31
+    step = np.abs(arrays[2]).max() / gridcode.WEIGHT_LEVELS
+    assert np.abs(w - arrays[2]).max() <= step * 1.1 / 2 + 1e-7
+    assert len(payload) < 0.7 * payload_raw_bytes(arch, size)  # Laplace(3) latents: about 4 bits, not 8
+    for cut in range(len(payload)):
+        with pytest.raises(gridcode.GridCodeError):
+            gridcode.decode_level(arch, 1, size, payload[:cut])
+    with pytest.raises(gridcode.GridCodeError):
+        gridcode.decode_level(arch, 1, size, payload + b"\0")
+
+
+def payload_raw_bytes(arch, size):
+    return gridcode.payload_size(arch, 1, size)

@@ -27,7 +27,7 @@ PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per
 FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
 GRID_ONLY = ("field", "grid")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
 GRID_KEYS = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")  # the settings a grid encode reads
-DEFAULT_GRID = "6.5.4.3:12,2:16,1:16,0:16"
+DEFAULT_GRID = "6.5.4:12,3:8,2:8"
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
 

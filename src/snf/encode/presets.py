@@ -59,11 +59,14 @@ PRESETS = {
 
 # The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)
 GRID_PRESET = (
-    # The latent-grid field (--field grid): pixel batches, Adam with cosine decay on the
+    # The latent-grid field (--field grid): every step sees the whole picture (a random
+    # pixel batch of 16,384 updated each fine latent in a few percent of the steps; full
+    # steps gained 1-2 dB at level 1 for the same time), Adam with cosine decay on the
     # grids and the synthesis together; uniform noise on the latents, then rounded for
-    # the last 20%. Levels: lambda halves and more per level, so each adds detail.
-    Preset("grid", 16384, 1e-2, "cosine", (1500, 1000, 1000, 1000), (0.3, 0.2, 0.25, 0.25),
-                   refit=False, lam=(0.02, 0.008, 0.004, 0.002)))
+    # the last 20%. Lambda (MSE on [-1, 1] + lam * bits per pixel) per level: the later,
+    # finer grids cost the most bits, a larger lambda keeps them to the detail that pays.
+    Preset("grid", None, 1e-2, "cosine", (1000, 800, 800), (0.4, 0.3, 0.3),
+                   refit=False, lam=(0.02, 0.02, 0.015)))
 
 
 def per_level(values, levels: int) -> list:
