@@ -103,3 +103,25 @@ def test_pillow_plugin_opens_levels(snf_file, tmp_path):
     ref = tmp_path / "ref.png"
     cli("snf-decode", snf_file, "-o", ref, "--level", 1)
     assert np.array_equal(low, np.asarray(Image.open(ref)))
+
+
+def test_grid_field_through_every_command(tmp_path, tiny_png):
+    """snf-encode --field grid, then snf-info, snf-decode --level/--size (a corrupt level
+    reported at its level, earlier ones still written) and the Pillow plugin."""
+    f = tmp_path / "g.snf"
+    r = cli("snf-encode", tiny_png, "-o", f, "--field", "grid", "--grid", "3.2:6,1:6", "--steps", "10", "--quiet")
+    assert r.returncode == 0 and r.stderr == ""
+    info = json.loads(cli("snf-info", f, "--json").stdout)
+    assert info["levels_complete"] == 2 and [lv["level"] for lv in info["levels"]] == [1, 2]
+    r = cli("snf-decode", f, "-o", tmp_path / "1.png", "--level", 1, "--size", "20x16")
+    assert r.returncode == 0 and Image.open(tmp_path / "1.png").size == (20, 16)
+    import snf as codec
+    from snf.format.container import read
+    codec.register_pillow()
+    with Image.open(f) as im:
+        assert im.n_frames == 2 and np.asarray(im.convert("RGB")).shape == (32, 40, 3)
+    bad = bytearray(f.read_bytes())
+    bad[read(bytes(bad)).ends[1] - 6] ^= 0xFF  # inside level 2's chunk
+    (tmp_path / "bad.snf").write_bytes(bytes(bad))
+    r = cli("snf-decode", tmp_path / "bad.snf", "-o", tmp_path / "b.png")
+    assert "decoded level 1 of 2" in r.stderr and "levels 1..1 of 2" in r.stderr and (tmp_path / "b.png").exists()

@@ -66,7 +66,7 @@ GRID_PRESET = (
     # the last 20%. Lambda (MSE on [-1, 1] + lam * bits per pixel) per level: the later,
     # finer grids cost the most bits, a larger lambda keeps them to the detail that pays.
     Preset("grid", None, 1e-2, "cosine", (1000, 800, 800), (0.4, 0.3, 0.3),
-                   refit=False, lam=(0.02, 0.02, 0.015)))
+                   refit=False, lam=(0.02, 0.02, 0.03)))
 
 
 def per_level(values, levels: int) -> list:
