@@ -21,7 +21,7 @@ def test_defaults_and_round_trip_through_the_job_row():
     ({"layers": "5.5"}, "layers must be an integer"), ({"time_budget": "nan"}, "finite"),
     ({"preset": "turbo"}, "preset 'turbo'"), ({"qat": "maybe"}, "true or false"), ({"colour": 1}, "unknown setting"),
     ({"quality": 101}, "quality must be 0..100"), ({"quality": "high"}, "quality must be an integer"),
-    ({"quality": 50, "bits": 8}, "do not go together"), ({"qat": True}, "qat needs --bits"), ({"bits": 15}, "bits must"),
+    ({"quality": 50, "bits": 8}, "do not go together"), ({"qat": True, "signal": "sdf"}, "qat needs --bits"), ({"bits": 15}, "bits must"),
 ])
 def test_bad_settings_are_one_clear_error(bad, words):
     with pytest.raises(SettingsError, match=words):
@@ -31,6 +31,14 @@ def test_bad_settings_are_one_clear_error(bad, words):
 def test_qat_default_depends_on_bits():
     assert EncodeSettings(bits=4).qat_on and not EncodeSettings(bits=5).qat_on
     assert EncodeSettings(bits=8, qat=True).qat_on and not EncodeSettings(bits=4, qat=False).qat_on
+    # with --quality (the default): off unless asked, then at the rate-distortion steps
+    assert not EncodeSettings().qat_on and EncodeSettings(qat=True).qat_on and EncodeSettings(quality=40, qat=True).qat_on
+
+
+def test_header_record_leaves_unset_options_out():
+    r = EncodeSettings(steps=20).header_record()
+    assert r["steps"] == 20 and "bits" not in r and "time_budget" not in r and "lr" not in r
+    assert EncodeSettings.from_dict(r).header_record() == r
 
 
 def test_quality_short_flag_and_bits_mode():

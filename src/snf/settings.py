@@ -137,8 +137,8 @@ class EncodeSettings:
         if self.kind == "sdf" and self.quality is not None:
             raise SettingsError("quality does not apply to an sdf (its steps weigh sample MSE, not distance "
                                 f"and normals): give --bits, default {SDF_BITS}")
-        if self.qat and self.bits is None:
-            raise SettingsError("qat needs --bits (quantisation-aware training rounds at fixed bits)")
+        if self.qat and self.bits is None and self.kind == "sdf":
+            raise SettingsError("qat needs --bits for an sdf (its steps are fixed bits)")
         if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
             raise SettingsError(f"steps must be 1..{MAX_STEPS}")
         if self.time_budget is not None and not 0 < self.time_budget <= MAX_TIME_BUDGET:
@@ -156,18 +156,21 @@ class EncodeSettings:
     # -- derived ---------------------------------------------------------------
     @property
     def qat_on(self) -> bool:
-        """`qat` None means on at 4 bits or fewer (measured: it pays there and costs above); never without bits."""
+        """With --bits, `qat` None means on at 4 bits or fewer (measured: it pays there and costs above);
+        with --quality, off unless asked (the straight-through phase then trains at the RD steps)."""
         if self.bits is None:
-            return False
+            return bool(self.qat) and self.quality_on is not None
         return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
 
     def header_record(self) -> dict:
         """The settings as a file's header records them (`encoder.settings`; batch reruns
-        compare with it): a SIREN's with qat resolved and without the grid family's keys, a
+        compare with it): a SIREN's with qat resolved, without the grid family's keys and unset ones, a
         grid's only the keys the grid field reads (a header byte is a level-1 byte)."""
         if self.field == "grid":
             return {k: v for k, v in self.to_dict().items() if k in GRID_KEYS}
-        return {k: v for k, v in self.with_(qat=self.qat_on).to_dict().items() if k not in GRID_ONLY}
+        # unset options (None) are left out: from_dict reads a missing key as unset
+        return {k: v for k, v in self.with_(qat=self.qat_on).to_dict().items()
+                if k not in GRID_ONLY and v is not None}
 
     def grid_arch(self, d_out: int) -> GridArch:
         try:

@@ -5,6 +5,7 @@ and per-level figures. This is the only module of the codec that imports torch.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,9 +15,9 @@ import torch
 from snf import __version__
 from snf.field.arch import Arch
 from snf.settings import EncodeSettings
-from snf.format.container import build
+from snf.format.container import DEFAULT_COORDS, build
 from snf.progress import Bar
-from snf.encode.qat import fake_quantiser
+from snf.encode.qat import RDFakeQuant, fake_quantiser
 from snf.decode.grid_render import GridNetwork
 from snf.format import coded
 from snf.encode import rd
@@ -202,8 +203,16 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
         Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
     bar = Bar(quiet=quiet)
+
+    def choose_codes(k: int, model) -> list:
+        """Level k's steps by rate and distortion: a step per row from the output's sensitivity."""
+        a, b = rows_of(k)  # the samples level k's stage fitted (all, without regional growth)
+        sens, mse = rd.sensitivity(model, k, fit.coords[a:b], fit.values[a:b], seed=seed)
+        return rd.rd_codes(arch, k, sens, mse, eps)
+
+    fq = None if not qat else (RDFakeQuant(choose_codes) if eps is not None else fake_quantiser(arch, quant))
     trainer = Trainer(arch, fit.coords, fit.values, p, budget, seed=seed, device=device, bar=bar,
-                      progress=progress, fake_quant=fake_quantiser(arch, quant) if qat else None,
+                      progress=progress, fake_quant=fq,
                       region_rows=fit.region_rows, objective=fit.objective)
     payloads, deq, levels, stats = {}, {}, {}, {}
 
@@ -219,10 +228,10 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
             floats = model.level_tensors(k)
             if eps is None:
                 codes = rd.peak_codes(arch, k, floats, quant)
+            elif isinstance(fq, RDFakeQuant) and k in fq.codes:  # the steps its straight-through phase trained at
+                codes = fq.codes[k]
             else:  # a step per row from the output's sensitivity (snf.encode.rd)
-                a, b = rows_of(k)  # the samples level k's stage fitted (all, without regional growth)
-                sens, mse = rd.sensitivity(model, k, fit.coords[a:b], fit.values[a:b], seed=seed)
-                codes = rd.rd_codes(arch, k, sens, mse, eps)
+                codes = choose_codes(k, model)
             payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, floats, codes)
             if (qat or eps is not None) and refit is not None:  # output columns re-solved for the rounded units
                 n_out = 2 if k == 1 else 1
@@ -255,9 +264,11 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
         return train
 
     def header_of(train: dict) -> dict:
-        f = fit.header  # key order as images always had it (the bytes of image files do not change)
-        return {"signal": f["signal"], "size": f["size"], "channels": f["channels"], "arch": arch.to_dict(),
-                **{k: v for k, v in f.items() if k not in ("signal", "size", "channels")},
+        f = fit.header  # key order as images always had it
+        # keys at the spec's defaults are left out (a header byte is a level-1 byte; readers fill them in)
+        return {"signal": f["signal"], "size": f["size"], "channels": f["channels"], "arch": _arch_record(arch),
+                **{k: _values_record(v) if k == "values" else v for k, v in f.items()
+                   if k not in ("signal", "size", "channels") and not (k == "coords" and v == DEFAULT_COORDS)},
                 "quant": quant, "levels": [], "encoder": {"name": "snf", "version": __version__, **train}}
 
     trainer.run(on_stage_end)
@@ -272,6 +283,19 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     kinds = [rd.bits_per_param(stats[k]) for k in range(1, arch.levels + 1)]
     return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing,
             "bits_per_param": kinds}
+
+
+def _arch_record(arch: Arch) -> dict:
+    """The header's `arch`: widths, and only the keys whose value differs from the spec's default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Arch) if f.name not in ("widths", "extra")}
+    return {k: v for k, v in arch.to_dict().items() if k not in defaults or v != defaults[k]}
+
+
+def _values_record(v: dict) -> dict:
+    """The header's `values`: an integral range bound as an int (1 byte, not 9), bit_depth only if not 8."""
+    out = {"range": [int(x) if float(x).is_integer() else x for x in v["range"]]}
+    out.update({k: x for k, x in v.items() if k != "range" and not (k == "bit_depth" and x == 8)})
+    return out
 
 
 def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:

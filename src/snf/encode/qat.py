@@ -8,9 +8,11 @@ still written by `quant.encode_level`, which stays the one definition.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from snf.field.arch import Arch
+from snf.format.coded import STEPS
 from snf.format.quant import block_bits
 
 
@@ -31,6 +33,39 @@ def _round(t: torch.Tensor, per_row: bool, qmax: int) -> torch.Tensor:
     scale = m.abs().amax(dim=1, keepdim=True) / qmax
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
     return (torch.clamp(torch.round(m / safe), -qmax, qmax) * scale).reshape(t.shape)
+
+
+class RDFakeQuant:
+    """Fake quantisation at rate-distortion steps (`--quality` with `--qat`).
+
+    Why: the steps of a level come from the output's sensitivity (snf.encode.rd),
+    which only exists once the level is trained. `prepare` chooses them when the
+    straight-through phase of a stage starts; that phase trains at those steps,
+    and the stage's end quantises with the same steps (`codes`), so training
+    settles where exactly that rounding costs least.
+    choose(k, model) -> step codes per block of level k (as `snf.format.coded` takes them).
+    """
+
+    def __init__(self, choose):
+        self.choose = choose
+        self.codes, self._steps = {}, {}
+
+    def prepare(self, levels: list, model) -> None:
+        for k in levels:
+            self.codes[k] = [np.asarray(c, dtype=np.uint8) for c in self.choose(k, model)]
+            self._steps[k] = None
+
+    def __call__(self, k: int, tensors: list) -> list:
+        if self._steps.get(k) is None:
+            self._steps[k] = [torch.as_tensor(STEPS[c].astype(np.float32), device=t.device)
+                              for c, t in zip(self.codes[k], tensors, strict=True)]
+        return [_round_at(t, s) for t, s in zip(tensors, self._steps[k], strict=True)]
+
+
+@torch.no_grad()
+def _round_at(t: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    m = t.reshape(steps.numel(), -1)
+    return (torch.round(m / steps[:, None]) * steps[:, None]).reshape(t.shape)
 
 
 class StraightThrough:

@@ -128,6 +128,9 @@ class Trainer:
                        None if seconds is None else seconds - q_secs)
         if q_steps == 0 or q_secs == 0:
             return n
+        prepare = getattr(self.fake_quant, "prepare", None)
+        if prepare is not None:  # rate-distortion steps: chosen now, from the trained-so-far level
+            prepare(levels, self.model)
         st = StraightThrough(obj, self.model, levels, self.fake_quant)
         lr = self.preset.qat_lr * self._level_setting(self.preset.lr)
         return n + self._loop(st, levels, q_steps, q_secs, constant_lr=lr, tag=" QAT")
