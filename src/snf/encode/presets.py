@@ -49,7 +49,9 @@ PRESETS = {
     # later levels gain too); levels after the first draw stratified batches (+0.15
     # to +0.3 dB on kodim03 and kodim08; level 1 lost 0.5 dB with them on kodim03);
     # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores.
-    "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (1800, 1500, 1700, 1700),
+    # Level 1 (cheap: 30 units) takes 3600 steps: +0.54 dB at level 1 on kodim03 over 1800
+    # (5400: +0.66), about 10 % more encode time; its bytes barely move (bench/rd/RESULTS.md).
+    "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (3600, 1500, 1700, 1700),
                    (0.15, 0.20, 0.30, 0.35), sampling=("uniform", "stratified"),
                    lr_signal=(("sdf", 1e-3),), lr_width=0.09),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
