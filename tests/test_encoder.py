@@ -41,6 +41,19 @@ def test_quality_trades_size_for_error_and_the_file_says_so(tiny_image):
     assert set(hi["bits_per_param"][0]) == {"first", "hidden", "bias", "out"}
 
 
+def test_header_leaves_spec_defaults_out_and_reads_back_the_same(tiny_image):
+    """A header byte is a level-1 byte: arch and values keys at the spec's defaults, the
+    default coords and unset settings are not written; a reader fills the defaults in."""
+    r = compress(tiny_image, widths=(6, 12), steps=5, seed=0)
+    h = read(r["bytes"]).header
+    assert h["arch"] == {"widths": [6, 12]} and "coords" not in h and h["values"] == {"range": [-1, 1]}
+    assert None not in h["encoder"]["settings"].values()
+    assert read(r["bytes"]).arch == r["arch"] and r["arch"].layers == 5 and r["arch"].w0 == 30.0
+    other = compress(tiny_image, widths=(6, 12), layers=3, mode="slimmable", steps=5, seed=0)
+    assert read(other["bytes"]).header["arch"] == {"widths": [6, 12], "layers": 3, "mode": "slimmable"}
+    assert decompress(r["bytes"])["image"].shape == tiny_image.shape
+
+
 def test_time_budget_is_spent_across_levels(tiny_image):
     """A time budget trains until the time is spent (a lower bound only: a loaded machine
     breaks any ceiling, and may leave late levels few steps)."""
