@@ -76,9 +76,10 @@ class EncodeSettings:
                                      f"(default: {DEFAULT_QUALITY} unless --bits is given; not for an sdf)", flag="-q")
     bits: int | None = _opt(None, f"experts, instead of --quality: fixed bits per weight, {MIN_BITS}..{MAX_BITS} "
                                   f"(each row's step from its peak; an sdf's default: {SDF_BITS})")
-    qat: bool | None = _opt(None, "quantisation-aware training, with --bits: the last 15%% of each stage's steps "
-                                  "run at the quantised values (straight-through), then the output columns are "
-                                  "re-solved (default: on at 4 bits or fewer, where it pays)")
+    qat: bool | None = _opt(None, "quantisation-aware training: the last 15%% of each stage's steps "
+                                  "run at the quantised values (straight-through; with --quality at the "
+                                  "rate-distortion steps), then the output columns are re-solved (default: "
+                                  "on at --bits 4 or fewer, where it pays; off with --quality, where it does not)")
     preset: str = _opt("fast", "fast (CPU) | paper (the seed's recipe, for GPUs)")
     steps: int | None = _opt(None, "training steps per level (overrides the preset)")
     time_budget: float | None = _opt(None, "wall-clock seconds for all training, split across levels; "
