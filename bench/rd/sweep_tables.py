@@ -22,6 +22,9 @@ KODAK = "/work/shared/data/kodak"
 def at_psnr(points: list, target: float):
     """log-linear interpolation of bytes at `target` PSNR between bracketing (psnr, bytes) points."""
     pts = sorted(points)
+    exact = [b for p, b in pts if p == target]
+    if exact:
+        return min(exact)
     for (p0, b0), (p1, b1) in zip(pts, pts[1:]):
         if p0 <= target <= p1:
             if p1 == p0:
@@ -35,13 +38,14 @@ def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
     old_tag = sys.argv[2]
     tag = sys.argv[sys.argv.index("--tag") + 1] if "--tag" in sys.argv else None
-    olds = {os.path.basename(r["file"]).replace("old-", "").replace(".snf", ""): r
+    olds = {os.path.basename(r["file"]).replace("old-", "").replace("stored-", "").replace(".snf", ""): r
             for r in rows if r["tag"] == old_tag}
     sweep = [r for r in rows if "quality" in r and (tag is None or r["tag"] == tag)]
     images = sorted({r["image"] for r in sweep})
     print("### Bytes at equal PSNR per level (cumulative, interpolated at the 1.0 file's PSNR)\n")
-    print("| image | level | 1.0 file: bytes | PSNR dB | 2.x: bytes at that PSNR | saving | qualities bracketing |")
-    print("|---|---|---|---|---|---|---|")
+    print("| image | level | 1.0 file: bytes | PSNR dB | 2.x: bytes at that PSNR | saving | qualities bracketing "
+          "| fewest bytes within 0.05 dB (quality, PSNR) | saving |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for im in images:
         stem = im.replace(".png", "")
         old = olds.get(stem)
@@ -52,10 +56,16 @@ def main():
             pts = [(r["levels"][k - 1]["psnr"], r["levels"][k - 1]["cum_bytes"]) for r in runs]
             b = at_psnr(pts, ol["psnr"])
             qs = [r["quality"] for r in runs]
-            br = [f"q{qs[i]}-q{qs[i + 1]}" for i in range(len(runs) - 1)
-                  if sorted([pts[i][0], pts[i + 1][0]])[0] <= ol["psnr"] <= sorted([pts[i][0], pts[i + 1][0]])[1]]
+            br = [f"q{q}" for q, (p, _) in zip(qs, pts) if p == ol["psnr"]] + \
+                [f"q{qs[i]}-q{qs[i + 1]}" for i in range(len(runs) - 1)
+                 if min(pts[i][0], pts[i + 1][0]) <= ol["psnr"] <= max(pts[i][0], pts[i + 1][0])]
             cell = f"{b:,.0f} | {100 * (1 - b / ol['cum_bytes']):.1f} %" if b else "out of range | -"
-            print(f"| {stem} | {k} | {ol['cum_bytes']:,} | {ol['psnr']:.2f} | {cell} | {', '.join(br[:1])} |")
+            near = [(pb, q, pp) for q, (pp, pb) in zip(qs, pts) if pp >= ol["psnr"] - 0.05 + 1e-9]
+            tol = "none | -"
+            if near:
+                pb, q, pp = min(near)
+                tol = f"{pb:,} (q{q}, {pp:.2f}) | {100 * (1 - pb / ol['cum_bytes']):.1f} %"
+            print(f"| {stem} | {k} | {ol['cum_bytes']:,} | {ol['psnr']:.2f} | {cell} | {', '.join(br[:1])} | {tol} |")
     print("\n### --quality table (cumulative bytes / PSNR dB / bits per parameter; JPEG = progressive-JPEG "
           "prefix PSNR at the same bytes)\n")
     for im in images:
@@ -76,11 +86,8 @@ def main():
         for name, r in lines:
             cells = []
             for lv in r["levels"]:
-                bpp = lv.get("bits_per_param")
-                bits = f" / {8 * (lv['cum_bytes']) / 1:,.0f}" if False else ""
                 j = jpeg.get(lv["cum_bytes"])
-                cells.append(f"{lv['cum_bytes']:,} B / {lv['psnr']:.2f}" + bits +
-                             (f" / JPEG {j:.2f}" if j is not None else ""))
+                cells.append(f"{lv['cum_bytes']:,} B / {lv['psnr']:.2f}" + (f" / JPEG {j:.2f}" if j is not None else ""))
             print(f"| {name} | " + " | ".join(cells) + f" | {r.get('seconds_loaded', '-')} |")
         print()
         print("| quality | " + " | ".join(f"level {k}: first / hidden / bias / out bits/param"
