@@ -406,3 +406,34 @@ def test_asset_ids():
     assert valid_asset_id("kodim03") and valid_asset_id("a.b_c-d") and not valid_asset_id("a..b")
     assert not any(valid_asset_id(x) for x in ("", ".", "..", ".hidden", "a/b", "a\\b", "a\0", "-x", "a" * 129))
     assert id_from_upload("My photo (1).PNG") == "My-photo-1" and id_from_upload("../../..") is None
+
+
+def test_grid_field_asset_is_served(tmp_path):
+    """A latent-grid file: manifest (field grid), level PNGs equal to the decoder's, the stream
+    byte-exact. (The manifest once read SIREN-only keys and answered 500 for every grid file.)"""
+    import subprocess
+    from PIL import Image
+    from snf.decode.decoder import decompress
+    from snf_serve_fixtures import BIN
+    folder = tmp_path / "assets"
+    folder.mkdir()
+    png = tiny_png(tmp_path / "t.png")
+    subprocess.run([str(BIN / "snf-encode"), png, "-o", str(folder / "g.snf"), "--field", "grid",
+                    "--grid", "3.2:6,1:6", "--steps", "10", "--quiet"], check=True, timeout=120)
+    raw = (folder / "g.snf").read_bytes()
+    served = Served(folder, None)
+    try:
+        with httpx.Client(base_url=served.base, timeout=30) as c:
+            m = c.get("/v1/assets/g")
+            assert m.status_code == 200, m.text
+            m = m.json()
+            assert m["field"] == "grid" and m["mode"] is None and [lv["level"] for lv in m["levels"]] == [1, 2]
+            for k in (1, 2):
+                r = c.get(f"/v1/assets/g/levels/{k}.png")
+                assert r.status_code == 200
+                got = np.asarray(Image.open(io.BytesIO(r.content)))
+                assert np.array_equal(got, decompress(raw, level=k)["image"])
+            assert c.get("/v1/assets/g/stream").content == raw
+            assert c.get("/view/g").status_code == 200
+    finally:
+        served.stop()

@@ -86,7 +86,9 @@ def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, he
         "id": asset_id, "signal": info["signal"], "width": info["width"], "height": info["height"],
         "channels": info["channels"], "bytes": st.st_size, "etag": etag_of(sha256),
         "modified": http_date(st), "sha256": sha256, "version": version, "mime": MIME_TYPE,
-        "mode": info["mode"], "widths": info["widths"], "layers": info["layers"], "quant": info["quant"],
+        # the field family first: a grid file has no SIREN mode or quant block (None then)
+        "field": info.get("field", "siren"), "mode": info.get("mode"), "widths": info["widths"],
+        "layers": info["layers"], "quant": info.get("quant"),
         "encoder": info["encoder"], "header_bytes": header_end,
         "levels_complete": info["levels_complete"], "complete": info["complete"], "error": info["error"],
         "growing": not info["complete"],  # no end chunk yet: an encoder may still publish levels
