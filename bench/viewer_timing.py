@@ -87,7 +87,7 @@ def one_load(browser, url: str, timeout_s: float, shot: str | None = None) -> di
         first: snf.firstPictureMs ?? (snf.levelsShown[0] ? snf.levelsShown[0].t_ms : null),
         renderer: snf.renderer, note: snf.rendererNote, long: window.__longTasks, error: snf.error,
         spans: snf.spans || null,
-        levels: snf.header ? snf.header.arch.widths.length : null})""")
+        levels: snf.header ? (snf.header.arch.widths || snf.header.arch.grids).length : null})""")
     if shot:
         page.screenshot(path=shot)
     page.close()

@@ -3,13 +3,16 @@
 // state; a file that ended early is marked incomplete) and what is being done
 // ("rendering level N… x %").
 
+/** Levels a header declares: the SIREN's widths, or the grid family's grid groups. */
+export const levelCount = (h) => (h.arch.widths || h.arch.grids || []).length;
+
 export const kB = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : `${(n / 1e3).toFixed(1)} kB`);
 
 /** What the canvas shows. `s.shown`: {level, preview, w, h, source} or null. */
 export function formatShown(s) {
   const h = s.header;
   if (!h || !s.shown) return "nothing on screen yet";
-  const total = h.arch.widths.length;
+  const total = levelCount(h);
   const meta = (h.levels || [])[s.shown.level - 1] || {};
   const parts = [`level ${s.shown.level} of ${total}${s.shown.preview ? " (preview)" : ""}`,
                  `${s.shown.w}×${s.shown.h}${s.shown.w !== h.size[0] ? ` of ${h.size[0]}×${h.size[1]}` : ""}`];
@@ -24,7 +27,7 @@ export function formatArriving(s) {
   if (s.state === "incomplete") bytes += " (file incomplete)";
   const parts = [bytes];
   if (s.elapsedMs > 0 && s.bytes) parts.push(`${((s.bytes * 8) / s.elapsedMs).toFixed(1)} kbit/s`);
-  if (s.header) parts.push(`${s.received} of ${s.header.arch.widths.length} levels received`);
+  if (s.header) parts.push(`${s.received} of ${levelCount(s.header)} levels received`);
   if (s.firstMs !== null && s.firstMs !== undefined) parts.push(`first picture ${(s.firstMs / 1000).toFixed(2)} s`);
   parts.push({ connecting: "connecting…", streaming: "streaming…", ended: "stream ended", incomplete: "stream ended early",
                lost: "connection lost", failed: "stopped" }[s.state] || s.state);
