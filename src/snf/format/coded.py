@@ -15,19 +15,17 @@ block after block, each under its block's model.
 """
 from __future__ import annotations
 
-import struct
 
 import numpy as np
 
 from snf.field.arch import Arch, Block
 from snf.format import entropy
-from snf.format.entropy import EntropyError, Laplace
+from snf.format.entropy import EntropyError
 from snf.format.quant import QuantError
 
 CODING = "rans-laplace"      # header quant.coding of a 2.x file
 STEP_EXP_BIAS = 24           # STEPS[e] = 2^(e/8 - 24): 6e-8 .. 235
 PER_ROW_MIN_COLS = 9         # matrices with more columns than 8 get a step per row
-MODEL = struct.Struct("<HH")
 
 # 2^(j/8) rounded to float32, j = 0..7 (exact constants of the spec), times 2^(e>>3 - 24)
 _FRAC = np.array([1.0, 1.0905077, 1.1892071, 1.2968396, 1.4142135, 1.5422108, 1.6817929, 1.8340081],
@@ -95,16 +93,16 @@ def encode_level(arch: Arch, k: int, tensors: list, codes: list, rdoq: bool = Fa
             raise QuantError(f"level {k} {blk.tensor}: shape {t.shape}, expected {blk.shape}")
         q, c, d = quantise_block(t, blk, c, rdoq)
         model = entropy.fit(q)
-        head += [c.tobytes(), MODEL.pack(model.amax, model.ratio)]
+        head += [c.tobytes(), entropy.MODEL.pack(model.amax, model.ratio)]
         segs.append((q, model))
         deq.append(d)
         stats.append({"tensor": blk.tensor, "params": blk.size, "bits": model.bits(q),
-                      "side_bytes": c.size + MODEL.size})
+                      "side_bytes": c.size + entropy.MODEL.size})
     return b"".join(head) + entropy.encode_segments(segs), deq, stats
 
 
 def head_size(arch: Arch, k: int) -> int:
-    return sum(n_codes(b) + MODEL.size for b in arch.blocks(k))
+    return sum(n_codes(b) + entropy.MODEL.size for b in arch.blocks(k))
 
 
 def decode_level(arch: Arch, k: int, payload: bytes) -> list:
@@ -117,11 +115,11 @@ def decode_level(arch: Arch, k: int, payload: bytes) -> list:
         n = n_codes(blk)
         codes.append(np.frombuffer(payload, np.uint8, n, pos))
         pos += n
-        amax, ratio = MODEL.unpack_from(payload, pos)
-        pos += MODEL.size
-        if amax > entropy.MAX_AMAX:
-            raise QuantError(f"level {k} {blk.tensor}: model amax {amax} out of range 0..{entropy.MAX_AMAX}")
-        segs.append((blk.size, Laplace(amax, ratio)))
+        try:
+            model, pos = entropy.read_model(payload, pos)
+        except EntropyError as e:
+            raise QuantError(f"level {k} {blk.tensor}: {e}") from None
+        segs.append((blk.size, model))
     try:
         ints = entropy.decode_segments(payload[pos:], segs)
     except EntropyError as e:

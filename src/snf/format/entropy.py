@@ -23,6 +23,7 @@ Several integer arrays, each with its own model, share one stream with
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,6 +74,16 @@ class Laplace:
         counts = np.bincount(q + self.amax, minlength=self.size)
         nz = counts > 0
         return float(-(counts[nz] * np.log2(freq[nz] / PROB_SCALE)).sum())
+
+
+MODEL = struct.Struct("<HH")  # a model as stored in a level's head: amax, ratio (format_spec.md 8)
+
+
+def read_model(payload, pos: int) -> tuple:
+    """The model stored at payload[pos:] -> (Laplace, position after it); EntropyError if out
+    of range. SIREN and grid level heads both store their models this way."""
+    amax, ratio = MODEL.unpack_from(payload, pos)
+    return Laplace(amax, ratio), pos + MODEL.size
 
 
 def check_model(amax, ratio) -> None:

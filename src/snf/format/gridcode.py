@@ -19,20 +19,18 @@ Encoder and decoder compute the same float32 values bit for bit.
 """
 from __future__ import annotations
 
-import struct
 
 import numpy as np
 
 from snf.field.grid import GridArch
 from snf.format import entropy
 from snf.format.coded import STEPS, code_at_least
-from snf.format.entropy import EntropyError, Laplace
+from snf.format.entropy import EntropyError
 
 FEATURE = "grid-rans"   # the header `requires` entry of an entropy-coded grid file
 LATENT_MAX = 127        # raw layout only
 WEIGHT_QMAX = 127       # raw layout only
 WEIGHT_LEVELS = 31      # encoder's choice (grid-rans): a weight tensor's step is about its peak / 31
-MODEL = struct.Struct("<HH")
 
 
 class GridCodeError(ValueError):
@@ -79,7 +77,7 @@ def encode_level(arch: GridArch, k: int, size: tuple, arrays: list, levels: int 
             head.append(bytes([e]))
             deq.append(q.astype(np.float32) * STEPS[e])
         m = entropy.fit(q)
-        head.append(MODEL.pack(m.amax, m.ratio))
+        head.append(entropy.MODEL.pack(m.amax, m.ratio))
         segs.append((q.ravel(), m))
     return b"".join(head) + entropy.encode_segments(segs), deq
 
@@ -97,12 +95,11 @@ def decode_level(arch: GridArch, k: int, size: tuple, payload: bytes) -> list:
         if t.kind == "weight":
             e = payload[pos]
             pos += 1
-        amax, ratio = MODEL.unpack_from(payload, pos)
-        pos += MODEL.size
         try:
-            segs.append((t.size, Laplace(amax, ratio)))
+            model, pos = entropy.read_model(payload, pos)
         except EntropyError as err:
             raise GridCodeError(f"level {k} {t.name}: {err}") from None
+        segs.append((t.size, model))
         steps.append(e)
     try:
         ints = entropy.decode_segments(payload[hs:], segs)

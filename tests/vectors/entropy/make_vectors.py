@@ -60,9 +60,8 @@ def main():
             n = coded.n_codes(blk)
             codes.append(list(body[pos:pos + n]))
             pos += n
-            amax, ratio = coded.MODEL.unpack_from(body, pos)
-            pos += 4
-            segs.append((blk.size, Laplace(amax, ratio)))
+            model, pos = entropy.read_model(body, pos)
+            segs.append((blk.size, model))
         ints = entropy.decode_segments(body[pos:], segs)
         vals = coded.decode_level(arch, k, body)
         levels.append({"level": k, "codes": codes, "ints": [q.tolist() for q in ints],
