@@ -27,6 +27,14 @@ def picture(w: int, h: int, seed: int = 0) -> np.ndarray:
     return np.clip(127.5 + 100 * np.stack(chans, -1), 0, 255).astype(np.uint8)
 
 
+def image_folder(tmp_path, name: str, w: int, h: int):
+    """A folder holding one picture(w, h) as NAME.png: what `--images` takes."""
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.fromarray(picture(w, h)).save(images / f"{name}.png")
+    return images
+
+
 # -- metrics -----------------------------------------------------------------------------------
 
 def test_psnr_identical_is_infinite_and_known_mse_gives_known_value():
@@ -126,9 +134,7 @@ def test_reference_curves_say_reference_and_their_source():
 def test_rd_writes_compressai_json_plot_and_sidecar(tmp_path, monkeypatch, capsys):
     from snf.bench import rd
     monkeypatch.setattr(rd, "snf_variants", lambda values: [{"bits": 8}])  # one encode keeps it short
-    images = tmp_path / "imgs"
-    images.mkdir()
-    Image.fromarray(picture(48, 32)).save(images / "a.png")
+    images = image_folder(tmp_path, "a", 48, 32)
     out = tmp_path / "out"
     assert main(["rd", "--images", str(images), "--budget", "0.5", "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
@@ -154,9 +160,7 @@ def test_rd_writes_compressai_json_plot_and_sidecar(tmp_path, monkeypatch, capsy
 
 
 def test_paper_prints_the_seed_shaped_table(tmp_path, capsys):
-    images = tmp_path / "imgs"
-    images.mkdir()
-    Image.fromarray(picture(32, 32)).save(images / "t.png")
+    images = image_folder(tmp_path, "t", 32, 32)
     out = tmp_path / "out"
     assert main(["paper", "--images", str(images), "--budget", "0.3", "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
