@@ -117,17 +117,22 @@ def test_c_kernel_matches_numpy_at_paper_width():
         net.fused = False
         assert np.abs(fused - net.grid((97, 13))).max() < 1e-5
     B = render._fast.BLOCK
-    x, y, W = np.zeros((2, 3, B), np.float32), np.zeros((2, 3, B), np.float32), np.zeros((4, 3), np.float32)
+    n = 2 * B - 5  # the last block is partial: padded inside the kernel, never written past n
+    x, W = np.zeros((n, 2), np.float32), np.zeros((4, 3), np.float32)
+    y = np.full((n + 1, 3), 7.0, np.float32)
     fwd = render._fast.forward
-    fwd([(0, 4, 3, True, W), (-1, 3, 5, False, np.zeros((3, 5), np.float32))], 2, 3, 5, x, y, 0, 2)
+    fwd([(0, 4, 3, True, W), (-1, 3, 5, False, np.ones((3, 5), np.float32))], 2, 3, 5, x, y, n, 0, 2)
+    assert (y[:n] == 1.0).all() and (y[n] == 7.0).all()  # bias 1 on each output; the row past n untouched
     with pytest.raises(ValueError):
-        fwd([(0, 4, 3, True, W)], 2, 3, 5, x, y, 0, 3)  # more blocks than x holds
+        fwd([(0, 4, 3, True, W)], 2, 3, 5, x, y, n, 0, 3)  # more blocks than n samples fill
     with pytest.raises(ValueError):
-        fwd([(0, 4, 6, True, np.zeros((4, 6), np.float32))], 2, 3, 5, x, y, 0, 2)  # reads past the rows
+        fwd([(0, 4, 3, True, W)], 2, 3, 5, x, y, n + 40, 0, 2)  # n larger than x holds
     with pytest.raises(ValueError):
-        fwd([(0, 4, 3, True, W[:2])], 2, 3, 5, x, y, 0, 2)  # weights shorter than n x K
+        fwd([(0, 4, 6, True, np.zeros((4, 6), np.float32))], 2, 3, 5, x, y, n, 0, 2)  # reads past the rows
     with pytest.raises(ValueError):
-        fwd([(2, 4, 3, True, W)], 2, 3, 5, x, y, 0, 2)  # writes past the rows
+        fwd([(0, 4, 3, True, W[:2])], 2, 3, 5, x, y, n, 0, 2)  # weights shorter than n x K
+    with pytest.raises(ValueError):
+        fwd([(2, 4, 3, True, W)], 2, 3, 5, x, y, n, 0, 2)  # writes past the rows
 
 
 def test_progressive_stage_leaves_earlier_levels_bit_identical(tiny_image):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from snf.format.container import MAX_PIXELS, MAX_SIDE, Parsed, SnfError, read
-from snf.decode.grid_render import GridNetwork
 from snf.decode.render import render_field, to_samples
 from snf.field.grid import GridArch
 
@@ -62,6 +61,7 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
         raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
     w_, h_ = size or tuple(h["size"][:2])
     if isinstance(parsed.arch, GridArch):  # the latent-grid family: no regional growth
+        from snf.decode.grid_render import GridNetwork
         values = GridNetwork(parsed.arch, parsed.levels, level).grid((w_, h_))
         samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
         return samples.reshape(h_, w_, -1)

@@ -33,9 +33,7 @@ def grid_axis(n: int) -> np.ndarray:
 
 def grid(size: tuple) -> np.ndarray:
     """All coordinates of a grid, first axis fastest: size (W, H) -> (H*W, 2) of (x, y)."""
-    axes = [grid_axis(n) for n in size]
-    mesh = np.meshgrid(*axes[::-1], indexing="ij")[::-1]
-    return np.stack([m.ravel() for m in mesh], axis=1)
+    return _mesh([grid_axis(n) for n in size])
 
 
 def render_field(arch: Arch, levels: list, k: int, size: tuple) -> tuple:
@@ -45,8 +43,12 @@ def render_field(arch: Arch, levels: list, k: int, size: tuple) -> tuple:
     Under regional growth only the revealed region is evaluated (samples past it are
     zero); with mode individual, each region's own network renders it."""
     ndim = len(size)
-    out = np.zeros(tuple(reversed(size)) + (arch.d_out,), np.float32)
     axes = [grid_axis(n) for n in size]
+    if not arch.regional:  # one network over the whole grid: its output is the picture, no copy
+        (j, _), = arch.renderers(k)
+        vals = Network(arch, levels, j)(_mesh(axes))
+        return vals.reshape(tuple(reversed(size)) + (arch.d_out,)), None
+    out = np.zeros(tuple(reversed(size)) + (arch.d_out,), np.float32)
     for j, (r0, r1) in arch.renderers(k):
         part = list(axes)
         lo = hi = None
@@ -56,9 +58,7 @@ def render_field(arch: Arch, levels: list, k: int, size: tuple) -> tuple:
             if hi <= lo:
                 continue
             part[a] = axes[a][lo:hi]
-        mesh = np.meshgrid(*part[::-1], indexing="ij")[::-1]
-        coords = np.stack([m.ravel() for m in mesh], axis=1)
-        vals = Network(arch, levels, j)(coords).reshape(tuple(len(p) for p in reversed(part)) + (arch.d_out,))
+        vals = Network(arch, levels, j)(_mesh(part)).reshape(tuple(len(p) for p in reversed(part)) + (arch.d_out,))
         if lo is None:
             out[...] = vals
         else:
@@ -67,6 +67,16 @@ def render_field(arch: Arch, levels: list, k: int, size: tuple) -> tuple:
             out[tuple(index)] = vals
     stop = arch.revealed(k, size[arch.axis]) if arch.regional else None
     return out, stop
+
+
+def _mesh(axes: list) -> np.ndarray:
+    """Every combination of the axes' positions, first axis fastest -> (N, len(axes)) float32."""
+    out = np.empty(tuple(len(a) for a in reversed(axes)) + (len(axes),), np.float32)
+    for i, a in enumerate(axes):
+        shape = [1] * len(axes)
+        shape[len(axes) - 1 - i] = len(a)
+        out[..., i] = np.asarray(a, np.float32).reshape(shape)
+    return out.reshape(-1, len(axes))
 
 
 def assemble(arch: Arch, levels: list, net: int) -> dict:
@@ -127,37 +137,33 @@ class Network:
 
     def __call__(self, coords: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Evaluate (N, d_in) coordinates -> (N, d_out) float32 values."""
-        return self._run(np.asarray(coords, np.float32).T, threads)
+        return self._run(np.ascontiguousarray(coords, np.float32), threads)
 
     def grid(self, size: tuple, threads: int | None = None) -> np.ndarray:
         """Evaluate every point of `grid(size)` -> (N, d_out)."""
-        return self._run(grid(size).T, threads)
+        return self._run(grid(size), threads)
 
     def _run(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
         if self.fused:
             return self._run_blocks(coords, threads)
-        return self._run_tiles(coords, threads)
+        return self._run_tiles(coords.T, threads)
 
     def _run_blocks(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
-        """coords (d_in, N) -> (N, d_out) through the C kernel's forward(): 32-sample blocks,
-        each through every layer while its activations stay in L1, spread over a few threads."""
-        n, P = coords.shape[1], _fast.BLOCK
-        blocks = -(-n // P)
-        xb = np.zeros((blocks, 1 + self.d_in, P), np.float32)
-        xb[:, 0] = 1.0
-        flat = np.zeros((self.d_in, blocks * P), np.float32)
-        flat[:, :n] = coords
-        xb[:, 1:] = flat.reshape(self.d_in, blocks, P).transpose(1, 0, 2)
-        out = np.empty((blocks, self.d_out, P), np.float32)
+        """coords (N, d_in) -> (N, d_out) through the C kernel's forward(): 32-sample blocks,
+        each through every layer while its activations stay in L1, spread over a few threads.
+        The kernel reads and writes numpy's row-major layout itself: no transposed copies."""
+        n = coords.shape[0]
+        blocks = -(-n // _fast.BLOCK)
+        out = np.empty((n, self.d_out), np.float32)
         threads = max(1, min(threads or min(4, os.cpu_count() or 1), blocks))
         cuts = [blocks * i // threads for i in range(threads + 1)]
         rows = 1 + self.width
 
         def job(i: int) -> None:
-            _fast.forward(self.groups, self.d_in, self.d_out, rows, xb, out, cuts[i], cuts[i + 1])
+            _fast.forward(self.groups, self.d_in, self.d_out, rows, coords, out, n, cuts[i], cuts[i + 1])
 
         _in_threads(job, range(threads))
-        return out.transpose(0, 2, 1).reshape(blocks * P, self.d_out)[:n]
+        return out
 
     def _run_tiles(self, coords: np.ndarray, threads: int | None) -> np.ndarray:
         """coords (d_in, N) -> (N, d_out): tiles of TILE samples, laid out tile-major
@@ -249,6 +255,8 @@ def to_samples(values: np.ndarray, value_range: tuple, bit_depth: int = 8) -> np
     """Field outputs -> integer samples (uint8 for 8 bits), rounded and clipped."""
     lo, hi = value_range
     top = (1 << bit_depth) - 1
-    s = (values - np.float32(lo)) * np.float32(top / (hi - lo))
+    s = np.subtract(values, np.float32(lo), dtype=np.float32)
+    s *= np.float32(top / (hi - lo))
     np.clip(s, 0, top, out=s)
-    return np.rint(s).astype(np.uint8 if bit_depth <= 8 else np.uint16)
+    np.rint(s, out=s)
+    return s.astype(np.uint8 if bit_depth <= 8 else np.uint16)

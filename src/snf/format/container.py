@@ -10,12 +10,10 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 
 import msgpack
-import zstandard
 
 from snf.field.arch import FAMILIES, Arch, ArchError
 from snf.field.grid import FAMILY as GRID, GridArch, GridArchError
@@ -92,6 +90,7 @@ def build(header: dict, payloads: list, zstd_level: int = 19, end: bool = True) 
     validate_header(header)
     stored = grid_coded(header) if header.get("field") == GRID else \
         header["quant"].get("coding", "raw") in STORED_CODINGS
+    import zstandard  # only raw fixed-bit levels and first-revision grid levels use zstd
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
     parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
@@ -107,6 +106,7 @@ def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
     `durable` also flushes to disk before the rename (worth it for an encode that
     took minutes; a decoded picture can skip it and save tens of milliseconds)."""
     folder = os.path.dirname(os.path.abspath(path))
+    import tempfile  # here, not at the top: it pulls in shutil and random, ~5 ms of every decode
     fd, tmp = tempfile.mkstemp(prefix=".snf-", suffix=".tmp", dir=folder)
     try:
         os.fchmod(fd, _mode_for(path))  # mkstemp makes 0600; a plain open() would not
@@ -360,7 +360,7 @@ class Parser:
         self.decode = decode
         self._buf = bytearray()
         self._offset = 0   # file offset of _buf[0]
-        self._dctx = zstandard.ZstdDecompressor()
+        self._dctx = None  # a zstd decompressor, made at the first zstd-framed level (2.x files have none)
         self.major = VERSION[0]  # the file's major version, once read
 
     @property
@@ -493,6 +493,9 @@ class Parser:
                 raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         want = gridcode.payload_size(p.arch, level, tuple(int(s) for s in p.header["size"])) if grid \
             else payload_size(p.arch, level, quant)
+        import zstandard  # imported here: 10 ms of every decode otherwise, and 2.x levels never need it
+        if self._dctx is None:
+            self._dctx = zstandard.ZstdDecompressor()
         try:
             size, used = zstd_frame(body)
             if size is None:
