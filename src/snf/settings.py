@@ -30,6 +30,7 @@ GRID_KEYS = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")  # 
 DEFAULT_GRID = "6.5.4:12,3:8,2:8"
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
+DEFAULT_DEADLINE = 270.0  # seconds of training for the fast preset's own steps (see `deadline_on`)
 
 
 class SettingsError(ValueError):
@@ -84,6 +85,10 @@ class EncodeSettings:
     steps: int | None = _opt(None, "training steps per level (overrides the preset)")
     time_budget: float | None = _opt(None, "wall-clock seconds for all training, split across levels; "
                                            "NOT deterministic", metavar="SECONDS")
+    deadline: float | None = _opt(None, "seconds of training the preset's steps must fit in: on a machine too "
+                                        "slow for them, stages train fewer steps (said on stderr; the bytes then "
+                                        f"depend on the machine). Default {DEFAULT_DEADLINE:.0f} with the fast "
+                                        "preset's steps, none with --steps; 0: none", form=False, metavar="SECONDS")
     seed: int = _opt(0, "random seed")
     lr: float | None = _opt(None, "learning rate (overrides the preset)")
     batch: int | None = _opt(None, "samples per step (overrides the preset)")
@@ -98,7 +103,7 @@ class EncodeSettings:
             for name in ("layers", "steps", "batch", "bits", "quality"):
                 if getattr(self, name) is not None:
                     set_(name, _int(getattr(self, name), name))
-            for name in ("time_budget", "lr"):
+            for name in ("time_budget", "lr", "deadline"):
                 if getattr(self, name) is not None:
                     set_(name, _float(getattr(self, name), name))
             if self.qat is not None:
@@ -146,6 +151,10 @@ class EncodeSettings:
             raise SettingsError("time_budget must be a positive number of seconds (at most a week)")
         if self.steps is not None and self.time_budget is not None:
             raise SettingsError("give steps or a time budget, not both")
+        if self.deadline is not None and not 0 <= self.deadline <= MAX_TIME_BUDGET:
+            raise SettingsError("deadline must be 0 (none) or a positive number of seconds (at most a week)")
+        if self.deadline and self.time_budget is not None:
+            raise SettingsError("a time budget already bounds the training: give it or a deadline, not both")
         if self.batch is not None and self.batch < 1:
             raise SettingsError("batch must be at least 1")
         if self.lr is not None and not 0 < self.lr < 1:
@@ -162,6 +171,18 @@ class EncodeSettings:
         if self.bits is None:
             return bool(self.qat) and self.quality_on is not None
         return self.bits <= QAT_AUTO_BITS if self.qat is None else self.qat
+
+    @property
+    def deadline_on(self) -> float | None:
+        """Seconds the fixed-step training must fit in, or None. By default only the fast
+        preset's own steps get one: they are sized to take ~200 s of a 768x512 encode on a
+        2-core machine, and CPUs differ by 1.5x, so a slow one would otherwise pass the
+        5-minute mark; on a machine fast enough it never acts and the bytes stay the same."""
+        if self.deadline is not None:
+            return self.deadline or None
+        if self.steps is None and self.time_budget is None and self.preset == "fast":
+            return DEFAULT_DEADLINE
+        return None
 
     def header_record(self) -> dict:
         """The settings as a file's header records them (`encoder.settings`; batch reruns

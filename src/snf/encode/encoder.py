@@ -201,7 +201,8 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     if cache_limit is not None:
         p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
     budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
-        Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
+        Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels),
+               deadline=s.deadline_on if str(device or "cpu").startswith("cpu") else None)
     bar = Bar(quiet=quiet)
 
     def choose_codes(k: int, model) -> list:

@@ -26,12 +26,19 @@ from snf.encode.stage import Autograd, CachedLevel, cache_bytes, initial_tables
 
 @dataclass
 class Budget:
-    """How long each stage runs: fixed steps (deterministic) or wall-clock seconds."""
+    """How long each stage runs: fixed steps (deterministic) or wall-clock seconds.
+
+    `deadline` (fixed steps only): seconds all training must fit in. Each stage may
+    take its share of what is left (the preset's `share`); a stage that measures
+    itself too slow for that trains fewer steps (`Trainer._loop`). On a machine fast
+    enough it never acts, so the steps, and the bytes, stay the preset's."""
     steps: list | None
     seconds: float | None = None
+    deadline: float | None = None
 
     def stage_seconds(self, share: list, stage: int, spent: float) -> float:
-        left = max(0.0, self.seconds - spent)
+        total = self.seconds if self.seconds is not None else self.deadline
+        left = max(0.0, total - spent)
         return left * share[stage] / sum(share[stage:])
 
 
@@ -65,6 +72,7 @@ class Trainer:
         self.stage_steps = []     # optimizer steps per stage
         self.stage_seconds = []   # wall time per stage: training loop only
         self.stage_ends = []      # wall time from the start to the end of each stage (after on_stage_end)
+        self.shortened = []       # (level, steps trained, steps asked) where the deadline cut a stage
 
     @property
     def rows(self) -> int:
@@ -99,12 +107,16 @@ class Trainer:
             for j in range(1, levels[0]):
                 self.model.freeze(j)
             obj = self._objective(levels, tables)
+            cap = None
             if self.budget.seconds is not None:
                 steps, secs = None, self.budget.stage_seconds(share, si, time.monotonic() - t_start)
             else:
                 steps, secs = sum(self.budget.steps[k - 1] for k in levels), None
+                if self.budget.deadline:  # a stage before the last may run 10 % over its share
+                    cap = self.budget.stage_seconds(share, si, time.monotonic() - t_start)
+                    cap *= 1.0 if si == len(stages) - 1 else 1.1
             t_loop = time.monotonic()
-            self.stage_steps.append(self._train_stage(obj, levels, steps, secs))
+            self.stage_steps.append(self._train_stage(obj, levels, steps, secs, cap))
             self.stage_seconds.append(time.monotonic() - t_loop)
             refit = getattr(obj, "refit_output", None) if self.preset.refit else None
             if refit is not None:
@@ -116,16 +128,19 @@ class Trainer:
             self.stage_ends.append(time.monotonic() - t_start)
         return self.model
 
-    def _train_stage(self, obj, levels: list, steps: int | None, seconds: float | None) -> int:
+    def _train_stage(self, obj, levels: list, steps: int | None, seconds: float | None,
+                     cap: float | None = None) -> int:
         """The stage's steps; with fake quantisation, its last share runs straight-through
-        at a low constant rate (same total steps or time as without)."""
+        at a low constant rate (same total steps or time as without). `cap`: seconds the
+        stage may take under a deadline (its first phase is measured and shortened)."""
         if self.fake_quant is None:
-            return self._loop(obj, levels, steps, seconds)
+            return self._loop(obj, levels, steps, seconds, cap=cap)
         share = self.preset.qat_share
         q_steps = None if steps is None else round(steps * share)
         q_secs = None if seconds is None else seconds * share
         n = self._loop(obj, levels, None if steps is None else steps - q_steps,
-                       None if seconds is None else seconds - q_secs)
+                       None if seconds is None else seconds - q_secs,
+                       cap=None if cap is None else cap * (1 - share))
         if q_steps == 0 or q_secs == 0:
             return n
         prepare = getattr(self.fake_quant, "prepare", None)
@@ -219,10 +234,14 @@ class Trainer:
         return floor + 0.5 * (lr - floor) * (1 + math.cos(math.pi * min(1.0, frac)))
 
     def _loop(self, obj, levels: list, steps: int | None, seconds: float | None,
-              constant_lr: float | None = None, tag: str = "") -> int:
+              constant_lr: float | None = None, tag: str = "", cap: float | None = None) -> int:
         lr_at = (lambda frac: constant_lr) if constant_lr is not None else self._lr
         opt = _adam(obj.params, lr_at(0.0))
         t0, step, ema = time.monotonic(), 0, None
+        # under a deadline: the pace is timed from step a (after the first steps' warm-up)
+        # to step b (5 % in), and the stage shortened once if its projection overruns `cap`
+        probe = None if cap is None or steps is None else (max(3, steps // 100), max(13, steps // 20))
+        t_a = None
         label = f"level {levels[-1]}/{self.arch.levels}" if len(levels) == 1 else f"levels 1-{levels[-1]}"
         label += tag
         while True:
@@ -237,6 +256,11 @@ class Trainer:
             loss = obj.step(self._indices())
             opt.step()
             step += 1
+            if probe is not None and step == probe[0]:
+                t_a = time.monotonic()
+            elif probe is not None and step == probe[1] and step < steps:
+                steps = self._fit_deadline(levels[-1], step, steps, time.monotonic() - t0,
+                                           (time.monotonic() - t_a) / (probe[1] - probe[0]), cap)
             ema = loss if ema is None else 0.95 * ema + 0.05 * loss
             total = steps if steps is not None else seconds
             done = step if steps is not None else elapsed
@@ -244,6 +268,20 @@ class Trainer:
             self.bar.update(label, done, total, info)
             self._report(levels[-1], step, min(1.0, done / total), psnr_of_mse(ema), f"{label}: {info}")
         return step
+
+    def _fit_deadline(self, level: int, step: int, steps: int, elapsed: float, pace: float, cap: float) -> int:
+        """Steps for a stage that has run `step` of `steps` in `elapsed` s at `pace` s a step,
+        to end within `cap` s: unchanged when it fits (the usual case), else fewer, said once."""
+        if elapsed + pace * (steps - step) <= cap:
+            return steps
+        fewer = max(step + 1, step + int((cap - elapsed) / max(pace, 1e-9)))
+        if fewer >= steps:
+            return steps
+        self.shortened.append((level, fewer, steps))
+        self.bar.line(f"level {level}: this machine is slower than the preset's steps assume: "
+                      f"training {fewer:,} of {steps:,} steps to keep within the deadline "
+                      f"(--deadline 0 trains them all)")
+        return fewer
 
     def _report(self, level: int, step: int, frac: float, psnr: float, text: str) -> None:
         now = time.monotonic()

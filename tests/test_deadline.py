@@ -1,0 +1,50 @@
+"""The fixed-step deadline: it shortens stages only on a machine too slow for them, and
+leaves the steps (so the bytes) alone on one fast enough."""
+import itertools
+
+import pytest
+import torch
+
+from snf.encode import train as train_mod
+from snf.encode.train import PRESETS, Budget, Trainer
+from snf.field.arch import Arch
+from snf.settings import DEFAULT_DEADLINE, EncodeSettings, SettingsError
+from snf.signals.image import image_samples
+
+
+def _train(monkeypatch, tiny_image, tick: float, deadline):
+    """Two 60-step stages with a fake clock that advances `tick` s at every reading."""
+    clock = itertools.count()
+    monkeypatch.setattr(train_mod.time, "monotonic", lambda: next(clock) * tick)
+    x, v = image_samples(tiny_image)
+    t = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[60, 60], deadline=deadline), seed=0)
+    model = t.run(lambda levels, model, refit: None)
+    return t, [p.detach().clone() for level in model.levels for p in level]
+
+
+def test_a_fast_machine_trains_every_step_and_the_same_weights(monkeypatch, tiny_image):
+    free, w_free = _train(monkeypatch, tiny_image, 1e-4, None)
+    held, w_held = _train(monkeypatch, tiny_image, 1e-4, 60.0)  # ~0.02 s of fake time a stage: fits
+    assert free.stage_steps == held.stage_steps == [60, 60] and held.shortened == []
+    assert all(torch.equal(a, b) for a, b in zip(w_free, w_held))
+
+
+def test_a_slow_machine_shortens_stages_to_end_near_the_deadline(monkeypatch, tiny_image):
+    t, _ = _train(monkeypatch, tiny_image, 0.05, 6.0)  # a few clock readings a step: ~0.15 s a step
+    assert [lv for lv, _, _ in t.shortened] == [1, 2]
+    assert all(done < asked == 60 for _, done, asked in t.shortened)
+    assert t.stage_steps == [done for _, done, _ in t.shortened]
+    assert sum(t.stage_seconds) < 6.0 * 1.25  # within the deadline, give or take the probe
+
+
+def test_deadline_setting_defaults_and_rules():
+    assert EncodeSettings().deadline_on == DEFAULT_DEADLINE  # the fast preset's own steps
+    assert EncodeSettings(steps=100).deadline_on is None  # steps asked for: all of them
+    assert EncodeSettings(preset="paper").deadline_on is None
+    assert EncodeSettings(deadline=0).deadline_on is None
+    assert EncodeSettings(steps=100, deadline="30").deadline_on == 30.0
+    assert "deadline" not in EncodeSettings().header_record()  # unset: the header leaves it out
+    with pytest.raises(SettingsError):
+        EncodeSettings(deadline=-1)
+    with pytest.raises(SettingsError):
+        EncodeSettings(deadline=30, time_budget=60)
