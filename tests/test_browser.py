@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from snf.field.arch import Arch
+from snf.field.grid import GridArch
 from snf.format.container import build, read
 from snf.decode.decoder import decompress
 from snf.format.quant import default_quant, encode_level
@@ -119,6 +120,7 @@ BIG = dict(mode="progressive", size=(768, 512), seed=4, widths=(8, 32, 96))
 # video whose levels add windows of frames (rendered by the server, played by the page).
 STRIPES = dict(mode="individual", grow="spatial", seed=5, widths=(6, 6, 6))
 VIDEO = dict(mode="progressive", grow="temporal", size=(24, 16, 6), seed=6)
+GRID_LEVELS = "3.2:5,1:9,0:6"
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +134,11 @@ def site(tmp_path_factory):
     bindir = Path(sys.executable).parent
     subprocess.run([str(bindir / "snf-encode"), str(png), "-o", str(folder / "tiny.snf"), "--widths", "8,16,24,32",
                     "--steps", "20", "--threads", "1", "--quiet"], check=True, timeout=120)
+    # A latent-grid field (format_spec.md section 9): several grids per level, widths that are
+    # not multiples of 4 and feature counts 2, 3, 4, so the WebGL path's padding is exercised.
+    subprocess.run([str(bindir / "snf-encode"), str(png), "-o", str(folder / "grid.snf"), "--field", "grid",
+                    "--grid", GRID_LEVELS, "--steps", "150", "--seed", "3", "--threads", "1", "--quiet"],
+                   check=True, timeout=120)
     for name, kw in SYNTHETIC.items():
         (folder / f"{name}.snf").write_bytes(synthetic_asset(**kw))
     (folder / "big.snf").write_bytes(synthetic_asset(**BIG))
@@ -325,6 +332,95 @@ def test_every_mode_and_level_matches_the_numpy_decoder(site, page):
     # Levels differ from each other, so matching each one is not matching a constant.
     ref = [reference(site["dir"] / "slim.snf", k) for k in (1, 3)]
     assert np.abs(ref[0] - ref[1]).max() > 10
+
+
+GRID_EVERY_LEVEL = """async ([sizes, order]) => {
+  const { Parser } = await import('/static/snf-parse.js');
+  const { gridNet } = await import('/static/render-grid-js.js');
+  const { toRGBA } = await import('/static/snf-image.js');
+  const { JsRenderer } = await import('/static/render-js.js');
+  const { WebGLRenderer } = await import('/static/render-webgl.js');
+  const { WorkerPool } = await import('/static/render-pool.js');
+  let gl = null;
+  try { gl = new WebGLRenderer(); } catch (e) { gl = null; }
+  const pool = new WorkerPool(2);
+  const bytes = new Uint8Array(await (await fetch('/v1/assets/grid/stream')).arrayBuffer());
+  const p = new Parser();
+  p.feed(bytes);
+  if (p.error || !p.complete) throw new Error(`grid: ${p.error}`);
+  const fmt = { dOut: p.arch.d_out, range: p.header.values.range, bitDepth: 8 };
+  const rgba = (v) => Array.from(toRGBA(v, p.arch.d_out, p.header.values.range));
+  const out = [];
+  for (const [w, h] of sizes) {
+    // WebGL2 in the given level order: each next level drawn on the kept sum of the one before,
+    // a lower one from scratch.
+    for (const k of order) {
+      const net = gridNet(p.arch, p.levels, k);
+      out.push({ w, h, k, which: 'webgl', rgba: gl ? rgba(await gl.render(net, w, h)) : null });
+    }
+    for (let k = 1; k <= p.levels.length; k++) {
+      const net = gridNet(p.arch, p.levels, k);
+      out.push({ w, h, k, which: 'js', rgba: rgba(await new JsRenderer().render(net, w, h)) });
+      out.push({ w, h, k, which: 'workers', rgba: Array.from(await pool.render(net, w, h, { rgba: fmt })) });
+    }
+  }
+  return { out, webgl: gl !== null };
+}"""
+
+
+def test_grid_field_matches_the_decoder_on_webgl2_js_and_workers(site, page):
+    """A latent-grid field, every level, stored size and another one: WebGL2 (levels drawn in
+    stream order on the kept sum, then a lower level and a higher one again), the page's JS
+    renderer and the render workers all within one 8-bit step of snf-decode's numpy."""
+    from snf.decode.decoder import render_image
+    path = site["dir"] / "grid.snf"
+    parsed = read(path.read_bytes())
+    assert isinstance(parsed.arch, GridArch) and parsed.arch.levels == 3
+    page.goto(f"{site['base']}/view/tiny?renderer=js")
+    wait_done(page)
+    order = [1, 2, 3, 1, 3, 2, 2]
+    got = page.evaluate(GRID_EVERY_LEVEL, [[[64, 48], [37, 23]], order])
+    if not got["webgl"]:
+        print("no WebGL2 with float targets in this Chromium: only the JS renderers were checked")
+    refs = {}
+    for r in got["out"]:
+        if r["rgba"] is None:
+            continue
+        key = (r["w"], r["h"], r["k"])
+        if key not in refs:
+            refs[key] = render_image(parsed, r["k"], (r["w"], r["h"])).astype(int)
+        assert_matches(r["rgba"], refs[key], f"grid level {r['k']} at {r['w']}x{r['h']} {r['which']}")
+    assert {r["which"] for r in got["out"] if r["rgba"] is not None} >= {"js", "workers"}
+    # Levels differ and the picture is not flat, so matching is not matching a constant.
+    ref1, ref3 = refs[(64, 48, 1)], refs[(64, 48, 3)]
+    assert ref3.std() > 20 and np.abs(ref1 - ref3).max() > 10
+
+
+@pytest.mark.parametrize("renderer", ["webgl2", "fallback", "js"])
+def test_a_grid_file_streams_level_by_level_off_the_main_thread(site, page, renderer):
+    """The page renders a grid file with WebGL2 or the render workers (never the page's own JS),
+    level 1 first while the paced stream is still arriving, the previous level on screen until
+    the next replaces it, and ends on snf-decode's picture."""
+    path = site["dir"] / "grid.snf"
+    size = path.stat().st_size
+    kbps = max(8, round(size * 8 / PACED_SECONDS / 1000))
+    page.goto(f"{site['base']}/view/grid?renderer={renderer}&kbps={kbps}")
+    snf = wait_done(page)
+    if renderer == "webgl2" and snf["webgl"] == "unavailable":
+        pytest.skip(f"this Chromium has no WebGL2 with float targets: {snf['rendererNote']}")
+    assert snf["error"] is None and snf["renderer"] == renderer
+    shown = snf["levelsShown"]
+    assert shown[0]["level"] == 1 and shown[0]["t_ms"] < snf["streamEndMs"]
+    assert [s["level"] for s in shown] == sorted(s["level"] for s in shown) and shown[-1]["level"] == 3
+    engine = {"webgl2": {"webgl2"}, "js": {"workers"}, "fallback": {"workers", "server PNG"}}[renderer]
+    assert {s["source"] for s in shown} <= engine, shown
+    assert snf["workers"] >= (0 if renderer == "webgl2" else 1)
+    # At most a preview of level 1 (nothing on screen yet); later levels replace a full picture.
+    assert all(p["level"] == 1 for p in snf["previews"]), snf["previews"]
+    assert_matches(page_pixels(page), reference(path, 3), f"grid {renderer}")
+    page.keyboard.press("1")
+    page.wait_for_function("window.snf.current === 1")
+    assert_matches(page_pixels(page), reference(path, 1), f"grid {renderer} level 1 picked")
 
 
 @pytest.mark.parametrize("level", [1, 3])

@@ -15,7 +15,7 @@ VIEWER = Path(__file__).resolve().parent.parent / "src" / "snf" / "viewer"
 SCRIPT = """
 import { readFileSync } from "node:fs";
 import { Parser } from "./snf-parse.js";
-import { renderGrid } from "./snf-grid.js";
+import { renderGrid } from "./render-grid-js.js";
 import { toRGBA } from "./snf-image.js";
 const data = new Uint8Array(readFileSync(process.argv[2]));
 const [w, h] = JSON.parse(process.argv[3]);

@@ -12,7 +12,7 @@ import { Parser } from "../../src/snf/viewer/snf-parse.js";
 import { buildNetwork } from "../../src/snf/viewer/snf-model.js";
 import { toSamples } from "../../src/snf/viewer/snf-image.js";
 import { JsRenderer } from "../../src/snf/viewer/render-js.js";
-import { renderGrid } from "../../src/snf/viewer/snf-grid.js";
+import { renderGrid } from "../../src/snf/viewer/render-grid-js.js";
 import { ERROR_KINDS, MODE_RULES } from "../../src/snf/viewer/snf-constants.js";
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), "..", "vectors");

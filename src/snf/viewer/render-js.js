@@ -4,6 +4,7 @@
 // stays responsive while a large level renders.
 
 import { gridAxis } from "./snf-image.js";
+import { gridRows, gridTaps } from "./render-grid-js.js";
 import { Cancelled } from "./cancelled.js";
 
 const SLICE_MS = 12;
@@ -14,13 +15,14 @@ export class JsRenderer {
   }
 
   /**
-   * Evaluate `net` (snf-model.js) on a width x height grid.
+   * Evaluate `net` (snf-model.js, or a grid field from render-grid-js.js) on a width x height grid.
    * Returns Float32Array of width*height*dOut values, pixel-major, rows top to bottom.
    * `opts` (optional): `onRows(y0, y1, values)`, told as bands finish, or
    * {onRows, onProgress(fraction), cancelled()} (checked between bands; rejects with Cancelled).
    */
   async render(net, width, height, opts) {
     const { onRows, onProgress, cancelled } = typeof opts === "function" ? { onRows: opts } : opts || {};
+    if (net.family === "grid") return renderGridBands(net, width, height, { onRows, onProgress, cancelled });
     const xs = gridAxis(width), ys = gridAxis(height);
     const values = new Float32Array(width * height * net.dOut);
     const scratch = makeScratch(net);
@@ -40,6 +42,27 @@ export class JsRenderer {
     }
     return values;
   }
+}
+
+/** A grid field on the page, a few rows at a time with the event loop let in between. */
+async function renderGridBands(net, width, height, { onRows, onProgress, cancelled }) {
+  const values = new Float32Array(width * height * net.dOut);
+  const taps = gridTaps(net, width, height);
+  const rows = Math.max(1, Math.floor(4096 / width));
+  let sliceStart = performance.now(), bandStart = 0;
+  for (let y0 = 0; y0 < height; y0 += rows) {
+    const y1 = Math.min(height, y0 + rows);
+    gridRows(net, width, height, y0, y1, values.subarray(y0 * width * net.dOut, y1 * width * net.dOut), taps);
+    if (performance.now() - sliceStart > SLICE_MS) {
+      if (onRows) onRows(bandStart, y1, values);
+      bandStart = y1;
+      if (onProgress) onProgress(y1 / height);
+      await yieldToPage();
+      if (cancelled && cancelled()) throw new Cancelled();
+      sliceStart = performance.now();
+    }
+  }
+  return values;
 }
 
 /**

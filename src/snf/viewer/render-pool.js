@@ -10,6 +10,7 @@ export { Cancelled };
 
 const BAND_PIXELS = 1 << 13;    // pixels per band before scaling by the network's cost
 const REF_WIDTH = 32;           // network width at which a band is BAND_PIXELS pixels
+const REF_MACS = 3 * REF_WIDTH * REF_WIDTH;  // about that SIREN's multiply-adds per pixel
 
 let nextId = 1;
 
@@ -41,7 +42,8 @@ export class WorkerPool {
     const fmt = opts.rgba || null;
     const dOut = fmt ? 4 : net.dOut;
     const values = fmt ? new Uint8ClampedArray(width * height * 4) : new Float32Array(width * height * dOut);
-    const cost = Math.max(1, (net.width / REF_WIDTH) ** 2);
+    // A grid field (render-grid-js.js) says its multiply-adds per pixel; a SIREN, its width.
+    const cost = Math.max(1, net.family === "grid" ? net.macs / REF_MACS : (net.width / REF_WIDTH) ** 2);
     const bandRows = Math.max(1, Math.floor(BAND_PIXELS / cost / width));
     let nextRow = 0, rowsDone = 0, inFlight = 0, finished = false;
     return new Promise((resolve, reject) => {

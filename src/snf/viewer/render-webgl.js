@@ -9,6 +9,7 @@
 
 import { gridAxis } from "./snf-image.js";
 import { Cancelled } from "./cancelled.js";
+import { GridWebGL } from "./render-grid-webgl.js";
 
 const UNITS_PER_PASS = 16;     // 4 attachments x RGBA
 const ACT_BUDGET = 64 << 20;   // bytes per activation texture
@@ -94,8 +95,10 @@ export class WebGLRenderer {
   /**
    * Same contract as JsRenderer.render: Float32Array, pixel-major, dOut values per pixel.
    * `opts` (optional): {onProgress(fraction), cancelled()}; checked between tiles (slices).
+   * A latent-grid field (render-grid-js.js's gridNet) goes to its own renderer on this context.
    */
   async render(net, width, height, opts = {}) {
+    if (net.family === "grid") return (this.grid ||= new GridWebGL(this)).render(net, width, height, opts);
     const gl = this.gl;
     const layers = padUnits(net.width) / 4;
     if (layers > this.maxLayers || Math.max(width, height, padUnits(net.width)) > this.maxTex) {

@@ -1,11 +1,13 @@
-// A render worker: evaluates bands of rows of one network off the main thread.
-// The pool (render-pool.js) sends {type: "net", id, net} once per render, then
+// A render worker: evaluates bands of rows of one network off the main thread:
+// a SIREN (snf-model.js) or a latent-grid field (render-grid-js.js's gridNet,
+// `family: "grid"`). The pool (render-pool.js) sends {type: "net", id, net} once per render, then
 // {type: "band", id, width, height, y0, y1} messages one at a time; each answer
 // {id, y0, y1, values} transfers its Float32Array (or, when the net message
 // carried a sample format, its RGBA bytes) back. Bands are small, so a
 // cancelled render stops within one band: the pool just sends no more.
 
 import { evalRows } from "./render-js.js";
+import { gridRows, gridTaps } from "./render-grid-js.js";
 import { gridAxis, toRGBA } from "./snf-image.js";
 
 let current = { id: null, net: null, rgba: null, axes: new Map() };
@@ -20,11 +22,14 @@ self.onmessage = ({ data }) => {
     self.postMessage({ id, y0, y1, error: "network not loaded" });
     return;
   }
+  const net = current.net, grid = net.family === "grid";
   const key = `${width}x${height}`;
-  if (!current.axes.has(key)) current.axes.set(key, [gridAxis(width), gridAxis(height)]);
-  const [xs, ys] = current.axes.get(key);
+  // Per render size: a SIREN's coordinates, or a grid field's bilinear taps.
+  if (!current.axes.has(key)) current.axes.set(key, grid ? gridTaps(net, width, height) : [gridAxis(width), gridAxis(height)]);
+  const axes = current.axes.get(key);
   try {
-    let values = evalRows(current.net, width, height, y0, y1, new Float32Array((y1 - y0) * width * current.net.dOut), xs, ys);
+    const out = new Float32Array((y1 - y0) * width * net.dOut);
+    let values = grid ? gridRows(net, width, height, y0, y1, out, axes) : evalRows(net, width, height, y0, y1, out, ...axes);
     const f = current.rgba;
     if (f) values = toRGBA(values, f.dOut, f.range, f.bitDepth);
     self.postMessage({ id, y0, y1, values }, [values.buffer]);

@@ -1,7 +1,6 @@
 // The latent-grid field family (format_spec.md section 9), mirroring
-// snf/field/grid.py (layout, limits), snf/format/gridcode.py (payload) and
-// snf/decode/grid_render.py (bilinear upsampling in float32, then each level's
-// ReLU synthesis; residuals add up). Pure JS: both viewer renderers use it.
+// snf/field/grid.py (layout, limits) and snf/format/gridcode.py (payload);
+// rendering is in render-grid-js.js (JS, any band of rows) and render-grid-webgl.js.
 
 export const GRID_LIMITS = {
   levels: 16, gridsPerLevel: 8, grids: 32, factorLog2: 10, hidden: 128, layers: 4, dim: 4, latents: 2 ** 26,
@@ -142,82 +141,6 @@ export function decodeGridLevel(arch, k, size, raw) {
     }
     pos += t.size;
     out.push({ tensor: t, values });
-  }
-  return out;
-}
-
-/** Bilinear taps along one axis (section 9.4), in float32. */
-export function axisTaps(nOut, nIn) {
-  const i0 = new Int32Array(nOut), i1 = new Int32Array(nOut), t = new Float32Array(nOut);
-  const ratio = Math.fround(nIn / nOut), f = Math.fround;
-  for (let i = 0; i < nOut; i++) {
-    let src = f(f(f(i + 0.5) * ratio) - 0.5);
-    src = Math.min(Math.max(src, 0), nIn - 1);
-    const a = Math.floor(src);
-    i0[i] = a;
-    i1[i] = Math.min(a + 1, nIn - 1);
-    t[i] = f(src - a);
-  }
-  return { i0, i1, t };
-}
-
-/** One grid (rows r, cols c) upsampled to w x h: rows first, then columns, in float32. */
-function upsample(g, r, c, w, h, out, stride, offset) {
-  const f = Math.fround;
-  const ty = axisTaps(h, r), tx = axisTaps(w, c);
-  const row = new Float32Array(c);
-  for (let y = 0; y < h; y++) {
-    const a = ty.i0[y] * c, b = ty.i1[y] * c, t = ty.t[y], s = f(1 - t);
-    for (let x = 0; x < c; x++) row[x] = f(f(g[a + x] * s) + f(g[b + x] * t));
-    for (let x = 0; x < w; x++) {
-      const u = tx.t[x];
-      out[(y * w + x) * stride + offset] = f(f(row[tx.i0[x]] * f(1 - u)) + f(row[tx.i1[x]] * u));
-    }
-  }
-}
-
-/**
- * Render levels 1..k at w x h: Float32Array of w*h*d_out values, pixel-major.
- * `levels[j-1]` is decodeGridLevel's output for level j.
- */
-export function renderGrid(arch, levels, k, w, h) {
-  const nGrids = inputs(arch, k);
-  const feats = new Float32Array(w * h * nGrids);
-  let gi = 0;
-  for (let j = 1; j <= k; j++) {
-    const arrays = levels[j - 1];
-    for (let n = 0; n < arch.grids[j - 1].length; n++, gi++) {
-      const { tensor, values } = arrays[n];
-      upsample(values, tensor.shape[0], tensor.shape[1], w, h, feats, nGrids, gi);
-    }
-  }
-  const dOut = arch.d_out, L = arch.layers;
-  const out = new Float32Array(w * h * dOut);
-  const maxH = Math.max(...arch.hidden.slice(0, k));
-  let a = new Float32Array(Math.max(maxH, nGrids)), b = new Float32Array(Math.max(maxH, nGrids));
-  for (let p = 0; p < w * h; p++) {
-    for (let j = 1; j <= k; j++) {
-      const arrays = levels[j - 1], ng = arch.grids[j - 1].length, fan0 = inputs(arch, j), hk = arch.hidden[j - 1];
-      for (let i = 0; i < fan0; i++) a[i] = feats[p * nGrids + i];
-      let fan = fan0;
-      for (let l = 0; l < L; l++) {
-        const W = arrays[ng + 2 * l].values, B = arrays[ng + 2 * l + 1].values;
-        for (let r = 0; r < hk; r++) {
-          let acc = 0;
-          for (let c = 0; c < fan; c++) acc += W[r * fan + c] * a[c];
-          const z = Math.fround(acc + B[r]);
-          b[r] = z > 0 ? z : 0;
-        }
-        [a, b] = [b, a];
-        fan = hk;
-      }
-      const W = arrays[ng + 2 * L].values, B = arrays[ng + 2 * L + 1].values;
-      for (let o = 0; o < dOut; o++) {
-        let acc = 0;
-        for (let c = 0; c < hk; c++) acc += W[o * hk + c] * a[c];
-        out[p * dOut + o] = Math.fround(out[p * dOut + o] + Math.fround(acc + B[o]));
-      }
-    }
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { Parser } from "./snf-parse.js";
 import { buildNetwork } from "./snf-model.js";
 import { cut, renderers } from "./snf-arch.js";
 import { toRGBA } from "./snf-image.js";
-import { renderGrid } from "./snf-grid.js";
+import { gridNet } from "./render-grid-js.js";
 import { pickRenderer } from "./renderers.js";
 import { JsRenderer } from "./render-js.js";
 import { Cancelled, WorkerPool } from "./render-pool.js";
@@ -138,7 +138,9 @@ const view = {
       return sh && sh.level === k && !sh.preview && sh.w === w && sh.h === h ? null : { level: k, phase: "draw", w, h };
     }
     const tiny = w * h <= PREVIEW_PIXELS * 2;
-    const havePicture = sh && sh.level === k;   // a preview of k, or k at another size
+    // A preview of k, or k at another size; for a grid field (whose levels render in a fraction
+    // of a second) any full level: it stays on screen until k replaces it, sharper than a preview.
+    const havePicture = sh && (sh.level === k || (this.parser.arch.family === "grid" && !sh.preview));
     return { level: k, phase: tiny || havePicture ? "full" : "preview", w, h };
   },
 
@@ -173,14 +175,6 @@ const view = {
     const key = `${job.level}@${job.w}x${job.h}`;
     if (job.phase === "draw") {
       const entry = this.fullEntry(job.level, job.w, job.h);
-      this.drawFull(job.level, entry, job.w, job.h, entry.source);
-      return;
-    }
-    if (this.parser.arch.family === "grid") {
-      // The grid family renders in JavaScript on the page, straight at full size (no preview,
-      // no worker or WebGL2 path yet; snf-grid.js, format_spec.md section 9).
-      const entry = { rgba: this.rgba(renderGrid(this.parser.arch, this.parser.levels, job.level, job.w, job.h)), source: "js" };
-      this.full.set(key, entry);
       this.drawFull(job.level, entry, job.w, job.h, entry.source);
       return;
     }
@@ -284,8 +278,10 @@ const view = {
     return this.engine.name;
   },
 
+  /** Level k's network for the engines: a SIREN (snf-model.js) or a grid field (render-grid-js.js). */
   net(k) {
-    if (!this.nets.has(k)) this.nets.set(k, buildNetwork(this.parser.arch, this.parser.levels, k));
+    const build = this.parser.arch.family === "grid" ? gridNet : buildNetwork;
+    if (!this.nets.has(k)) this.nets.set(k, build(this.parser.arch, this.parser.levels, k));
     return this.nets.get(k);
   },
 
@@ -439,7 +435,8 @@ function playStrip(canvas, url, k) {
 
 /** A preview's size: about PREVIEW_COST multiply-adds (fewer pixels for wider networks), within bounds. */
 function previewSize(w, h, net) {
-  const perPixel = net.sine.reduce((n, l) => n + l.rows * l.cols, 0) + net.out.rows * net.out.cols;
+  const perPixel = net.family === "grid" ? net.macs
+    : net.sine.reduce((n, l) => n + l.rows * l.cols, 0) + net.out.rows * net.out.cols;
   const pixels = Math.min(PREVIEW_PIXELS, Math.max(PREVIEW_MIN_PIXELS, PREVIEW_COST / perPixel));
   const f = Math.max(1, Math.sqrt((w * h) / pixels));
   return [Math.max(1, Math.round(w / f)), Math.max(1, Math.round(h / f))];
