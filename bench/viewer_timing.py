@@ -12,6 +12,9 @@ from the page's own `window.snf`:
     (`snf.spans`): on a loaded machine a long task also counts time the thread spent
     descheduled, which the step times do not.
 
+`--renderer NAME` adds `renderer=NAME` to every load's query (webgl2: WebGL2 even on software
+WebGL; fallback: as without a GPU; js: the render workers only); without it the page picks.
+
 `--src DIR` runs the server (and so the viewer it serves) from another checkout's
 src/ (e.g. a temporary worktree of main for the "before" column):
 
@@ -108,6 +111,8 @@ def summarise(s: dict) -> dict:
         "shown_ms": {k: round(v) for k, v in sorted(shown.items())},
         "order": [r["level"] for r in s["shown"]],
         "final_after_bytes_ms": (shown[last] - got[last]) if last in shown and last in got else None,
+        # each level drawn (stale ones are skipped), after its own bytes
+        "after_bytes_ms": {k: round(shown[k] - got[k]) for k in sorted(shown) if k in got},
         "longest_task_ms": max(s["long"] or [0]), "tasks_over_100ms": sum(d > 100 for d in s["long"] or []),
         "wall_s": round(s["wall_s"], 1),
         "own_longest_step_ms": max((s["spans"] or {}).values(), default=None), "own_steps_ms": s["spans"],
@@ -138,7 +143,8 @@ def run(args) -> dict:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for link in ["all", *(f"kbps={k}" for k in args.kbps)]:
-                    query = "" if link == "all" else f"?{link}"
+                    parts = ([] if link == "all" else [link]) + ([f"renderer={args.renderer}"] if args.renderer else [])
+                    query = f"?{'&'.join(parts)}" if parts else ""
                     shot = None
                     if args.shots:
                         os.makedirs(args.shots, exist_ok=True)
@@ -165,12 +171,18 @@ def fmt(v, unit="ms") -> str:
     return f"{v / 1000:.2f} s" if unit == "s" else f"{v:.0f} ms"
 
 
+def per_level(s: dict) -> str:
+    """'1: 0.21 s, 3: 0.40 s': every level drawn, after its own bytes (older JSON lacks it)."""
+    return ", ".join(f"{k}: {fmt(v, 's')}" for k, v in (s.get("after_bytes_ms") or {}).items()) or "—"
+
+
 def table(paths: list) -> str:
     rows = [json.load(open(p)) for p in paths]
     links = list(rows[0]["runs"])
     lines = ["| link | viewer | renderer | level 1 bytes | first picture | first − bytes | levels shown (order) "
-             "| final level − its bytes | longest main-thread task | tasks > 100 ms | viewer's longest own step | done |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| each level − its bytes | final level − its bytes | longest main-thread task | tasks > 100 ms "
+             "| viewer's longest own step | done |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for link in links:
         for r in rows:
             s = r["runs"].get(link)
@@ -179,7 +191,7 @@ def table(paths: list) -> str:
             done = f"{s['wall_s']} s" if s["finished"] else f"not within {s['wall_s']} s"
             lines.append(f"| {link} | {r['label']} | {s['renderer']} | {fmt(s['level1_bytes_ms'], 's')} | "
                          f"{fmt(s['first_picture_ms'], 's')} | {fmt(s['first_after_bytes_ms'], 's')} | "
-                         f"{','.join(map(str, s['order'])) or '—'} | {fmt(s['final_after_bytes_ms'], 's')} | "
+                         f"{','.join(map(str, s['order'])) or '—'} | {per_level(s)} | {fmt(s['final_after_bytes_ms'], 's')} | "
                          f"{fmt(s['longest_task_ms'])} | {s['tasks_over_100ms']} | {fmt(s.get('own_longest_step_ms'))} | {done} |")
     for r in rows:
         for link, s in r["runs"].items():
@@ -198,6 +210,7 @@ def main() -> None:
     ap.add_argument("file", nargs="?", help=".snf file to stream")
     ap.add_argument("--src", help="run the server from this src/ folder (another checkout)")
     ap.add_argument("--label", default="this checkout")
+    ap.add_argument("--renderer", choices=["webgl2", "fallback", "js"], help="force the page's renderer (query renderer=)")
     ap.add_argument("--kbps", type=int, nargs="*", default=[100], help="paced links to try (default 100)")
     ap.add_argument("--timeout", type=float, default=180, help="seconds to wait for a load to finish")
     ap.add_argument("--json", help="write the results here")

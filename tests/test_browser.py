@@ -357,6 +357,7 @@ GRID_EVERY_LEVEL = """async ([sizes, order]) => {
     for (const k of order) {
       const net = gridNet(p.arch, p.levels, k);
       out.push({ w, h, k, which: 'webgl', rgba: gl ? rgba(await gl.render(net, w, h)) : null });
+      out.push({ w, h, k, which: 'webgl samples', rgba: gl ? Array.from(await gl.render(net, w, h, { rgba: fmt })) : null });
     }
     for (let k = 1; k <= p.levels.length; k++) {
       const net = gridNet(p.arch, p.levels, k);

@@ -21,144 +21,288 @@ in vec2 pos;
 void main() { gl_Position = vec4(pos, 0.0, 1.0); }`;
 
 const c4 = (n) => Math.ceil(n / 4);
+const UNROLL_DOTS = 1500;   // a level with at most this many 4-wide dot products gets straight-line code
 
-/** Shader of one level: NF features in, L hidden layers of H units, DOUT outputs. */
-function fragSource(nf, hidden, layers, dOut) {
-  const F4 = c4(nf), H4 = c4(hidden), HP = 4 * H4;
-  const feats = [...Array(nf).keys()].map((g) => `x[${g >> 2}].${"xyzw"[g & 3]} = feature(${g}, p);`).join("\n  ");
-  const layer = (i) => {
-    const src = i === 0 ? "x" : `h${i - 1}`, n4 = i === 0 ? F4 : H4;
-    return `vec4 h${i}[${H4}];
-  for (int r = 0; r < ${H4}; r++) {
-    vec4 z;
-    ${[0, 1, 2, 3].map((q) => `z.${"xyzw"[q]} = rowDot(${i * HP} + 4 * r + ${q}, ${src}, ${n4});`).join("\n    ")}
-    h${i}[r] = max(z, 0.0);
-  }`;
-  };
-  // rowDot over a fixed-size array: one function per input width (GLSL arrays carry their size).
-  const rowDot = (n4) => `float rowDot(int row, vec4 a[${n4}], int n4) {
-  float acc = 0.0;
-  for (int c = 0; c < ${n4}; c++) acc += dot(texelFetch(u_w, ivec2(c, row), 0), a[c]);
-  return acc + texelFetch(u_w, ivec2(${n4}, row), 0).x;
-}`;
-  const dots = F4 === H4 ? [rowDot(F4)] : [rowDot(F4), rowDot(H4)];
-  const outs = [0, 1, 2, 3].map((q) => (q < dOut ? `rowDot(${layers * HP + q}, h${layers - 1}, ${H4})` : "0.0"));
+/** Texels per weight row: four inputs each (the widest of the level's layers), then the bias. */
+const rowTexels = (fan, hidden) => Math.max(c4(fan), c4(hidden)) + 1;
+
+/**
+ * Fragment shader of one level: `nf` features in, `layers` ReLU layers of `hidden` units, `dOut`
+ * outputs, added to the sum of the levels before. Weights come from a uniform array where it fits
+ * (`uniforms`: quickest on software WebGL), else from a texture; small networks are unrolled
+ * into straight-line code, wide ones loop.
+ */
+function fragSource(nf, hidden, layers, dOut, uniforms) {
+  const xyzw = "xyzw";
+  const F4 = c4(nf), H4 = c4(hidden), HP = 4 * H4, TW = rowTexels(nf, hidden);
+  const rows = layers * HP + 4;
+  const unroll = (F4 + (layers - 1) * H4) * hidden + dOut * H4 <= UNROLL_DOTS;
+  const W = uniforms ? `#define W(row, c) u_wv[(row) * ${TW} + (c)]\nuniform vec4 u_wv[${rows * TW}];`
+    : "#define W(row, c) texelFetch(u_w, ivec2(c, row), 0)\nuniform sampler2D u_w;";
+  // Feature maps hold four grids each; components past the last grid are zero, whatever the texture holds.
+  const feats = [...Array(F4).keys()].map((j) => (4 * j + 4 <= nf ? `vec4 x${j} = texelFetch(u_f${j}, p, 0);`
+    : `vec4 f${j} = texelFetch(u_f${j}, p, 0);
+  vec4 x${j} = vec4(${[0, 1, 2, 3].map((q) => (4 * j + q < nf ? `f${j}.${xyzw[q]}` : "0.0")).join(", ")});`)).join("\n  ");
+  let body;
+  if (unroll) {
+    const lines = [];
+    let src = "x", n4 = F4;
+    const row = (R, n) => `(${[...Array(n).keys()].map((c) => `dot(W(${R}, ${c}), ${src}${c})`).join(" + ")}) + W(${R}, ${n}).x`;
+    for (let i = 0; i < layers; i++) {
+      for (let j = 0; j < H4; j++) {
+        lines.push(`vec4 h${i}_${j} = max(vec4(${[0, 1, 2, 3].map((q) =>
+          (4 * j + q < hidden ? row(i * HP + 4 * j + q, n4) : "0.0")).join(",\n      ")}), 0.0);`);
+      }
+      src = `h${i}_`;
+      n4 = H4;
+    }
+    lines.push(`vec4 r = vec4(${[0, 1, 2, 3].map((q) => (q < dOut ? row(layers * HP + q, H4) : "0.0")).join(",\n      ")});`);
+    body = lines.join("\n  ");
+  } else {
+    const lines = [`vec4 x[${F4}] = vec4[${F4}](${[...Array(F4).keys()].map((j) => `x${j}`).join(", ")});`];
+    let src = "x", n4 = F4;
+    for (let i = 0; i < layers; i++) {
+      lines.push(`vec4 h${i}[${H4}];
+  for (int j = 0; j < ${H4}; j++) {
+    vec4 z = vec4(0.0);
+    for (int q = 0; q < 4; q++) {
+      int R = ${i * HP} + 4 * j + q;
+      float acc = 0.0;
+      for (int c = 0; c < ${n4}; c++) acc += dot(W(R, c), ${src}[c]);
+      z[q] = acc + W(R, ${n4}).x;
+    }
+    h${i}[j] = max(z, 0.0);
+  }`);
+      src = `h${i}`;
+      n4 = H4;
+    }
+    lines.push(`vec4 r = vec4(0.0);
+  for (int q = 0; q < ${dOut}; q++) {
+    float acc = 0.0;
+    for (int c = 0; c < ${H4}; c++) acc += dot(W(${layers * HP} + q, c), ${src}[c]);
+    r[q] = acc + W(${layers * HP} + q, ${H4}).x;
+  }`);
+    body = lines.join("\n  ");
+  }
   return `#version 300 es
+precision highp float;
+precision highp int;
+precision highp sampler2D;
+${[...Array(F4).keys()].map((j) => `uniform sampler2D u_f${j};`).join("\n")}   // feature maps: grids 4j..4j+3 at each pixel
+uniform sampler2D u_prev;   // sum of the levels before (RGBA32F)
+uniform int u_hasPrev;
+// the level's weights: a row per unit (layer i from row i * ${HP}, outputs last),
+// ${TW - 1} texels of four inputs, then the bias
+${W}
+out vec4 o;
+
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy);
+  ${feats}
+  ${body}
+  o = (u_hasPrev == 1 ? texelFetch(u_prev, p, 0) : vec4(0.0)) + r;
+}`;
+}
+
+/** One grid upsampled to the render's pixels (section 9.4), into one component of a feature map. */
+const FEATURE = `#version 300 es
 precision highp float;
 precision highp int;
 precision highp sampler2D;
 uniform sampler2D u_lat;    // every grid, packed in an atlas (R32F)
 uniform sampler2D u_taps;   // row 2g: column taps of grid g (i0, i1, t) per x; row 2g+1: row taps per y
-uniform sampler2D u_w;      // the level's weights: a row per unit, 4 inputs per texel, then the bias
-uniform sampler2D u_prev;   // sum of the levels before (RGBA32F)
-uniform int u_hasPrev;
-uniform ivec2 u_off[${nf}]; // atlas origin of each grid
+uniform int u_g;            // the grid
+uniform ivec2 u_at;         // its origin in the atlas
 out vec4 o;
-
-float feature(int g, ivec2 p) {
-  vec4 tx = texelFetch(u_taps, ivec2(p.x, 2 * g), 0);
-  vec4 ty = texelFetch(u_taps, ivec2(p.y, 2 * g + 1), 0);
-  ivec2 at = u_off[g];
-  int x0 = at.x + int(tx.x), x1 = at.x + int(tx.y), y0 = at.y + int(ty.x), y1 = at.y + int(ty.y);
-  float sy = 1.0 - ty.z, sx = 1.0 - tx.z;
-  // rows first, then columns (section 9.4)
-  float r0 = texelFetch(u_lat, ivec2(x0, y0), 0).r * sy + texelFetch(u_lat, ivec2(x0, y1), 0).r * ty.z;
-  float r1 = texelFetch(u_lat, ivec2(x1, y0), 0).r * sy + texelFetch(u_lat, ivec2(x1, y1), 0).r * ty.z;
-  return r0 * sx + r1 * tx.z;
-}
-
-${dots.join("\n\n")}
-
 void main() {
   ivec2 p = ivec2(gl_FragCoord.xy);
-  vec4 x[${F4}];
-  for (int c = 0; c < ${F4}; c++) x[c] = vec4(0.0);
-  ${feats}
-  ${[...Array(layers).keys()].map(layer).join("\n  ")}
-  vec4 r = vec4(${outs.join(", ")});
-  o = (u_hasPrev == 1 ? texelFetch(u_prev, p, 0) : vec4(0.0)) + r;
+  vec4 tx = texelFetch(u_taps, ivec2(p.x, 2 * u_g), 0);
+  vec4 ty = texelFetch(u_taps, ivec2(p.y, 2 * u_g + 1), 0);
+  int x0 = u_at.x + int(tx.x), x1 = u_at.x + int(tx.y), y0 = u_at.y + int(ty.x), y1 = u_at.y + int(ty.y);
+  float sy = 1.0 - ty.z, sx = 1.0 - tx.z;
+  // rows first, then columns
+  float r0 = texelFetch(u_lat, ivec2(x0, y0), 0).r * sy + texelFetch(u_lat, ivec2(x0, y1), 0).r * ty.z;
+  float r1 = texelFetch(u_lat, ivec2(x1, y0), 0).r * sy + texelFetch(u_lat, ivec2(x1, y1), 0).r * ty.z;
+  o = vec4(r0 * sx + r1 * tx.z);
 }`;
-}
+
+/**
+ * The sum to 8-bit RGBA, as snf-image.js's toRGBA: round(clip((v - lo) * (top / (hi - lo)), 0, top))
+ * in float32, half to even, then down to 8 bits; one channel grey, two grey and alpha.
+ */
+const SAMPLES = `#version 300 es
+precision highp float;
+precision highp int;
+precision highp sampler2D;
+uniform sampler2D u_sum;
+uniform float u_lo, u_k, u_top;
+uniform int u_shift, u_dout;
+out vec4 o;
+float s(float v) { return float(int(roundEven(clamp((v - u_lo) * u_k, 0.0, u_top))) >> u_shift) / 255.0; }
+void main() {
+  vec4 v = texelFetch(u_sum, ivec2(gl_FragCoord.xy), 0);
+  vec4 q = vec4(s(v.x), s(v.y), s(v.z), s(v.w));
+  o = u_dout == 1 ? vec4(q.xxx, 1.0) : u_dout == 2 ? q.xxxy : u_dout == 3 ? vec4(q.xyz, 1.0) : q;
+}`;
 
 export class GridWebGL {
   /** `base`: the WebGLRenderer whose context (and its checks: WebGL2, float targets) this shares. */
   constructor(base) {
     this.base = base;
-    this.gl = base.gl;
+    const gl = (this.gl = base.gl);
     this.name = "webgl2";
     this.programs = new Map();
-    this.kept = null;  // {w, h, k, grids: the level arrays it was made from, tex}: the last sum drawn
+    this.parallel = gl.getExtension("KHR_parallel_shader_compile");  // compile without blocking the page
+    this.maxUniforms = gl.getParameter(gl.MAX_FRAGMENT_UNIFORM_VECTORS);
+    this.kept = null;  // {w, h, k, grids: the latent arrays it was made from, tex}: the last sum drawn
   }
 
   /**
-   * Same contract as the other renderers: Float32Array of width*height*dOut values, pixel-major.
-   * `net` is render-grid-js.js's gridNet; `opts`: {onProgress, cancelled} (checked between levels).
+   * Same contract as the other renderers: Float32Array of width*height*dOut values, pixel-major;
+   * with `opts.rgba` ({range, bitDepth}) the samples are made on the GPU too and the answer is
+   * RGBA bytes (Uint8ClampedArray), as the render workers give. `net` is render-grid-js.js's
+   * gridNet; `opts`: {onProgress, cancelled (checked between levels), rgba}.
    */
   async render(net, width, height, opts = {}) {
     const gl = this.gl, maxTex = this.base.maxTex;
     if (Math.max(width, height) > maxTex) throw new Error(`size ${width}x${height} is beyond this GPU's texture limits`);
+    if (c4(net.grids.length) + 1 > gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS)) throw new Error("more grids than this GPU has texture units for");
     const owned = [];
-    const tex = (make) => { const t = make(); owned.push(t); return t; };
-    let from = 0, prev = null;
-    const kept = this.kept;
+    const own = (t) => { owned.push(t); return t; };
+    let from = 0, prev = null, feats = [], kept = this.kept;
     if (kept && kept.w === width && kept.h === height && kept.k <= net.k && kept.grids.every((g, i) => g === net.grids[i].values)) {
-      from = kept.k;
+      from = kept.k;  // draw only the levels after the kept one, on its sum and feature maps
       prev = kept.tex;
+      feats = kept.feats.slice();
+    } else {
+      this.forget();
+      kept = null;
     }
-    const fbo = gl.createFramebuffer();
+    const isKept = (t) => kept && (t === kept.tex || kept.feats.includes(t));
+    // Every program starts compiling now (in parallel where the browser can).
+    const featureProgram = this.fixedProgram("feature", FEATURE, ["u_lat", "u_taps", "u_g", "u_at"]);
+    const programs = net.syn.slice(from).map((s) => this.program(s, net.layers, net.dOut));
+    for (const p of [featureProgram, ...programs]) p.catch(() => {});
+    const fbo = own(gl.createFramebuffer());
     let done = false;
     try {
-      const atlas = tex(() => this.atlas(net.grids, maxTex));
-      const taps = tex(() => this.taps(net, width, height));
-      gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
-      gl.viewport(0, 0, width, height);
+      // The grids of the levels to draw (none when the kept sum is the level asked for).
+      const first = from === 0 ? 0 : net.syn[from - 1].fan, fresh = net.grids.slice(first);
+      const atlas = fresh.length ? this.atlas(fresh, maxTex) : null;
+      const taps = fresh.length ? own(this.taps(fresh, width, height)) : null;
+      if (atlas) own(atlas.tex);
       for (let j = from; j < net.k; j++) {
-        if (opts.cancelled && opts.cancelled()) throw new Cancelled();
         const s = net.syn[j];
-        const dst = this.sumTexture(width, height);
-        if (prev && prev !== (kept && kept.tex)) owned.push(prev);
+        const fprog = await featureProgram;
+        if (opts.cancelled && opts.cancelled()) throw new Cancelled();
+        // This level's new grids, each into its component of a feature map (four grids a map).
+        for (let g = j === 0 ? 0 : net.syn[j - 1].fan; g < s.fan; g++) {
+          if (!feats[g >> 2]) feats[g >> 2] = this.target(gl.RGBA32F, width, height);
+          this.attach(fbo, feats[g >> 2], true);
+          gl.colorMask(...[0, 1, 2, 3].map((q) => q === (g & 3)));
+          gl.useProgram(fprog.program);
+          bind(gl, 0, atlas.tex, fprog.loc.u_lat);
+          bind(gl, 1, taps, fprog.loc.u_taps);
+          gl.uniform1i(fprog.loc.u_g, g - first);
+          gl.uniform2i(fprog.loc.u_at, atlas.offsets[2 * (g - first)], atlas.offsets[2 * (g - first) + 1]);
+          this.draw(width, height);
+        }
+        gl.colorMask(true, true, true, true);
+        const prog = await programs[j - from];
+        if (opts.cancelled && opts.cancelled()) throw new Cancelled();
+        const dst = this.target(gl.RGBA32F, width, height);
+        if (prev && !isKept(prev)) owned.push(prev);
         const src = prev;
         prev = dst;  // from here on, deleted with the render if it fails
-        gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, dst, 0);
-        if (j === from) {
-          const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
-          if (status !== gl.FRAMEBUFFER_COMPLETE) throw new Error(`float framebuffer incomplete (0x${status.toString(16)})`);
-        }
-        const w = tex(() => this.weights(s, net.layers, net.dOut));
-        const prog = this.program(s.fan, s.hidden, net.layers, net.dOut);
+        this.attach(fbo, dst, j === from);
         gl.useProgram(prog.program);
-        bind(gl, 0, atlas.tex, prog.loc.u_lat);
-        bind(gl, 1, taps, prog.loc.u_taps);
-        bind(gl, 2, w, prog.loc.u_w);
-        bind(gl, 3, src, prog.loc.u_prev);
+        for (let i = 0; i < c4(s.fan); i++) bind(gl, i, feats[i], prog.loc[`u_f${i}`]);
+        bind(gl, c4(s.fan), src, prog.loc.u_prev);
+        const weights = this.weights(s, net.layers, net.dOut);
+        if (prog.uniforms) gl.uniform4fv(prog.loc.u_wv, weights.data);
+        else bind(gl, c4(s.fan) + 1, own(this.weightTexture(weights)), prog.loc.u_w);
         gl.uniform1i(prog.loc.u_hasPrev, src ? 1 : 0);
-        gl.uniform2iv(prog.loc.u_off, atlas.offsets.subarray(0, 2 * s.fan));
-        gl.bindVertexArray(this.base.quad);
-        gl.drawArrays(gl.TRIANGLES, 0, 3);
-        gl.bindVertexArray(null);
+        this.draw(width, height);
         await gpuFinished(gl);
-        if (opts.onProgress) opts.onProgress((j + 1 - from) / (net.k - from));
+        if (opts.onProgress) opts.onProgress((j + 1 - from) / (net.k - from + 1));
       }
-      gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
-      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, prev, 0);
-      const px = new Float32Array(width * height * 4);
-      gl.readPixels(0, 0, width, height, gl.RGBA, gl.FLOAT, px);
+      const values = opts.rgba ? await this.samples(fbo, prev, width, height, net.dOut, opts.rgba, own)
+        : this.floats(fbo, prev, width, height, net.dOut);
       const err = gl.getError();
       if (err !== gl.NO_ERROR || gl.isContextLost()) throw new Error(`WebGL error 0x${err.toString(16)}`);
-      const d = net.dOut, values = new Float32Array(width * height * d);
-      for (let i = 0, n = width * height; i < n; i++) for (let c = 0; c < d; c++) values[i * d + c] = px[4 * i + c];
       if (!kept || prev !== kept.tex) {
-        if (kept) gl.deleteTexture(kept.tex);
-        this.kept = { w: width, h: height, k: net.k, grids: net.grids.map((g) => g.values), tex: prev };
+        if (kept) gl.deleteTexture(kept.tex);  // its feature maps live on in `feats`
+        this.kept = { w: width, h: height, k: net.k, grids: net.grids.map((g) => g.values), tex: prev, feats };
       }
       done = true;
       return values;
     } finally {
+      gl.colorMask(true, true, true, true);
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-      gl.deleteFramebuffer(fbo);
-      for (const t of owned) gl.deleteTexture(t.tex || t);
-      if (!done && prev && prev !== (kept && kept.tex)) gl.deleteTexture(prev);  // failed or cancelled
+      for (const t of owned) (t instanceof WebGLFramebuffer ? gl.deleteFramebuffer(t) : gl.deleteTexture(t));
+      if (!done) {  // failed or cancelled: what this render made goes; the kept sum stays usable
+        if (prev && !isKept(prev)) gl.deleteTexture(prev);
+        for (const t of feats) if (t && !isKept(t)) gl.deleteTexture(t);
+      }
     }
+  }
+
+  /** Drop the kept sum and feature maps (another size, file or lower level is wanted). */
+  forget() {
+    if (!this.kept) return;
+    this.gl.deleteTexture(this.kept.tex);
+    for (const t of this.kept.feats) this.gl.deleteTexture(t);
+    this.kept = null;
+  }
+
+  attach(fbo, tex, check) {
+    const gl = this.gl;
+    gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
+    if (check) {
+      const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
+      if (status !== gl.FRAMEBUFFER_COMPLETE) throw new Error(`framebuffer incomplete (0x${status.toString(16)})`);
+    }
+  }
+
+  draw(width, height) {
+    const gl = this.gl;
+    gl.viewport(0, 0, width, height);
+    gl.bindVertexArray(this.base.quad);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+    gl.bindVertexArray(null);
+  }
+
+  /** The sum's field values, dOut per pixel (row 0 of the texture is the picture's top row). */
+  floats(fbo, sum, width, height, dOut) {
+    const gl = this.gl;
+    this.attach(fbo, sum, false);
+    const px = new Float32Array(width * height * 4);
+    gl.readPixels(0, 0, width, height, gl.RGBA, gl.FLOAT, px);
+    if (dOut === 4) return px;
+    const values = new Float32Array(width * height * dOut);
+    for (let i = 0, n = width * height; i < n; i++) for (let c = 0; c < dOut; c++) values[i * dOut + c] = px[4 * i + c];
+    return values;
+  }
+
+  /** The sum as 8-bit RGBA, made by the SAMPLES pass (one more draw, a quarter of the bytes back). */
+  async samples(fbo, sum, width, height, dOut, { range, bitDepth = 8 }, own) {
+    const gl = this.gl, [lo, hi] = range, top = 2 ** bitDepth - 1;
+    const prog = await this.samplesProgram();
+    const dst = own(this.target(gl.RGBA8, width, height));
+    this.attach(fbo, dst, true);
+    gl.useProgram(prog.program);
+    bind(gl, 0, sum, prog.loc.u_sum);
+    gl.uniform1f(prog.loc.u_lo, lo);              // as float32: fround(lo), as toRGBA
+    gl.uniform1f(prog.loc.u_k, top / (hi - lo));  // fround(top / (hi - lo))
+    gl.uniform1f(prog.loc.u_top, top);
+    gl.uniform1i(prog.loc.u_shift, bitDepth - 8);
+    gl.uniform1i(prog.loc.u_dout, dOut);
+    this.draw(width, height);
+    await gpuFinished(gl);
+    const px = new Uint8ClampedArray(width * height * 4);
+    gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    return px;
   }
 
   /** Every grid in one R32F texture, in columns of stacked grids within the texture limit. */
@@ -176,18 +320,16 @@ export class GridWebGL {
       height = Math.max(height, y);
     });
     if (width > maxTex) throw new Error("the grids do not fit one texture on this GPU");
-    const t = texture(gl);
+    const t = this.target(gl.R32F, width, height);
     gl.bindTexture(gl.TEXTURE_2D, t);
-    gl.texStorage2D(gl.TEXTURE_2D, 1, gl.R32F, width, height);
-    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
     grids.forEach((g, i) => gl.texSubImage2D(gl.TEXTURE_2D, 0, offsets[2 * i], offsets[2 * i + 1], g.cols, g.rows, gl.RED, gl.FLOAT, g.values));
     gl.bindTexture(gl.TEXTURE_2D, null);
     return { tex: t, offsets };
   }
 
   /** Row 2g: grid g's column taps for each x; row 2g+1: its row taps for each y (i0, i1, t, 0). */
-  taps(net, width, height) {
-    const gl = this.gl, n = Math.max(width, height), all = gridTaps(net, width, height);
+  taps(grids, width, height) {
+    const gl = this.gl, n = Math.max(width, height), all = gridTaps({ grids }, width, height);
     const data = new Float32Array(n * 4 * 2 * all.length);
     all.forEach(({ x, y }, g) => {
       for (const [row, a, len] of [[2 * g, x, width], [2 * g + 1, y, height]]) {
@@ -206,10 +348,9 @@ export class GridWebGL {
     return t;
   }
 
-  /** One level's weights: layer i's rows from i * 4 ceil(H/4), the output rows after them. */
+  /** One level's weights, rows of rowTexels RGBA texels: layer i's units from row i * 4 ceil(H/4), outputs after. */
   weights({ fan, hidden, ps }, layers, dOut) {
-    const gl = this.gl, HP = 4 * c4(hidden);
-    const texW = Math.max(c4(fan), c4(hidden)) + 1, rows = layers * HP + 4;
+    const HP = 4 * c4(hidden), texW = rowTexels(fan, hidden), rows = layers * HP + 4;
     const data = new Float32Array(texW * 4 * rows);
     const put = (row0, W, B, nOut, nIn) => {
       for (let r = 0; r < nOut; r++) {
@@ -219,24 +360,51 @@ export class GridWebGL {
     };
     for (let i = 0; i < layers; i++) put(i * HP, ps[2 * i], ps[2 * i + 1], hidden, i === 0 ? fan : hidden);
     put(layers * HP, ps[2 * layers], ps[2 * layers + 1], dOut, hidden);
-    const t = texture(gl);
+    return { data, texW, rows };
+  }
+
+  weightTexture({ data, texW, rows }) {
+    const gl = this.gl, t = texture(gl);
     gl.bindTexture(gl.TEXTURE_2D, t);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA32F, texW, rows, 0, gl.RGBA, gl.FLOAT, data);
     gl.bindTexture(gl.TEXTURE_2D, null);
     return t;
   }
 
-  sumTexture(width, height) {
+  /** An immutable texture of this format and size (a render target or the atlas). */
+  target(format, width, height) {
     const gl = this.gl, t = texture(gl);
     gl.bindTexture(gl.TEXTURE_2D, t);
-    gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RGBA32F, width, height);
+    gl.texStorage2D(gl.TEXTURE_2D, 1, format, width, height);
     gl.bindTexture(gl.TEXTURE_2D, null);
     return t;
   }
 
-  program(nf, hidden, layers, dOut) {
-    const key = `${nf}/${hidden}/${layers}/${dOut}`;
-    if (!this.programs.has(key)) this.programs.set(key, link(this.gl, fragSource(nf, hidden, layers, dOut)));
+  /** Promise of a level's program: {program, loc, uniforms (weights in a uniform array, not a texture)}. */
+  program({ fan, hidden }, layers, dOut) {
+    const vectors = (layers * 4 * c4(hidden) + 4) * rowTexels(fan, hidden);
+    const uniforms = vectors + fan + 16 <= this.maxUniforms;
+    const key = `${fan}/${hidden}/${layers}/${dOut}/${uniforms}`;
+    if (!this.programs.has(key)) {
+      const maps = Array.from({ length: c4(fan) }, (_, i) => `u_f${i}`);
+      const p = link(this.gl, fragSource(fan, hidden, layers, dOut, uniforms), this.parallel,
+        [...maps, "u_prev", "u_hasPrev", "u_w", "u_wv[0]"]).then((r) => ({ ...r, uniforms }));
+      this.programs.set(key, p);
+      p.catch(() => this.programs.delete(key));
+    }
+    return this.programs.get(key);
+  }
+
+  samplesProgram() {
+    return this.fixedProgram("samples", SAMPLES, ["u_sum", "u_lo", "u_k", "u_top", "u_shift", "u_dout"]);
+  }
+
+  fixedProgram(key, source, names) {
+    if (!this.programs.has(key)) {
+      const p = link(this.gl, source, this.parallel, names);
+      this.programs.set(key, p);
+      p.catch(() => this.programs.delete(key));
+    }
     return this.programs.get(key);
   }
 }
@@ -267,20 +435,29 @@ async function gpuFinished(gl) {
   }
 }
 
-function link(gl, fs) {
+/**
+ * Compile and link; with KHR_parallel_shader_compile the page polls for the result instead of
+ * blocking on it (a software compiler takes tens of milliseconds per program).
+ */
+async function link(gl, fs, parallel, names) {
   const program = gl.createProgram();
-  for (const [type, src] of [[gl.VERTEX_SHADER, VERT], [gl.FRAGMENT_SHADER, fs]]) {
+  const shaders = [[gl.VERTEX_SHADER, VERT], [gl.FRAGMENT_SHADER, fs]].map(([type, src]) => {
     const sh = gl.createShader(type);
     gl.shaderSource(sh, src);
     gl.compileShader(sh);
-    if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS)) throw new Error(`grid shader: ${gl.getShaderInfoLog(sh)}`);
     gl.attachShader(program, sh);
-  }
+    return sh;
+  });
   gl.bindAttribLocation(program, 0, "pos");
   gl.linkProgram(program);
-  if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(`grid program: ${gl.getProgramInfoLog(program)}`);
+  if (parallel) {
+    while (!gl.getProgramParameter(program, parallel.COMPLETION_STATUS_KHR)) await new Promise((r) => setTimeout(r, 4));
+  }
+  if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
+    const log = shaders.map((sh) => gl.getShaderInfoLog(sh)).join(" ").trim() || gl.getProgramInfoLog(program);
+    throw new Error(`grid shader: ${log}`);
+  }
   const loc = {};
-  for (const name of ["u_lat", "u_taps", "u_w", "u_prev", "u_hasPrev"]) loc[name] = gl.getUniformLocation(program, name);
-  loc.u_off = gl.getUniformLocation(program, "u_off[0]");
+  for (const name of names) loc[name.replace("[0]", "")] = gl.getUniformLocation(program, name);
   return { program, loc };
 }
