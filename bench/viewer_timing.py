@@ -110,6 +110,7 @@ def summarise(s: dict) -> dict:
         "first_after_bytes_ms": (s["first"] - got[1]) if s["first"] is not None and 1 in got else None,
         "shown_ms": {k: round(v) for k, v in sorted(shown.items())},
         "order": [r["level"] for r in s["shown"]],
+        "sources": [r.get("source") for r in s["shown"]],
         "final_after_bytes_ms": (shown[last] - got[last]) if last in shown and last in got else None,
         # each level drawn (stale ones are skipped), after its own bytes
         "after_bytes_ms": {k: round(shown[k] - got[k]) for k in sorted(shown) if k in got},
@@ -171,6 +172,12 @@ def fmt(v, unit="ms") -> str:
     return f"{v / 1000:.2f} s" if unit == "s" else f"{v:.0f} ms"
 
 
+def shown_order(s: dict) -> str:
+    """'1,3 (workers, server PNG)': the levels drawn in order, and what drew each where known."""
+    order = ",".join(map(str, s["order"])) or "—"
+    return f"{order} ({', '.join(map(str, s['sources']))})" if s.get("sources") else order
+
+
 def per_level(s: dict) -> str:
     """'1: 0.21 s, 3: 0.40 s': every level drawn, after its own bytes (older JSON lacks it)."""
     return ", ".join(f"{k}: {fmt(v, 's')}" for k, v in (s.get("after_bytes_ms") or {}).items()) or "—"
@@ -191,7 +198,7 @@ def table(paths: list) -> str:
             done = f"{s['wall_s']} s" if s["finished"] else f"not within {s['wall_s']} s"
             lines.append(f"| {link} | {r['label']} | {s['renderer']} | {fmt(s['level1_bytes_ms'], 's')} | "
                          f"{fmt(s['first_picture_ms'], 's')} | {fmt(s['first_after_bytes_ms'], 's')} | "
-                         f"{','.join(map(str, s['order'])) or '—'} | {per_level(s)} | {fmt(s['final_after_bytes_ms'], 's')} | "
+                         f"{shown_order(s)} | {per_level(s)} | {fmt(s['final_after_bytes_ms'], 's')} | "
                          f"{fmt(s['longest_task_ms'])} | {s['tasks_over_100ms']} | {fmt(s.get('own_longest_step_ms'))} | {done} |")
     for r in rows:
         for link, s in r["runs"].items():

@@ -27,9 +27,11 @@ export function axisTaps(nOut, nIn) {
  * Levels 1..k of a grid field as one plain object (Float32Arrays and numbers, so it crosses
  * to a Worker by structured clone): {family: "grid", k, dOut, layers, grids: [{values, rows,
  * cols}] in grid order, syn: per level {fan, hidden, ps: its weight arrays in payload order},
- * macs: multiply-adds per pixel}. `levels[j-1]` is the parser's output for level j.
+ * macs: multiply-adds per pixel}. `levels[j-1]` is the parser's output for level j. With `from`
+ * > 0 only levels from+1..k's networks are in `syn` (all grids they read are): their residuals
+ * go on a sum of levels 1..from that the caller kept (gridRows's `base`), as numpy adds them.
  */
-export function gridNet(arch, levels, k) {
+export function gridNet(arch, levels, k, from = 0) {
   const grids = [], syn = [];
   let macs = 0;
   for (let j = 1; j <= k; j++) {
@@ -38,11 +40,12 @@ export function gridNet(arch, levels, k) {
       const { tensor, values } = arrays[i];
       grids.push({ values, rows: tensor.shape[0], cols: tensor.shape[1] });
     }
+    if (j <= from) continue;
     const fan = inputs(arch, j), hidden = arch.hidden[j - 1];
     syn.push({ fan, hidden, ps: arrays.slice(n).map((a) => a.values) });
     macs += fan * hidden + (arch.layers - 1) * hidden * hidden + hidden * arch.d_out;
   }
-  return { family: "grid", k, dOut: arch.d_out, layers: arch.layers, grids, syn, macs: macs + 4 * grids.length };
+  return { family: "grid", k, from, dOut: arch.d_out, layers: arch.layers, grids, syn, macs: macs + 4 * grids.length };
 }
 
 /** Per grid, the column and row taps of a width x height render (reusable for every band). */
@@ -51,14 +54,16 @@ export function gridTaps(net, width, height) {
 }
 
 /**
- * Rows y0..y1-1 of a width x height render into `out` ((y1-y0)*width*dOut values, pixel-major).
+ * Rows y0..y1-1 of a width x height render into `out` ((y1-y0)*width*dOut values, pixel-major);
+ * `base`: those rows of the sum of levels 1..net.from (needed when net.from > 0).
  * Products sum in double and are rounded to float32 at each layer's output, as numpy keeps its
  * activations (the orders differ, hence "within one 8-bit step", section 9.4).
  */
-export function gridRows(net, width, height, y0, y1, out, taps = gridTaps(net, width, height)) {
+export function gridRows(net, width, height, y0, y1, out, taps = gridTaps(net, width, height), base = null) {
+  if (net.from && !base) throw new Error("a render from a kept level needs that level's sums");
   const f = Math.fround, n = (y1 - y0) * width, nG = net.grids.length;
   const feats = new Float32Array(n * nG);
-  net.grids.forEach((g, gi) => {
+  if (net.syn.length) net.grids.forEach((g, gi) => {  // no network to run: just the base
     const { x: tx, y: ty } = taps[gi], c = g.cols, v = g.values;
     const row = new Float32Array(c);
     for (let y = y0; y < y1; y++) {
@@ -71,23 +76,25 @@ export function gridRows(net, width, height, y0, y1, out, taps = gridTaps(net, w
       }
     }
   });
-  const dOut = net.dOut, L = net.layers;
-  const widest = Math.max(nG, ...net.syn.map((s) => s.hidden));
-  let a = new Float32Array(widest), b = new Float32Array(widest);
+  const dOut = net.dOut, L = net.layers, syn = net.syn, nLevels = syn.length;
+  const widest = Math.max(nG, ...syn.map((s) => s.hidden));
+  const bufs = [new Float32Array(widest), new Float32Array(widest)];
   for (let p = 0; p < n; p++) {
-    for (let o = 0; o < dOut; o++) out[p * dOut + o] = 0;
-    for (const { fan: fan0, hidden, ps } of net.syn) {
+    for (let o = 0; o < dOut; o++) out[p * dOut + o] = base ? base[p * dOut + o] : 0;
+    for (let j = 0; j < nLevels; j++) {
+      const { fan: fan0, hidden, ps } = syn[j];
+      let a = bufs[0], b = bufs[1];
       for (let i = 0; i < fan0; i++) a[i] = feats[p * nG + i];
       let fan = fan0;
       for (let l = 0; l < L; l++) {
         const W = ps[2 * l], B = ps[2 * l + 1];
-        for (let r = 0; r < hidden; r++) {
+        for (let r = 0, row = 0; r < hidden; r++, row += fan) {
           let acc = 0;
-          for (let c = 0; c < fan; c++) acc += W[r * fan + c] * a[c];
+          for (let c = 0; c < fan; c++) acc += W[row + c] * a[c];
           const z = f(acc + B[r]);
           b[r] = z > 0 ? z : 0;
         }
-        [a, b] = [b, a];
+        const t = a; a = b; b = t;
         fan = hidden;
       }
       const W = ps[2 * L], B = ps[2 * L + 1];

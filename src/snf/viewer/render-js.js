@@ -22,7 +22,7 @@ export class JsRenderer {
    */
   async render(net, width, height, opts) {
     const { onRows, onProgress, cancelled } = typeof opts === "function" ? { onRows: opts } : opts || {};
-    if (net.family === "grid") return renderGridBands(net, width, height, { onRows, onProgress, cancelled });
+    if (net.family === "grid") return renderGridBands(net, width, height, { onRows, onProgress, cancelled, ...opts });
     const xs = gridAxis(width), ys = gridAxis(height);
     const values = new Float32Array(width * height * net.dOut);
     const scratch = makeScratch(net);
@@ -44,15 +44,17 @@ export class JsRenderer {
   }
 }
 
-/** A grid field on the page, a few rows at a time with the event loop let in between. */
-async function renderGridBands(net, width, height, { onRows, onProgress, cancelled }) {
-  const values = new Float32Array(width * height * net.dOut);
+/** A grid field on the page, a few rows at a time with the event loop let in between; `base` and
+ * `sums` as for the render workers (render-pool.js). */
+async function renderGridBands(net, width, height, { onRows, onProgress, cancelled, base, sums }) {
+  const values = new Float32Array(width * height * net.dOut), d = net.dOut;
   const taps = gridTaps(net, width, height);
   const rows = Math.max(1, Math.floor(4096 / width));
   let sliceStart = performance.now(), bandStart = 0;
   for (let y0 = 0; y0 < height; y0 += rows) {
     const y1 = Math.min(height, y0 + rows);
-    gridRows(net, width, height, y0, y1, values.subarray(y0 * width * net.dOut, y1 * width * net.dOut), taps);
+    gridRows(net, width, height, y0, y1, values.subarray(y0 * width * d, y1 * width * d), taps,
+      base ? base.subarray(y0 * width * d, y1 * width * d) : null);
     if (performance.now() - sliceStart > SLICE_MS) {
       if (onRows) onRows(bandStart, y1, values);
       bandStart = y1;
@@ -62,6 +64,7 @@ async function renderGridBands(net, width, height, { onRows, onProgress, cancell
       sliceStart = performance.now();
     }
   }
+  if (sums) sums.set(values);
   return values;
 }
 

@@ -25,9 +25,11 @@ export class WorkerPool {
   }
 
   /**
-   * Same contract as JsRenderer.render, plus `opts`: {onProgress(fraction), cancelled(), rgba}.
-   * With `rgba` ({dOut, range, bitDepth}) the workers also convert to 8-bit samples and the
-   * answer is RGBA bytes (Uint8ClampedArray), so the page does no per-pixel work at all.
+   * Same contract as JsRenderer.render, plus `opts`: {onProgress(fraction), cancelled(), rgba,
+   * base, sums}. With `rgba` ({dOut, range, bitDepth}) the workers also convert to 8-bit samples
+   * and the answer is RGBA bytes (Uint8ClampedArray), so the page does no per-pixel work at all.
+   * A grid field drawn on kept levels (gridNet's `from`) takes their sums in `base` (width*height
+   * *dOut values) and, given a Float32Array `sums` of that size, fills it with the new sums.
    * Rejects with Cancelled once `cancelled()` is true.
    */
   render(net, width, height, opts = {}) {
@@ -65,7 +67,8 @@ export class WorkerPool {
         const y0 = nextRow, y1 = Math.min(height, y0 + bandRows);
         nextRow = y1;
         inFlight++;
-        w.postMessage({ type: "band", id, width, height, y0, y1 });
+        const d = net.dOut, base = opts.base ? opts.base.slice(y0 * width * d, y1 * width * d) : null;
+        w.postMessage({ type: "band", id, width, height, y0, y1, base }, base ? [base.buffer] : []);
       };
       for (const w of this.workers) {
         w.onmessage = ({ data }) => {
@@ -73,12 +76,13 @@ export class WorkerPool {
           inFlight--;
           if (data.error) return end(new Error(`render worker: ${data.error}`));
           values.set(data.values, data.y0 * width * dOut);
+          if (opts.sums) opts.sums.set(data.sums || data.values, data.y0 * width * net.dOut);
           rowsDone += data.y1 - data.y0;
           if (opts.onProgress) opts.onProgress(rowsDone / height);
           feed(w);
         };
         w.onerror = (e) => end(new Error(`render worker failed: ${e.message || "error"}`));
-        w.postMessage({ type: "net", id, net, rgba: fmt });
+        w.postMessage({ type: "net", id, net, rgba: fmt, sums: !!opts.sums });
         feed(w);
       }
     });

@@ -90,6 +90,7 @@ const view = {
   how: null,           // from pickRenderer: {path, gl, note, webgl, gpu}
   engine: null,        // WebGLRenderer or WorkerPool (or a main-thread JsRenderer if workers are missing)
   nets: new Map(),     // level -> network
+  gridSums: null,      // a grid field's last level drawn by the workers: {level, w, h, sums (field values)}
   full: new Map(),     // `${level}@${w}x${h}` -> {rgba} or {bitmap}
   pngs: new Map(),     // level -> {promise, abort}: server PNG requests (fallback mode)
   pngBitmaps: new Map(), // level -> {bitmap, source}: server PNGs that arrived
@@ -263,6 +264,7 @@ const view = {
    * contributing its own columns (as snf/decode/render.py's render_field). */
   async renderRGBA(level, w, h, opts) {
     const arch = this.parser.arch;
+    if (arch.family === "grid") return this.gridRGBA(level, w, h, opts);
     if (!arch.composite) return this.rgba(await this.engine.render(this.net(level), w, h, opts));
     const out = new Uint8ClampedArray(4 * w * h);
     for (const [j, r0, r1] of renderers(arch, level)) {
@@ -271,6 +273,19 @@ const view = {
       for (let y = 0; y < h; y++) out.set(part.subarray(4 * (y * w + lo), 4 * (y * w + hi)), 4 * (y * w + lo));
     }
     return out;
+  },
+
+  /** A grid field's level k (format_spec.md section 9.4): WebGL2 keeps its own sums; the workers
+   * (or the page) draw only the levels after the last one drawn at this size, on its kept sums. */
+  async gridRGBA(level, w, h, opts) {
+    if (this.engine.name === "webgl2") return this.rgba(await this.engine.render(this.net(level), w, h, opts));
+    const kept = this.gridSums, arch = this.parser.arch;
+    const from = kept && kept.w === w && kept.h === h && kept.level <= level ? kept.level : 0;
+    const sums = new Float32Array(w * h * arch.d_out);
+    const net = gridNet(arch, this.parser.levels, level, from);
+    const rgba = this.rgba(await this.engine.render(net, w, h, { ...opts, base: from ? kept.sums : null, sums }));
+    this.gridSums = { level, w, h, sums };
+    return rgba;
   },
 
   engineName(job) {
@@ -354,6 +369,7 @@ const view = {
   reset() {
     this.parser = new Parser();
     this.nets.clear();
+    this.gridSums = null;
     this.full.clear();
     for (const { abort } of this.pngs.values()) abort();
     this.pngs.clear();
