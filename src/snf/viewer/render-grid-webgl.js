@@ -104,26 +104,31 @@ void main() {
 }`;
 }
 
-/** One grid upsampled to the render's pixels (section 9.4), into one component of a feature map. */
+/** Up to four grids upsampled to the render's pixels (section 9.4), one per component of a feature map. */
 const FEATURE = `#version 300 es
 precision highp float;
 precision highp int;
 precision highp sampler2D;
-uniform sampler2D u_lat;    // every grid, packed in an atlas (R32F)
+uniform sampler2D u_lat;    // the grids, packed in an atlas (R32F)
 uniform sampler2D u_taps;   // row 2g: column taps of grid g (i0, i1, t) per x; row 2g+1: row taps per y
-uniform int u_g;            // the grid
-uniform ivec2 u_at;         // its origin in the atlas
+uniform int u_g[4];         // the grid of each component (-1: none; that component is masked)
+uniform ivec2 u_at[4];      // its origin in the atlas
 out vec4 o;
-void main() {
-  ivec2 p = ivec2(gl_FragCoord.xy);
-  vec4 tx = texelFetch(u_taps, ivec2(p.x, 2 * u_g), 0);
-  vec4 ty = texelFetch(u_taps, ivec2(p.y, 2 * u_g + 1), 0);
-  int x0 = u_at.x + int(tx.x), x1 = u_at.x + int(tx.y), y0 = u_at.y + int(ty.x), y1 = u_at.y + int(ty.y);
+float feature(int g, ivec2 at, ivec2 p) {
+  vec4 tx = texelFetch(u_taps, ivec2(p.x, 2 * g), 0);
+  vec4 ty = texelFetch(u_taps, ivec2(p.y, 2 * g + 1), 0);
+  int x0 = at.x + int(tx.x), x1 = at.x + int(tx.y), y0 = at.y + int(ty.x), y1 = at.y + int(ty.y);
   float sy = 1.0 - ty.z, sx = 1.0 - tx.z;
   // rows first, then columns
   float r0 = texelFetch(u_lat, ivec2(x0, y0), 0).r * sy + texelFetch(u_lat, ivec2(x0, y1), 0).r * ty.z;
   float r1 = texelFetch(u_lat, ivec2(x1, y0), 0).r * sy + texelFetch(u_lat, ivec2(x1, y1), 0).r * ty.z;
-  o = vec4(r0 * sx + r1 * tx.z);
+  return r0 * sx + r1 * tx.z;
+}
+void main() {
+  ivec2 p = ivec2(gl_FragCoord.xy);
+  vec4 v = vec4(0.0);
+  for (int q = 0; q < 4; q++) if (u_g[q] >= 0) v[q] = feature(u_g[q], u_at[q], p);
+  o = v;
 }`;
 
 /**
@@ -180,7 +185,7 @@ export class GridWebGL {
     }
     const isKept = (t) => kept && (t === kept.tex || kept.feats.includes(t));
     // Every program starts compiling now (in parallel where the browser can).
-    const featureProgram = this.fixedProgram("feature", FEATURE, ["u_lat", "u_taps", "u_g", "u_at"]);
+    const featureProgram = this.fixedProgram("feature", FEATURE, ["u_lat", "u_taps", "u_g[0]", "u_at[0]"]);
     const programs = net.syn.slice(from).map((s) => this.program(s, net.layers, net.dOut));
     for (const p of [featureProgram, ...programs]) p.catch(() => {});
     const fbo = own(gl.createFramebuffer());
@@ -195,16 +200,19 @@ export class GridWebGL {
         const s = net.syn[j];
         const fprog = await featureProgram;
         if (opts.cancelled && opts.cancelled()) throw new Cancelled();
-        // This level's new grids, each into its component of a feature map (four grids a map).
-        for (let g = j === 0 ? 0 : net.syn[j - 1].fan; g < s.fan; g++) {
-          if (!feats[g >> 2]) feats[g >> 2] = this.target(gl.RGBA32F, width, height);
-          this.attach(fbo, feats[g >> 2], true);
-          gl.colorMask(...[0, 1, 2, 3].map((q) => q === (g & 3)));
+        // This level's new grids into their components of the feature maps (four grids a map),
+        // one draw per map.
+        const g0 = j === 0 ? 0 : net.syn[j - 1].fan;
+        for (let m = g0 >> 2; m <= (s.fan - 1) >> 2; m++) {
+          if (!feats[m]) feats[m] = this.target(gl.RGBA32F, width, height);
+          const comps = [0, 1, 2, 3].map((q) => 4 * m + q).map((g) => (g >= g0 && g < s.fan ? g - first : -1));
+          this.attach(fbo, feats[m], true);
+          gl.colorMask(...comps.map((g) => g >= 0));
           gl.useProgram(fprog.program);
           bind(gl, 0, atlas.tex, fprog.loc.u_lat);
           bind(gl, 1, taps, fprog.loc.u_taps);
-          gl.uniform1i(fprog.loc.u_g, g - first);
-          gl.uniform2i(fprog.loc.u_at, atlas.offsets[2 * (g - first)], atlas.offsets[2 * (g - first) + 1]);
+          gl.uniform1iv(fprog.loc.u_g, comps);
+          gl.uniform2iv(fprog.loc.u_at, comps.flatMap((g) => (g >= 0 ? [atlas.offsets[2 * g], atlas.offsets[2 * g + 1]] : [0, 0])));
           this.draw(width, height);
         }
         gl.colorMask(true, true, true, true);
@@ -436,8 +444,9 @@ async function gpuFinished(gl) {
 }
 
 /**
- * Compile and link; with KHR_parallel_shader_compile the page polls for the result instead of
- * blocking on it (a software compiler takes tens of milliseconds per program).
+ * Compile and link without blocking the page on it (a software compiler takes tens of
+ * milliseconds per program): with KHR_parallel_shader_compile the page polls for the result;
+ * without it, it waits on a fence behind the link, so the status query finds it done.
  */
 async function link(gl, fs, parallel, names) {
   const program = gl.createProgram();
@@ -452,6 +461,8 @@ async function link(gl, fs, parallel, names) {
   gl.linkProgram(program);
   if (parallel) {
     while (!gl.getProgramParameter(program, parallel.COMPLETION_STATUS_KHR)) await new Promise((r) => setTimeout(r, 4));
+  } else {
+    await gpuFinished(gl);  // the GPU process has compiled it by then: the status query below need not wait
   }
   if (!gl.getProgramParameter(program, gl.LINK_STATUS)) {
     const log = shaders.map((sh) => gl.getShaderInfoLog(sh)).join(" ").trim() || gl.getProgramInfoLog(program);
