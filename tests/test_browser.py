@@ -341,8 +341,10 @@ GRID_EVERY_LEVEL = """async ([sizes, order]) => {
   const { JsRenderer } = await import('/static/render-js.js');
   const { WebGLRenderer } = await import('/static/render-webgl.js');
   const { WorkerPool } = await import('/static/render-pool.js');
-  let gl = null;
-  try { gl = new WebGLRenderer(); } catch (e) { gl = null; }
+  const { GridWebGL } = await import('/static/render-grid-webgl.js');
+  let gl = null, wide = null;
+  try { gl = new WebGLRenderer(); wide = new GridWebGL(new WebGLRenderer()); } catch (e) { gl = null; }
+  if (wide) wide.force = { textureWeights: true, loops: true };  // the paths of networks too wide to unroll
   const pool = new WorkerPool(2);
   const bytes = new Uint8Array(await (await fetch('/v1/assets/grid/stream')).arrayBuffer());
   const p = new Parser();
@@ -358,6 +360,7 @@ GRID_EVERY_LEVEL = """async ([sizes, order]) => {
       const net = gridNet(p.arch, p.levels, k);
       out.push({ w, h, k, which: 'webgl', rgba: gl ? rgba(await gl.render(net, w, h)) : null });
       out.push({ w, h, k, which: 'webgl samples', rgba: gl ? Array.from(await gl.render(net, w, h, { rgba: fmt })) : null });
+      out.push({ w, h, k, which: 'webgl wide', rgba: wide ? rgba(await wide.render(net, w, h)) : null });
     }
     // The page's JS and the workers: each level from scratch, and each on the sums of the one before.
     let sumsJs = null, sumsPool = null;

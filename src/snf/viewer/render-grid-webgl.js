@@ -1,17 +1,18 @@
 // WebGL2 renderer of the latent-grid field (format_spec.md section 9.4), on
-// the WebGLRenderer's context. One draw per level: its fragment shader samples
-// every grid the level reads, runs the level's ReLU synthesis network and adds
-// its residual to the previous level's sum, a float texture, as numpy adds
-// them (y += r, level by level). The sum of the last level drawn is kept, so
-// the next level of a stream costs one draw, not all of them again.
+// the WebGLRenderer's context. Per level: one draw per feature map (RGBA32F,
+// four grids each) upsamples the level's new grids, then one draw runs the
+// level's ReLU synthesis network on the features and adds its residual to the
+// previous level's sum, a float texture, as numpy adds them (y += r, level by
+// level); a last draw makes the 8-bit samples. The sum and feature maps of the
+// last level drawn are kept, so the next level of a stream costs its own draws only.
 //
 // No filtering anywhere: R32F textures filter only with OES_texture_float_linear,
 // which software WebGL may lack, and the spec's taps are not the GPU's anyway.
 // Grids live in one R32F atlas read with texelFetch; the taps (source rows,
-// columns and weights, exactly as snf-grid's axisTaps computes them in float32)
-// in an RGBA32F table; weights in an RGBA32F texture, four inputs per texel,
-// the bias after them. Products sum in another order than numpy's, so samples
-// agree within one 8-bit step (section 9.4).
+// columns and weights, exactly as render-grid-js.js's axisTaps computes them in
+// float32) in an RGBA32F table; a level's weights in a uniform array (else a
+// texture), four inputs per vec4, the bias after them. Products sum in another
+// order than numpy's, so samples agree within one 8-bit step (section 9.4).
 
 import { gridTaps } from "./render-grid-js.js";
 import { Cancelled } from "./cancelled.js";
@@ -32,11 +33,11 @@ const rowTexels = (fan, hidden) => Math.max(c4(fan), c4(hidden)) + 1;
  * (`uniforms`: quickest on software WebGL), else from a texture; small networks are unrolled
  * into straight-line code, wide ones loop.
  */
-function fragSource(nf, hidden, layers, dOut, uniforms) {
+function fragSource(nf, hidden, layers, dOut, uniforms, loops = false) {
   const xyzw = "xyzw";
   const F4 = c4(nf), H4 = c4(hidden), HP = 4 * H4, TW = rowTexels(nf, hidden);
   const rows = layers * HP + 4;
-  const unroll = (F4 + (layers - 1) * H4) * hidden + dOut * H4 <= UNROLL_DOTS;
+  const unroll = !loops && (F4 + (layers - 1) * H4) * hidden + dOut * H4 <= UNROLL_DOTS;
   const W = uniforms ? `#define W(row, c) u_wv[(row) * ${TW} + (c)]\nuniform vec4 u_wv[${rows * TW}];`
     : "#define W(row, c) texelFetch(u_w, ivec2(c, row), 0)\nuniform sampler2D u_w;";
   // Feature maps hold four grids each; components past the last grid are zero, whatever the texture holds.
@@ -159,6 +160,10 @@ export class GridWebGL {
     this.programs = new Map();
     this.parallel = gl.getExtension("KHR_parallel_shader_compile");  // compile without blocking the page
     this.maxUniforms = gl.getParameter(gl.MAX_FRAGMENT_UNIFORM_VECTORS);
+    this.maxUnits = gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS);
+    this.checked = new Set();  // render-target formats whose framebuffer was found complete once
+    // Tests set these to take the paths wide networks take: weights in a texture, loops.
+    this.force = { textureWeights: false, loops: false };
     this.kept = null;  // {w, h, k, grids: the latent arrays it was made from, tex}: the last sum drawn
   }
 
@@ -171,7 +176,7 @@ export class GridWebGL {
   async render(net, width, height, opts = {}) {
     const gl = this.gl, maxTex = this.base.maxTex;
     if (Math.max(width, height) > maxTex) throw new Error(`size ${width}x${height} is beyond this GPU's texture limits`);
-    if (c4(net.grids.length) + 1 > gl.getParameter(gl.MAX_TEXTURE_IMAGE_UNITS)) throw new Error("more grids than this GPU has texture units for");
+    if (c4(net.grids.length) + 2 > this.maxUnits) throw new Error("more grids than this GPU has texture units for");
     const owned = [];
     const own = (t) => { owned.push(t); return t; };
     let from = 0, prev = null, feats = [], kept = this.kept;
@@ -206,7 +211,7 @@ export class GridWebGL {
         for (let m = g0 >> 2; m <= (s.fan - 1) >> 2; m++) {
           if (!feats[m]) feats[m] = this.target(gl.RGBA32F, width, height);
           const comps = [0, 1, 2, 3].map((q) => 4 * m + q).map((g) => (g >= g0 && g < s.fan ? g - first : -1));
-          this.attach(fbo, feats[m], true);
+          this.attach(fbo, feats[m], gl.RGBA32F);
           gl.colorMask(...comps.map((g) => g >= 0));
           gl.useProgram(fprog.program);
           bind(gl, 0, atlas.tex, fprog.loc.u_lat);
@@ -222,13 +227,15 @@ export class GridWebGL {
         if (prev && !isKept(prev)) owned.push(prev);
         const src = prev;
         prev = dst;  // from here on, deleted with the render if it fails
-        this.attach(fbo, dst, j === from);
+        this.attach(fbo, dst, gl.RGBA32F);
+        const weights = this.weights(s, net.layers, net.dOut);
+        // (made before any binding below: making a texture rebinds the active unit)
+        const wTex = prog.uniforms ? null : own(this.weightTexture(weights));
         gl.useProgram(prog.program);
         for (let i = 0; i < c4(s.fan); i++) bind(gl, i, feats[i], prog.loc[`u_f${i}`]);
         bind(gl, c4(s.fan), src, prog.loc.u_prev);
-        const weights = this.weights(s, net.layers, net.dOut);
         if (prog.uniforms) gl.uniform4fv(prog.loc.u_wv, weights.data);
-        else bind(gl, c4(s.fan) + 1, own(this.weightTexture(weights)), prog.loc.u_w);
+        else bind(gl, c4(s.fan) + 1, wTex, prog.loc.u_w);
         gl.uniform1i(prog.loc.u_hasPrev, src ? 1 : 0);
         this.draw(width, height);
         await gpuFinished(gl);
@@ -263,13 +270,15 @@ export class GridWebGL {
     this.kept = null;
   }
 
-  attach(fbo, tex, check) {
+  /** Draw into `tex`; the first target of each `format` is checked (each check waits for the GPU). */
+  attach(fbo, tex, format = null) {
     const gl = this.gl;
     gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
-    if (check) {
+    if (format && !this.checked.has(format)) {
       const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
       if (status !== gl.FRAMEBUFFER_COMPLETE) throw new Error(`framebuffer incomplete (0x${status.toString(16)})`);
+      this.checked.add(format);
     }
   }
 
@@ -284,7 +293,7 @@ export class GridWebGL {
   /** The sum's field values, dOut per pixel (row 0 of the texture is the picture's top row). */
   floats(fbo, sum, width, height, dOut) {
     const gl = this.gl;
-    this.attach(fbo, sum, false);
+    this.attach(fbo, sum);
     const px = new Float32Array(width * height * 4);
     gl.readPixels(0, 0, width, height, gl.RGBA, gl.FLOAT, px);
     if (dOut === 4) return px;
@@ -298,7 +307,7 @@ export class GridWebGL {
     const gl = this.gl, [lo, hi] = range, top = 2 ** bitDepth - 1;
     const prog = await this.samplesProgram();
     const dst = own(this.target(gl.RGBA8, width, height));
-    this.attach(fbo, dst, true);
+    this.attach(fbo, dst, gl.RGBA8);
     gl.useProgram(prog.program);
     bind(gl, 0, sum, prog.loc.u_sum);
     gl.uniform1f(prog.loc.u_lo, lo);              // as float32: fround(lo), as toRGBA
@@ -391,11 +400,12 @@ export class GridWebGL {
   /** Promise of a level's program: {program, loc, uniforms (weights in a uniform array, not a texture)}. */
   program({ fan, hidden }, layers, dOut) {
     const vectors = (layers * 4 * c4(hidden) + 4) * rowTexels(fan, hidden);
-    const uniforms = vectors + fan + 16 <= this.maxUniforms;
-    const key = `${fan}/${hidden}/${layers}/${dOut}/${uniforms}`;
+    const uniforms = !this.force.textureWeights && vectors + 16 <= this.maxUniforms;
+    const loops = this.force.loops;
+    const key = `${fan}/${hidden}/${layers}/${dOut}/${uniforms}/${loops}`;
     if (!this.programs.has(key)) {
       const maps = Array.from({ length: c4(fan) }, (_, i) => `u_f${i}`);
-      const p = link(this.gl, fragSource(fan, hidden, layers, dOut, uniforms), this.parallel,
+      const p = link(this.gl, fragSource(fan, hidden, layers, dOut, uniforms, loops), this.parallel,
         [...maps, "u_prev", "u_hasPrev", "u_w", "u_wv[0]"]).then((r) => ({ ...r, uniforms }));
       this.programs.set(key, p);
       p.catch(() => this.programs.delete(key));
