@@ -2,15 +2,21 @@
 stripes, from the real file (as `snf-bench paper`'s spatial table measures it).
 
     python bench/spatial_variants.py IMAGE [--steps 300] [--crop X,Y,W,H] [--resize W,H]
-        [--widths-scale 1.0] [--batch N|0] [--variants ours,none,reference,...]
+        [--widths-scale 1.0] [--batch N|0] [--quality Q] [--variants ours,none,reference,...]
 
 --resize downscales (Pillow LANCZOS, after --crop) so that many steps a level fit a CPU;
 --batch 0 trains on every pixel each step (the seed's full batch).
 
 Variants (progressive, `Preset.unrevealed*`): ours (the default: unrevealed rows at weight
 0.1 against the true signal, a quarter of each batch), none (revealed rows only),
-reference (the seed's code: zero-filled target, every row alike), signal-all (true target,
-every row alike). `individual` is the seed's baseline (one equal-width network per stripe).
+reference (zero-filled target, every row alike; 0 on our [-1, 1] scale is mid grey),
+reference-black (the seed's code exactly: its zero fill is on a [0, 1] scale, i.e. black),
+signal-all (true target, every row alike).
+
+Individual (one equal-width network per stripe; `Preset.individual_fill`): `individual` trains
+network k on stripe k only (ours); `individual-reference` is the seed code's baseline: network
+k fits the whole canvas with every other stripe black (earlier ones too) and renders its own
+stripe; `individual-grey` the same with mid grey.
 Steps are fixed, so the figures are deterministic on one machine; one thread.
 """
 import argparse
@@ -36,6 +42,9 @@ VARIANTS = {
     "none": {"unrevealed": 0},
     "reference": {"unrevealed": "area", "unrevealed_fill": "zero"},
     "signal-all": {"unrevealed": "area", "unrevealed_fill": "signal"},
+    "reference-black": {"unrevealed": "area", "unrevealed_fill": "black"},
+    "individual-reference": {"individual_fill": "black"},
+    "individual-grey": {"individual_fill": "zero"},
     # the progressive stage's rate: level k at min(level 1's rate, lr_width / width k); the
     # default lr_width 0.09 gives the new units of a wide level a small rate
     # (lr_width 1.0: the width cap off, every level at `lr`)
@@ -62,6 +71,7 @@ def main() -> None:
     ap.add_argument("--resize", default=None, help="W,H: downscale (LANCZOS) after --crop")
     ap.add_argument("--batch", type=int, default=None, help="samples per step (0: every pixel)")
     ap.add_argument("--variants", default="ours,none,reference,individual")
+    ap.add_argument("--quality", type=int, default=None, help="snf-encode --quality (default 75): RD points")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -85,7 +95,8 @@ def main() -> None:
         if siren_new:
             Arch.grows_from_zero = lambda self, k: False
         try:
-            res = encoder.compress(img, mode=mode, grow="spatial", widths=widths, steps=a.steps)
+            res = encoder.compress(img, mode=mode, grow="spatial", widths=widths, steps=a.steps,
+                                   quality=a.quality)
         finally:
             encoder.PRESETS["fast"] = base
             Arch.grows_from_zero = GROWS_FROM_ZERO
@@ -107,7 +118,8 @@ def main() -> None:
               + " / ".join(f"{v:.2f}" for v in stripes) + ")", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"image": a.image, "crop": a.crop, "resize": a.resize, "batch": a.batch, "steps": a.steps, "results": out}, f, indent=1)
+            json.dump({"image": a.image, "crop": a.crop, "resize": a.resize, "batch": a.batch, "steps": a.steps,
+                       "quality": a.quality, "results": out}, f, indent=1)
 
 
 if __name__ == "__main__":

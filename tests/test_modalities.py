@@ -367,3 +367,52 @@ def test_sdf_chamfer_falls_with_level_on_a_torus():
     assert res["header"]["arch"]["w0"] == 10.0
     ch = [lv["chamfer"] for lv in res["levels"]]
     assert ch[1] < 0.5 * ch[0] and ch[1] < 0.1, ch
+
+
+def _canvas_of_network(fill_kw: dict, mode: str, k: int, widths=(10, 10, 10)) -> tuple:
+    """Encode a 24x16 picture with spatial growth under preset overrides `fill_kw`; render the
+    network of level k over the whole canvas (on the [-1, 1] scale) and return it, the image's
+    own values and the file's per-level PSNRs."""
+    import snf.encode.encoder as encoder
+    from snf.decode.render import Network
+    from snf.encode.presets import with_overrides
+    img = synthetic_image(24, 16)
+    base = encoder.PRESETS["fast"]
+    encoder.PRESETS["fast"] = with_overrides(base, **fill_kw)
+    try:
+        res = encoder.compress(img, widths=widths, grow="spatial", mode=mode, layers=3, steps=120, seed=1,
+                               batch=1 << 20)
+    finally:
+        encoder.PRESETS["fast"] = base
+    parsed = read(res["bytes"])
+    out = Network(parsed.arch, parsed.levels, k).grid((24, 16)).reshape(16, 24, 3)
+    return out, img.astype(np.float64) / 127.5 - 1, [lv["psnr"] for lv in res["levels"]]
+
+
+def test_individual_fill_black_is_the_seed_baseline():
+    """`Preset.individual_fill` "black" (the seed's individual baseline): network 2 of an
+    individual spatial encode fits the whole canvas, every stripe but its own black (-1, the
+    seed's 0 on [0, 1]); by default (None) it trains on stripe 2 only and leaves the others free.
+    Either way it renders its own stripe, and the file decodes alike (PSNR in its header)."""
+    seed_out, target, seed_psnr = _canvas_of_network({"individual_fill": "black"}, "individual", 2)
+    ours_out, _, ours_psnr = _canvas_of_network({}, "individual", 2)
+    others = np.r_[0:8, 16:24]  # columns of stripes 1 and 3
+    black = lambda out: float(np.sqrt(((out[:, others] + 1) ** 2).mean()))  # noqa: E731
+    assert black(seed_out) < 0.25 < black(ours_out), (black(seed_out), black(ours_out))
+    own = lambda out: float(np.sqrt(((out[:, 8:16] - target[:, 8:16]) ** 2).mean()))  # noqa: E731
+    # both fit their own stripe; the seed's, spending capacity on the black, less well
+    assert own(ours_out) < own(seed_out) < 0.4, (own(seed_out), own(ours_out))
+    # per level over the revealed stripes (120 steps: the seed's baseline 15-16 dB, ours 29)
+    assert min(seed_psnr) > 12 and min(ours_psnr) > 25, (seed_psnr, ours_psnr)
+
+
+def test_unrevealed_fill_black_pushes_frozen_units_to_black():
+    """Progressive spatial growth with the seed code's loss (every row alike, unrevealed
+    stripes black: `unrevealed="area", unrevealed_fill="black"`): level 1 renders black over
+    stripes 2-3, where the mid-grey fill ("zero") renders near 0 and ours near the signal."""
+    black, _, _ = _canvas_of_network({"unrevealed": "area", "unrevealed_fill": "black"}, "progressive", 1,
+                                     widths=(10, 16, 22))
+    grey, _, _ = _canvas_of_network({"unrevealed": "area", "unrevealed_fill": "zero"}, "progressive", 1,
+                                    widths=(10, 16, 22))
+    assert float(black[:, 8:].mean()) < -0.8 and abs(float(grey[:, 8:].mean())) < 0.2, \
+        (float(black[:, 8:].mean()), float(grey[:, 8:].mean()))

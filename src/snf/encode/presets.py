@@ -25,8 +25,9 @@ class Preset:
     ste_share: float = 0.2     # grid field: last share of a stage with latents rounded (straight-through)
     # spatial/temporal growth, progressive: rows not yet revealed also train, at this weight
     # against the revealed rows' mean (float), or "area" (every row alike: the reference's
-    # loss); their targets: "signal" (the true values) or "zero" (the reference's zero fill);
-    # they take this share of each batch (see Trainer._unrevealed)
+    # loss); their targets: "signal" (the true values), "zero" (0 on our [-1, 1] scale: mid
+    # grey) or "black" (-1: the reference code's zero fill on its [0, 1] scale, see
+    # stage.FILLS); they take this share of each batch (see Trainer._unrevealed)
     # peak rate for every level of a signal kind other than images (kind -> rate; kinds not
     # listed use `lr`): a torus SDF (w0 10, 400 steps) reaches Chamfer 0.050 at the image
     # rate 3e-3 and 0.015 at 1e-3 (bench/RESULTS-modalities.md)
@@ -41,6 +42,12 @@ class Preset:
     unrevealed: float | str = 0.1
     unrevealed_fill: str = "signal"
     unrevealed_share: float = 0.25
+    # mode individual under spatial/temporal growth: None trains network k on its own region
+    # only (ours, the stronger baseline); a fill ("black", "zero", "signal" as above) trains it
+    # on every row alike, the other regions' targets filled: "black" is the seed's individual
+    # baseline (its code zero-fills every stripe but k's on its [0, 1] scale and fits the whole
+    # canvas; bench/RESULTS-modalities.md). The file is the same either way: only the weights differ.
+    individual_fill: str | None = None
 
 
 PRESETS = {
@@ -59,8 +66,10 @@ PRESETS = {
                    (0.22, 0.22, 0.25, 0.31), sampling=("uniform", "stratified"),
                    lr_signal=(("sdf", 1e-3),), lr_width=0.09),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
-    # (spatial/temporal growth as the seed's code: zero-filled target, every row alike)
-    "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,), unrevealed="area", unrevealed_fill="zero"),
+    # (spatial/temporal growth as the seed's code: target zero-filled on its [0, 1] scale, i.e.
+    # black, every row alike; its individual networks likewise, every region but their own black)
+    "paper": Preset("paper", None, 2e-4, "constant", (50000,), (1.0,), unrevealed="area", unrevealed_fill="black",
+                    individual_fill="black"),
 }
 
 # The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)

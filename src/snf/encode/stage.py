@@ -16,6 +16,19 @@ import torch
 from snf.encode.model import BlockSiren
 
 HALF_PI = math.pi / 2
+# targets for rows a stage fits outside its own region (`Preset.unrevealed_fill`,
+# `Preset.individual_fill`), on the values' [-1, 1] scale: "zero" is mid grey; "black" is
+# the seed code's zero fill, which it applies on a [0, 1] scale ("signal": the true values)
+FILLS = {"zero": 0.0, "black": -1.0}
+
+
+def filled_target(values: torch.Tensor, lo: int, hi: int, fill: str) -> torch.Tensor:
+    """`values` with every row outside lo..hi replaced by the fill (a copy; "signal": `values`)."""
+    if fill == "signal":
+        return values
+    out = torch.full_like(values, FILLS[fill])
+    out[lo:hi] = values[lo:hi]
+    return out
 
 
 class Autograd:
@@ -61,7 +74,7 @@ class CachedLevel:
         # the tables hold every row, so the next stage's extension covers them all
         self.active = tables[0].shape[0] if rows is None else rows
         # (weight, fill): rows past `active` (not yet revealed) that a batch draws count with
-        # this weight against fill targets ("signal": the true values, "zero": 0), so the
+        # this weight against fill targets ("signal": the true values, else `FILLS`), so the
         # frozen units extend sensibly into the regions later levels reveal (see `Outside`)
         self.outside = outside if outside is not None and self.active < self.rows else None
         self.a, self.b = arch.span(k)
@@ -127,8 +140,8 @@ class CachedLevel:
             r.mul_(2.0 / r.numel())
         else:  # mean squared error over the revealed rows + weight x that over the others
             weight, fill = self.outside
-            if fill == "zero":
-                r[n_in:].copy_(y[n_in:])
+            if fill != "signal":
+                torch.sub(y[n_in:], FILLS[fill], out=r[n_in:])
             loss = float(r[:n_in].pow(2).mean())
             r[:n_in].mul_(2.0 / (n_in * self.do))
             r[n_in:].mul_(2.0 * weight / ((B - n_in) * self.do))
@@ -162,18 +175,18 @@ class CachedLevel:
         A = torch.zeros(m, m, dtype=torch.float64, device=self.tables[0].device)
         rhs = torch.zeros(m, self.do, dtype=torch.float64, device=A.device)
         # the same objective as the steps: revealed rows, and the others at their weight
-        parts = [(0, self.active, 1.0 / self.active, False)]
+        parts = [(0, self.active, 1.0 / self.active, None)]  # (rows, weight, fill value: None, the signal)
         if self.outside is not None:
             weight, fill = self.outside
-            parts.append((self.active, self.rows, weight / (self.rows - self.active), fill == "zero"))
-        for lo, hi, wt, zero in parts:
+            parts.append((self.active, self.rows, weight / (self.rows - self.active), FILLS.get(fill)))
+        for lo, hi, wt, fill in parts:
             for s in range(lo, hi, self.B):
                 G = [t[s:min(s + self.B, hi)] for t in self.tables]
                 self.forward(G)
                 H = self.h[:G[0].shape[0]].double()
                 if k == 1:
                     H = torch.cat([H, torch.ones_like(H[:, :1])], 1)
-                target = torch.zeros_like(G[0][:, lead:]) if zero else G[0][:, self.di:lead]
+                target = G[0][:, self.di:lead] if fill is None else torch.full_like(G[0][:, lead:], fill)
                 resid = (target - G[0][:, lead:]).double()
                 A += wt * (H.T @ H)
                 rhs += wt * (H.T @ resid)

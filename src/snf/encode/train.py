@@ -21,7 +21,7 @@ from snf.encode.model import BlockSiren
 from snf.progress import Bar
 from snf.encode.qat import StraightThrough
 from snf.encode.presets import PRESETS, Preset, per_level, with_overrides  # noqa: F401 (re-exported)
-from snf.encode.stage import Autograd, CachedLevel, cache_bytes, initial_tables
+from snf.encode.stage import Autograd, CachedLevel, cache_bytes, filled_target, initial_tables
 
 
 @dataclass
@@ -80,11 +80,25 @@ class Trainer:
         return self._range[1] - self._range[0]
 
     def _rows_of(self, k: int) -> tuple:
+        """Rows stage k draws its batches from: its regions' (all, with `_others_fill`)."""
         n = len(self.region_rows) - 1
-        if self.grid or n == 1:  # no regions (the grid family never has any): the whole range
+        if self.grid or n == 1 or self._others_fill() is not None:  # no regions, or every row
             return (0, self._n)
+        return self._region_rows(k)
+
+    def _region_rows(self, k: int) -> tuple:
+        n = len(self.region_rows) - 1
         r0, r1 = self.arch.trained_regions(k)
         return (self.region_rows[min(r0, n)], self.region_rows[min(r1, n)])
+
+    def _others_fill(self):
+        """The fill of the other regions' rows when each of separate networks (mode individual,
+        spatial/temporal growth) trains on every row alike (`Preset.individual_fill`; the seed's
+        baseline), or None: it trains on its own region only."""
+        fill = self.preset.individual_fill
+        if fill is None or self.grid or not self.arch.composite or len(self.region_rows) <= 2:
+            return None
+        return fill
 
     def stages(self) -> list:
         """Levels trained by each stage."""
@@ -166,6 +180,10 @@ class Trainer:
             self._cached = True
             return CachedLevel(self.model, k, tables, self._batch(), rows=self._range[1],
                                outside=None if u is None else u[:2])
+        fill = self._others_fill()
+        if fill is not None:  # network k on every row, targets outside its region filled
+            lo, hi = self._region_rows(k)
+            return Autograd(self.model, levels, self.coords, filled_target(self.values, lo, hi, fill))
         return Autograd(self.model, levels, self.coords, self.values)
 
     def _unrevealed(self):
