@@ -111,11 +111,13 @@ def main() -> None:
         stripes = [round(psnr(img[:, a:b].reshape(-1, 3), rec[:, a:b].reshape(-1, 3)), 2)
                    for a, b in zip(cuts, cuts[1:])]
         floats = [lv.get("psnr_float") for lv in res["levels"]]
-        out[name] = {"mode": mode, "widths": widths, "psnr": levels, "psnr_float": floats, "stripes_last": stripes, "bytes": len(res["bytes"])}
+        out[name] = {"mode": mode, "widths": widths, "psnr": levels, "psnr_float": floats, "stripes_last": stripes, "bytes": len(res["bytes"]),
+                     "level_bytes": list(parsed.ends)}  # bytes of the prefix that decodes each level
         print(f"{name:11s} {mode:11s} widths {','.join(map(str, widths)):15s} PSNR "
               + " / ".join(f"{v:.2f}" for v in levels) + f" dB, {len(res['bytes']):,} bytes (float "
               + " / ".join("-" if v is None else f"{v:.2f}" for v in floats) + "; last level by stripe "
-              + " / ".join(f"{v:.2f}" for v in stripes) + ")", flush=True)
+              + " / ".join(f"{v:.2f}" for v in stripes) + "; prefix bytes by level "
+              + " / ".join(f"{v:,}" for v in parsed.ends) + ")", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"image": a.image, "crop": a.crop, "resize": a.resize, "batch": a.batch, "steps": a.steps,
