@@ -87,6 +87,11 @@ def test_empty_and_out_of_range():
         E.fit([E.MAX_AMAX + 1])
 
 
+def _py(data, n, m):
+    """The pure-Python reference decoder on one segment."""
+    return E._decode_py(data, [(n, 1, 0, 1)], [(m.amax, m.ratio)], n)
+
+
 def test_c_and_python_agree_on_random_models():
     if E._fast is None:
         pytest.skip("C decoder not built")
@@ -96,7 +101,7 @@ def test_c_and_python_agree_on_random_models():
         q = np.clip(np.rint(rng.laplace(0, rng.uniform(0.1, 80), 400)), -amax, amax).astype(np.int64)
         m = Laplace(amax, int(rng.integers(0, 65536)))
         data = E.encode(q, m)
-        py = E._decode_py(data, [(q.size, m.amax, m.ratio)], q.size)
+        py = _py(data, q.size, m)
         assert np.array_equal(py, q) and np.array_equal(E.decode(data, q.size, m), q)
 
 
@@ -135,7 +140,7 @@ def test_fuzz_c_matches_python():
         n, m = int(rng.integers(0, 60)), Laplace(int(rng.integers(0, 20)), int(rng.integers(0, 65536)))
         c = _outcome(blob, n, m)
         try:
-            py = ("ok", E._decode_py(blob, [(n, m.amax, m.ratio)], n).tolist())
+            py = ("ok", _py(blob, n, m).tolist())
         except EntropyError as e:
             py = ("error", str(e))
         assert c == py

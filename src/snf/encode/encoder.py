@@ -22,7 +22,7 @@ from snf.decode.grid_render import GridNetwork
 from snf.format import coded
 from snf.encode import rd
 from snf.decode.render import Network, render_field, to_samples
-from snf.format.gridcode import FEATURE as GRID_FEATURE, encode_level as encode_level_grid
+from snf.format.gridcode import FEATURE as GRID_FEATURE, FEATURE_CTX as GRID_CTX, encode_level as encode_level_grid
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
 from snf.signals.regions import region_order
 from snf.signals.video import video_samples
@@ -329,7 +329,7 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
                  "settings": s.header_record()}
         return {
             "field": "grid",
-            "requires": [GRID_FEATURE],
+            "requires": [GRID_FEATURE, GRID_CTX],
             "signal": "image",
             "size": [w, h],
             "channels": c,
@@ -343,7 +343,7 @@ def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, dev
         for k in stage_levels:
             floats = model.level_tensors(k)
             before = _render_psnr_grid(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
-            payloads[k], deq[k] = encode_level_grid(arch, k, size, floats)
+            payloads[k], deq[k] = encode_level_grid(arch, k, size, floats, ctx=True)
             model.set_level(k, deq[k])
             after = _render_psnr_grid(arch, [deq[j] for j in range(1, k + 1)], k, img)
             levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}

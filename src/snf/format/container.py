@@ -45,7 +45,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Must-understand dispatch points (format_spec.md section 2.1). A reader refuses a
 # file whose `requires` names a feature it lacks, whose `quant.coding` or
 # `field` (family) it does not know, or that has a critical chunk type it does not know.
-FEATURES = (gridcode.FEATURE,)           # `requires` entries this reader implements
+FEATURES = (gridcode.FEATURE, gridcode.FEATURE_CTX)           # `requires` entries this reader implements
 PAYLOAD_CODINGS = {"raw": decode_level,  # quant.coding -> (arch, k, payload, quant) -> tensors
                    coded.CODING: lambda arch, k, payload, quant: coded.decode_level(arch, k, payload)}
 STORED_CODINGS = (coded.CODING,)         # codings whose LEVL data is the payload itself (no zstd frame)
@@ -235,9 +235,12 @@ def _validate_grid_header(h: dict) -> GridArch:
         raise _header_error(str(e)) from None
     _check_coords(h.get("coords", DEFAULT_COORDS))
     _check_values(h.get("values"))
-    bound = gridcode.max_coded_size if grid_coded(h) else gridcode.payload_size
+    ctx = grid_ctx(h)
+    if ctx and not grid_coded(h):
+        raise _header_error(f"requires {gridcode.FEATURE_CTX} without {gridcode.FEATURE}")
     for k in range(1, arch.levels + 1):
-        if bound(arch, k, size) > MAX_CHUNK_BYTES:
+        bound = gridcode.max_coded_size(arch, k, size, ctx) if grid_coded(h) else gridcode.payload_size(arch, k, size)
+        if bound > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
     return arch
 
@@ -245,6 +248,11 @@ def _validate_grid_header(h: dict) -> GridArch:
 def grid_coded(h: dict) -> bool:
     """A grid file whose levels are entropy-coded (`requires` names grid-rans, section 9.3)."""
     return gridcode.FEATURE in h.get("requires", [])
+
+
+def grid_ctx(h: dict) -> bool:
+    """A grid file whose latent grids are coded by context (`requires` names grid-ctx, section 9.3)."""
+    return gridcode.FEATURE_CTX in h.get("requires", [])
 
 
 def _check_coords(c) -> None:
@@ -483,7 +491,8 @@ class Parser:
         quant = {} if grid else p.header["quant"]
         if grid and grid_coded(p.header):  # entropy-coded grid level, no zstd frame (section 9.3)
             try:
-                return gridcode.decode_level(p.arch, level, tuple(int(s) for s in p.header["size"]), body)
+                return gridcode.decode_level(p.arch, level, tuple(int(s) for s in p.header["size"]), body,
+                                             grid_ctx(p.header))
             except gridcode.GridCodeError as e:
                 raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         if not grid and quant.get("coding", "raw") in STORED_CODINGS:  # entropy-coded, no zstd frame (section 3.2)

@@ -19,7 +19,9 @@ API (stable; other fields code their integers with it):
     model.bits(ints)                   # exact cost in bits of coding ints (plus the state flush)
 
 Several integer arrays, each with its own model, share one stream with
-`encode_segments` / `decode_segments` (one 4-byte state flush for all).
+`encode_segments` / `decode_segments` (one 4-byte state flush for all). A segment's
+model may also be a `Context` (a latent grid under `grid-ctx`: one Laplace per
+context bucket, residuals against a causal prediction; `snf.format.latentctx`).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from snf.format import latentctx
 
 PROB_BITS = 15
 PROB_SCALE = 1 << PROB_BITS          # frequencies of a table sum to this
@@ -74,6 +78,36 @@ class Laplace:
         counts = np.bincount(q + self.amax, minlength=self.size)
         nz = counts > 0
         return float(-(counts[nz] * np.log2(freq[nz] / PROB_SCALE)).sum())
+
+
+@dataclass(frozen=True)
+class Context:
+    """The models of one context-coded latent grid (`latentctx`): `models[b]` codes the
+    residuals whose context bucket is b; `shape` = (rows, cols) of the grid."""
+    shape: tuple
+    models: tuple
+
+    def __post_init__(self):
+        if len(self.models) != latentctx.N_CTX:
+            raise EntropyError(f"a context-coded grid has {latentctx.N_CTX} models, not {len(self.models)}")
+
+    @property
+    def size(self) -> int:
+        return int(self.shape[0]) * int(self.shape[1])
+
+    def bits(self, q) -> float:
+        """Exact cost of coding grid q (rows, cols) under these models, in bits."""
+        r, b = latentctx.residuals(np.asarray(q).reshape(self.shape))
+        return float(sum(m.bits(r[b == i]) for i, m in enumerate(self.models)))
+
+
+def fit_context(q) -> Context:
+    """Per bucket the cheapest Laplace for the residuals of grid q (2-D integers)."""
+    q = np.asarray(q, np.int64)
+    if q.size and np.abs(q).max() > latentctx.LATENT_MAX:
+        raise EntropyError(f"a latent beyond ±{latentctx.LATENT_MAX}")
+    r, b = latentctx.residuals(q)
+    return Context(tuple(int(n) for n in q.shape), tuple(fit(r[b == i]) for i in range(latentctx.N_CTX)))
 
 
 MODEL = struct.Struct("<HH")  # a model as stored in a level's head: amax, ratio (format_spec.md 8)
@@ -153,15 +187,18 @@ def encode(ints, model: Laplace) -> bytes:
 
 def encode_segments(segments) -> bytes:
     """One stream for several (ints, model) pairs, decoded in the same order."""
-    syms, tables = [], []
+    syms = []
     for ints, model in segments:
-        q = np.asarray(ints, dtype=np.int64).ravel()
-        if q.size and np.abs(q).max() > model.amax:
-            raise EntropyError(f"integer {int(np.abs(q).max())} beyond the model's ±{model.amax}")
-        freq, cum = model.table()
-        idx = q + model.amax
-        syms.append((freq[idx].tolist(), cum[idx].tolist()))
-        tables.append(model)
+        if isinstance(model, Context):
+            r, b = latentctx.residuals(np.asarray(ints).reshape(model.shape))
+            f_all, c_all = np.empty(r.size, np.int64), np.empty(r.size, np.int64)
+            for i, m in enumerate(model.models):
+                sel = b == i
+                f_all[sel], c_all[sel] = _gather(r[sel], m)
+            syms.append((f_all.tolist(), c_all.tolist()))
+            continue
+        f, c = _gather(np.asarray(ints, dtype=np.int64).ravel(), model)
+        syms.append((f.tolist(), c.tolist()))
     x = RANS_L
     out = bytearray()
     step = (RANS_L >> PROB_BITS) << 8
@@ -176,33 +213,53 @@ def encode_segments(segments) -> bytes:
     return x.to_bytes(4, "little") + bytes(out)
 
 
+def _gather(q: np.ndarray, model: Laplace) -> tuple:
+    """(freq, cum) of each integer of q under model."""
+    if q.size and np.abs(q).max() > model.amax:
+        raise EntropyError(f"integer {int(np.abs(q).max())} beyond the model's ±{model.amax}")
+    freq, cum = model.table()
+    idx = q + model.amax
+    return freq[idx], cum[idx]
+
+
 def decode(data: bytes, n: int, model: Laplace) -> np.ndarray:
     """Inverse of `encode`: `n` integers (int32). Raises EntropyError on inconsistent data."""
     return decode_segments(data, [(n, model)])[0]
 
 
 def decode_segments(data: bytes, segments) -> list:
-    """Inverse of `encode_segments`: one int32 array per (n, model); the stream must end exactly
-    (final state RANS_L, every byte consumed), else EntropyError."""
-    segs = [(int(n), m.amax, m.ratio) for n, m in segments]
-    for n, a, r in segs:
-        if n < 0:
-            raise EntropyError("negative symbol count")
+    """Inverse of `encode_segments`: one int32 array per (n, model) (flat; a `Context`
+    segment gives its grid's integers q in raster order, n being its size); the stream must
+    end exactly (final state RANS_L, every byte consumed), else EntropyError."""
+    plan, models = [], []
+    for n, m in segments:
+        if isinstance(m, Context):
+            rows, cols = (int(v) for v in m.shape)
+            if rows < 0 or cols < 0 or rows * cols != int(n):
+                raise EntropyError("context segment's size differs from its shape")
+            plan.append((rows, cols, len(models), len(m.models)))
+            models += [(x.amax, x.ratio) for x in m.models]
+        else:
+            if int(n) < 0:
+                raise EntropyError("negative symbol count")
+            plan.append((int(n), 1, len(models), 1))
+            models.append((m.amax, m.ratio))
+    for a, r in models:
         check_model(a, r)
-    total = sum(n for n, _, _ in segs)
+    total = sum(r * c for r, c, _, _ in plan)
     if _fast is not None:
         out = np.empty(total, dtype=np.int32)
-        spec = np.array(segs, dtype=np.uint32).reshape(-1, 3)
         try:
-            _fast.decode(bytes(data), spec.tobytes(), out)
+            _fast.decode_plan(bytes(data), np.array(plan, np.uint32).reshape(-1, 4).tobytes(),
+                              np.array(models, np.uint32).reshape(-1, 2).tobytes(), out)
         except ValueError as e:
             raise EntropyError(str(e)) from None
     else:
-        out = _decode_py(bytes(data), segs, total)
+        out = _decode_py(bytes(data), plan, models, total)
     parts, pos = [], 0
-    for n, _, _ in segs:
-        parts.append(out[pos:pos + n])
-        pos += n
+    for r, c, _, _ in plan:
+        parts.append(out[pos:pos + r * c])
+        pos += r * c
     return parts
 
 
@@ -211,8 +268,10 @@ def _lookup(amax: int, ratio: int) -> np.ndarray:
     return np.repeat(np.arange(freq.size, dtype=np.int32), freq)  # slot -> symbol index
 
 
-def _decode_py(data: bytes, segs: list, total: int) -> np.ndarray:
-    """The reference decoder in plain Python (used when the C module is absent)."""
+def _decode_py(data: bytes, plan: list, models: list, total: int) -> np.ndarray:
+    """The reference decoder in plain Python (used when the C module is absent). `plan`:
+    per segment (rows, cols, first model, models): one model codes rows*cols integers;
+    `latentctx.N_CTX` models code a latent grid's residuals by context (format_spec.md 9.3)."""
     if len(data) < FLUSH_BYTES:
         raise EntropyError("entropy-coded stream shorter than its 4-byte state")
     x = int.from_bytes(data[:4], "little")
@@ -222,17 +281,38 @@ def _decode_py(data: bytes, segs: list, total: int) -> np.ndarray:
     out = np.empty(total, dtype=np.int32)
     o = 0
     mask = PROB_SCALE - 1
-    for n, amax, ratio in segs:
+    e0, e1, e2 = latentctx.EDGES
+    qmax = latentctx.LATENT_MAX
+    for rows, cols, first, count in plan:
+        n = rows * cols
         if n == 0:
             continue
-        freq, cum = _table(amax, ratio)
-        f_l, c_l, lut = freq.tolist(), cum.tolist(), _lookup(amax, ratio).tolist()
+        tabs = []
+        for amax, ratio in models[first:first + count]:
+            freq, cum = _table(amax, ratio)
+            tabs.append((amax, freq.tolist(), cum.tolist(), _lookup(amax, ratio).tolist()))
         res = [0] * n
         for i in range(n):
+            if count == 1:
+                pred, b = 0, 0
+            else:  # the context rule of latentctx / format_spec.md 9.3
+                r_, c_ = divmod(i, cols)
+                L = res[i - 1] if c_ else 0
+                U = res[i - cols] if r_ else 0
+                UL = res[i - cols - 1] if r_ and c_ else 0
+                UR = res[i - cols + 1] if r_ and c_ + 1 < cols else 0
+                t = L + U
+                pred = t // 2 if t >= 0 else -((-t) // 2)
+                s = 2 * abs(L) + 2 * abs(U) + abs(UL) + abs(UR)
+                b = 0 if s <= e0 else 1 if s <= e1 else 2 if s <= e2 else 3
+            amax, f_l, c_l, lut = tabs[b]
             slot = x & mask
-            s = lut[slot]
-            res[i] = s - amax
-            x = f_l[s] * (x >> PROB_BITS) + slot - c_l[s]
+            sym = lut[slot]
+            q = sym - amax + pred
+            if count != 1 and abs(q) > qmax:
+                raise EntropyError(f"a latent beyond ±{qmax}")
+            res[i] = q
+            x = f_l[sym] * (x >> PROB_BITS) + slot - c_l[sym]
             while x < RANS_L:
                 if pos >= end:
                     raise EntropyError("entropy-coded stream is truncated")

@@ -15,6 +15,6 @@ export const ARCH_DEFAULTS = Object.freeze({"layers": 5, "d_in": 2, "d_out": 3, 
 export const SIGNAL_DIMS = Object.freeze({"image": 2, "signal1d": 1, "video": 3, "sdf": 3});
 export const DEFAULT_COORDS = Object.freeze({"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"});
 export const CODINGS = Object.freeze(["raw", "rans-laplace"]);
-export const FEATURES = Object.freeze(["grid-rans"]);
+export const FEATURES = Object.freeze(["grid-rans", "grid-ctx"]);
 export const CHUNK_TYPES = Object.freeze({"HEAD": "HEAD", "LEVL": "LEVL", "SEND": "SEND"});
 export const ERROR_KINDS = Object.freeze(["format", "unsupported", "header", "limit", "corrupt", "structure", "payload", "truncated"]);

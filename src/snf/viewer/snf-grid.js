@@ -6,10 +6,11 @@ export const GRID_LIMITS = {
   levels: 16, gridsPerLevel: 8, grids: 32, factorLog2: 10, hidden: 128, layers: 4, dim: 4, latents: 2 ** 26,
 };
 
-import { decodeSegments } from "./snf-rans.js";
+import { decodeSegments, N_CTX } from "./snf-rans.js";
 import { STEPS } from "./snf-coded.js";
 
 export const GRID_FEATURE = "grid-rans"; // header `requires` entry: entropy-coded grid levels
+export const GRID_CTX = "grid-ctx"; // ... and latent grids coded by context (with grid-rans)
 
 class GridError extends Error {}
 
@@ -76,30 +77,33 @@ export function validateGridHeader(h, chunkLimit, sideLimit, sampleLimit) {
   if (size[0] * size[1] > sampleLimit) throw new GridError("header: too many samples");
   if (h.channels !== arch.d_out) throw new GridError("header: channels differ from the architecture's outputs");
   let latents = 0;
+  const coded = (h.requires || []).includes(GRID_FEATURE), ctx = (h.requires || []).includes(GRID_CTX);
+  if (ctx && !coded) throw new GridError(`header: requires ${GRID_CTX} without ${GRID_FEATURE}`);
   for (let k = 1; k <= arch.levels; k++) {
     for (const t of gridTensors(arch, k, size)) if (t.kind === "latent") latents += t.size;
-    const bound = (h.requires || []).includes(GRID_FEATURE) ? gridMaxCodedSize : gridPayloadSize;
-    if (bound(arch, k, size) > chunkLimit) throw new GridError(`header: level ${k} would exceed the chunk limit`);
+    const bound = coded ? gridMaxCodedSize(arch, k, size, ctx) : gridPayloadSize(arch, k, size);
+    if (bound > chunkLimit) throw new GridError(`header: level ${k} would exceed the chunk limit`);
   }
   if (latents > GRID_LIMITS.latents) throw new GridError(`header: ${latents} latents exceed the limit ${GRID_LIMITS.latents}`);
   return arch;
 }
 
-/** Head bytes of an entropy-coded (grid-rans) level: 4 per grid, 5 per synthesis tensor. */
-export function gridHeadSize(arch, k, size) {
-  return gridTensors(arch, k, size).reduce((n, t) => n + (t.kind === "latent" ? 4 : 5), 0);
+/** Head bytes of an entropy-coded (grid-rans) level: 4 per grid (16 with grid-ctx), 5 per synthesis tensor. */
+export function gridHeadSize(arch, k, size, ctx = false) {
+  return gridTensors(arch, k, size).reduce((n, t) => n + (t.kind === "latent" ? (ctx ? 4 * N_CTX : 4) : 5), 0);
 }
 
 /** Upper bound of a grid-rans level's bytes (the chunk-limit check of section 9.5). */
-export function gridMaxCodedSize(arch, k, size) {
-  return gridHeadSize(arch, k, size) + 2 * gridTensors(arch, k, size).reduce((n, t) => n + t.size, 0) + 4;
+export function gridMaxCodedSize(arch, k, size, ctx = false) {
+  return gridHeadSize(arch, k, size, ctx) + 2 * gridTensors(arch, k, size).reduce((n, t) => n + t.size, 0) + 4;
 }
 
 /** Entropy-coded (grid-rans) level, the chunk data itself (section 9.3): per tensor [step code]
- *  and model, then one rANS stream; latents are the integers, weights float32(q) * STEPS[e]. */
-export function decodeGridCodedLevel(arch, k, size, body) {
+ *  and model (N_CTX models per latent grid with grid-ctx: `ctx`), then one rANS stream;
+ *  latents are the integers, weights float32(q) * STEPS[e]. */
+export function decodeGridCodedLevel(arch, k, size, body, ctx = false) {
   const tensors = gridTensors(arch, k, size);
-  const hs = gridHeadSize(arch, k, size);
+  const hs = gridHeadSize(arch, k, size, ctx);
   if (body.length < hs + 4) throw new GridError(`level ${k} payload is ${body.length} bytes, shorter than its head and state (${hs + 4})`);
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   let pos = 0;
@@ -107,8 +111,14 @@ export function decodeGridCodedLevel(arch, k, size, body) {
   for (const t of tensors) {
     let e = -1;
     if (t.kind === "weight") e = body[pos++];
-    segs.push({ n: t.size, amax: view.getUint16(pos, true), ratio: view.getUint16(pos + 2, true) });
-    pos += 4;
+    if (ctx && t.kind === "latent") {
+      const models = [];
+      for (let m = 0; m < N_CTX; m++, pos += 4) models.push({ amax: view.getUint16(pos, true), ratio: view.getUint16(pos + 2, true) });
+      segs.push({ rows: t.shape[0], cols: t.shape[1], models });
+    } else {
+      segs.push({ n: t.size, amax: view.getUint16(pos, true), ratio: view.getUint16(pos + 2, true) });
+      pos += 4;
+    }
     codes.push(e);
   }
   const ints = decodeSegments(body.subarray(hs), segs);

@@ -7,7 +7,7 @@ import { crc32 } from "./crc32.js";
 import { unpack } from "./msgpack.js";
 import { blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
 import { decodeCodedLevel } from "./snf-coded.js";
-import { decodeGridCodedLevel, decodeGridLevel, gridPayloadSize, GRID_FEATURE } from "./snf-grid.js";
+import { decodeGridCodedLevel, decodeGridLevel, gridPayloadSize, GRID_FEATURE, GRID_CTX } from "./snf-grid.js";
 import { LIMITS, SIGNATURE, MAJORS, CHUNK_TYPES } from "./snf-constants.js";
 import { decompress } from "./vendor/fzstd/fzstd.js";
 
@@ -192,7 +192,7 @@ export class Parser {
   decodeLevel(level, body) {
     if (this.arch.family === "grid" && (this.header.requires || []).includes(GRID_FEATURE)) {
       try { // entropy-coded grid level, stored without a zstd frame (format_spec.md section 9.3)
-        return decodeGridCodedLevel(this.arch, level, this.header.size, body);
+        return decodeGridCodedLevel(this.arch, level, this.header.size, body, (this.header.requires || []).includes(GRID_CTX));
       } catch (e) {
         throw new SnfError(`level ${level}: ${e.message}`, level, "payload");
       }

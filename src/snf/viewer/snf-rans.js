@@ -49,30 +49,60 @@ export function laplaceTable(amax, ratio) {
   return { freq, cum };
 }
 
-/** Decode one stream holding segments [{n, amax, ratio}] in order: one Int32Array per segment.
- *  Throws EntropyError on a truncated or inconsistent stream (never loops: each integer reads at most 2 bytes). */
+// Latent grids coded by context (format_spec.md 9.3, snf/format/latentctx.py).
+export const N_CTX = 4;
+export const LATENT_MAX = 4095;
+
+/** Decode one stream holding segments in order: one Int32Array per segment. A segment is
+ *  {n, amax, ratio} (n integers under one model) or {rows, cols, models: [{amax, ratio} x N_CTX]}
+ *  (a latent grid: each residual under the model of its context bucket, the latent being the
+ *  residual plus trunc((L + U) / 2)). Throws EntropyError on a truncated or inconsistent stream
+ *  (never loops: each integer reads at most 2 bytes). */
 export function decodeSegments(data, segments) {
-  for (const s of segments) {
+  const plan = segments.map((s) => {
+    if (s.models) {
+      if (!Number.isInteger(s.rows) || !Number.isInteger(s.cols) || s.rows < 0 || s.cols < 0) throw new EntropyError("bad grid shape");
+      if (s.models.length !== N_CTX) throw new EntropyError(`a context-coded grid has ${N_CTX} models`);
+      s.models.forEach((m) => checkModel(m.amax, m.ratio));
+      return { n: s.rows * s.cols, cols: s.cols, models: s.models };
+    }
     checkModel(s.amax, s.ratio);
     if (!Number.isInteger(s.n) || s.n < 0) throw new EntropyError("bad symbol count");
-  }
+    return { n: s.n, cols: 0, models: [{ amax: s.amax, ratio: s.ratio }] };
+  });
   if (data.length < 4) throw new EntropyError("entropy-coded stream shorter than its 4-byte state");
   let x = (data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24)) >>> 0;
   if (x < RANS_L || x >= RANS_L * 256) throw new EntropyError("entropy-coded stream starts with an invalid state");
   let pos = 4;
   const end = data.length, mask = PROB_SCALE - 1;
-  const lut = new Uint16Array(PROB_SCALE);
   const out = [];
-  for (const { n, amax, ratio } of segments) {
+  for (const { n, cols, models } of plan) {
     const res = new Int32Array(n);
     out.push(res);
     if (!n) continue;
-    const { freq, cum } = laplaceTable(amax, ratio);
-    for (let i = 0; i < freq.length; i++) lut.fill(i, cum[i], cum[i + 1]);
-    for (let i = 0; i < n; i++) {
-      const slot = x & mask, s = lut[slot];
-      res[i] = s - amax;
-      x = freq[s] * (x >>> PROB_BITS) + slot - cum[s]; // < 2^31
+    const tabs = models.map(({ amax, ratio }) => {
+      const { freq, cum } = laplaceTable(amax, ratio);
+      const lut = new Uint16Array(PROB_SCALE);
+      for (let i = 0; i < freq.length; i++) lut.fill(i, cum[i], cum[i + 1]);
+      return { amax, freq, cum, lut };
+    });
+    const ctx = models.length === N_CTX;
+    for (let i = 0, r = 0, c = 0; i < n; i++) {
+      let pred = 0, b = 0;
+      if (ctx) {
+        const L = c ? res[i - 1] : 0, U = r ? res[i - cols] : 0;
+        const UL = r && c ? res[i - cols - 1] : 0, UR = r && c + 1 < cols ? res[i - cols + 1] : 0;
+        pred = Math.trunc((L + U) / 2);
+        const s = 2 * Math.abs(L) + 2 * Math.abs(U) + Math.abs(UL) + Math.abs(UR);
+        b = s === 0 ? 0 : s <= 3 ? 1 : s <= 6 ? 2 : 3;
+        if (++c === cols) { c = 0; r++; }
+      }
+      const t = tabs[b];
+      const slot = x & mask, sym = t.lut[slot];
+      const q = sym - t.amax + pred;
+      if (ctx && (q > LATENT_MAX || q < -LATENT_MAX)) throw new EntropyError(`a latent beyond \u00b1${LATENT_MAX}`);
+      res[i] = q;
+      x = t.freq[sym] * (x >>> PROB_BITS) + slot - t.cum[sym]; // < 2^31
       while (x < RANS_L) {
         if (pos >= end) throw new EntropyError("entropy-coded stream is truncated");
         x = (x << 8) | data[pos++];
