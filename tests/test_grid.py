@@ -124,6 +124,7 @@ def test_numpy_decoder_matches_torch(grid_encoded, tiny_image):
     ("e2c2dfd", "unsupported .snf version 2.0"),        # the 1.0 reader (before must-understand keys)
     ("3ca7d35", "needs grid-rans"),                      # the 2.0 reader without this family
     ("2a673a0", "needs grid-rans"),                      # the grid family's first revision (zstd payloads)
+    ("7e66fa7", "needs grid-ctx"),                       # grid-rans without context-coded latents
 ])
 def test_old_reader_refuses(grid_encoded, tmp_path, commit, message):
     """Readers before entropy-coded grid levels refuse a grid file, reading nothing: a 1.x
@@ -202,6 +203,112 @@ def test_first_revision_grid_file_still_decodes():
     want = np.load(d / "tiny-grid-levels.npy")
     for k in (1, 2, 3):
         assert np.abs(render_image(parsed, k).astype(int) - want[k - 1].astype(int)).max() <= 1
+
+
+def test_grid_rans_file_without_contexts_still_decodes():
+    """A grid file of the second revision (requires grid-rans only: one Laplace per latent grid;
+    written by commit 7e66fa7's encoder) decodes to the pictures that revision's reader rendered."""
+    from pathlib import Path
+    d = Path(__file__).parent / "golden-grid-v2"
+    parsed = read((d / "tiny-grid.snf").read_bytes())
+    assert parsed.error is None and parsed.header["requires"] == ["grid-rans"]
+    want = np.load(d / "tiny-grid-levels.npy")
+    for k in (1, 2, 3):
+        assert np.abs(render_image(parsed, k).astype(int) - want[k - 1].astype(int)).max() <= 1
+
+
+def test_encoder_writes_context_coded_latents(grid_encoded):
+    h = grid_encoded["header"]
+    assert h["requires"] == [gridcode.FEATURE, gridcode.FEATURE_CTX]
+    # grid-ctx without grid-rans is not a layout: refused at the header
+    bad = dict(h, requires=[gridcode.FEATURE_CTX])
+    with pytest.raises(SnfError, match="grid-ctx without grid-rans") as e:
+        container.validate_header(bad)
+    assert e.value.kind == "header"
+
+
+def _ctx_level(seed=5, size=(203, 157)):
+    arch = GridArch(*parse_grid_levels(GRID), layers=2, d_out=3)
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for t in arch.tensors(1, size):
+        if t.kind == "latent":  # smooth, sparse where small, signed: what a rate term leaves
+            y, x = np.mgrid[0:t.shape[0], 0:t.shape[1]]
+            v = 6 * np.sin(x / 5 + rng.random() * 6) * np.cos(y / 7) + rng.normal(0, 0.5, t.shape)
+            arrays.append((v * (np.abs(v) > 2.5)).astype(np.float32))
+        else:
+            arrays.append(rng.normal(0, 0.4, t.shape).astype(np.float32))
+    arrays[0][0, 0] = -4000.0  # a tail latent near the context limit
+    return arch, size, arrays
+
+
+def test_gridcode_context_round_trip_and_bad_data():
+    """grid-ctx levels (section 9.3): the decoder sees exactly the encoder's values; the context
+    models code these latents in fewer bytes than one Laplace a grid; every cut, every single-bit
+    flip of the stream and random bytes give a GridCodeError or values, never another exception
+    (or a hang); C and Python decoders agree on all of it."""
+    from snf.format import entropy
+    arch, size, arrays = _ctx_level()
+    payload, deq = gridcode.encode_level(arch, 1, size, arrays, ctx=True)
+    got = gridcode.decode_level(arch, 1, size, payload, ctx=True)
+    assert all(np.array_equal(a, b) for a, b in zip(got, deq))
+    assert got[0][0, 0] == -4000.0 and np.array_equal(got[1], np.rint(arrays[1]))
+    plain, _ = gridcode.encode_level(arch, 1, size, arrays)
+    assert len(payload) < len(plain)
+    assert gridcode.head_size(arch, 1, size, ctx=True) - gridcode.head_size(arch, 1, size) == 12 * 2
+    with pytest.raises(gridcode.GridCodeError, match="beyond ±4095"):
+        gridcode.encode_level(arch, 1, size, [np.full_like(arrays[0], 4096)] + arrays[1:], ctx=True)
+
+    def outcome(data):
+        try:
+            return ("ok", [a.tobytes() for a in gridcode.decode_level(arch, 1, size, data, ctx=True)])
+        except gridcode.GridCodeError as e:
+            return ("error", str(e))
+    fast = entropy._fast
+    rng = np.random.default_rng(9)
+    hs = gridcode.head_size(arch, 1, size, ctx=True)
+    cases = [payload[:cut] for cut in range(0, len(payload), 7)] + [payload + b"\0"]
+    for i in rng.choice((len(payload) - hs) * 8, 150, replace=False):
+        bad = bytearray(payload)
+        bad[hs + i // 8] ^= 1 << (i % 8)
+        cases.append(bytes(bad))
+    cases += [payload[:hs] + rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8).tobytes()
+              for _ in range(40)]
+    for data in cases:
+        c = outcome(data)
+        if data != payload:
+            assert c[0] == "error" or data[:hs] != payload[:hs] or c[1] != outcome(payload)[1]
+        if fast is not None:
+            entropy._fast = None
+            try:
+                assert outcome(data) == c
+            finally:
+                entropy._fast = fast
+    for cut in range(len(payload)):
+        with pytest.raises(gridcode.GridCodeError):
+            gridcode.decode_level(arch, 1, size, payload[:cut], ctx=True)
+
+
+def test_context_rule_numpy_torch_and_decoder_agree():
+    """The one context rule (snf.format.latentctx) as the encoder (numpy), the rate term (torch)
+    and the decoder (through a round trip of a grid with negative odd sums: trunc, not floor)."""
+    import torch
+    from snf.encode.grid_model import context, context_bits
+    from snf.format import entropy, latentctx
+    rng = np.random.default_rng(3)
+    q = rng.integers(-5, 6, (9, 13)) * (rng.random((9, 13)) < 0.6)
+    pred, bucket = latentctx.context(q)
+    tp, tb = context(torch.as_tensor(q, dtype=torch.float32))
+    assert np.array_equal(tp.numpy().astype(np.int64), pred) and np.array_equal(tb.numpy(), bucket)
+    assert pred[0, 1] == int(q[0, 0] / 2) and bucket.max() == 3 and bucket.min() == 0
+    m = entropy.fit_context(q)
+    data = entropy.encode_segments([(q, m)])
+    assert np.array_equal(entropy.decode_segments(data, [(q.size, m)])[0].reshape(q.shape), q)
+    # the rate term: bits of the context model (continuous Laplace) near the coded size
+    log_b = torch.zeros(latentctx.N_CTX, requires_grad=True)
+    bits = context_bits(torch.as_tensor(q, dtype=torch.float32), log_b)
+    bits.backward()
+    assert log_b.grad is not None and float(bits) > 0
 
 
 def test_gridcode_round_trip_exact_and_every_cut_refused():

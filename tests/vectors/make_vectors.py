@@ -30,7 +30,7 @@ from snf.format import container as C  # noqa: E402
 from snf.format.quant import default_quant, encode_level  # noqa: E402
 from snf.decode.decoder import render_image  # noqa: E402
 from snf.field.grid import GridArch  # noqa: E402
-from snf.format import gridcode  # noqa: E402
+from snf.format import entropy, gridcode, latentctx  # noqa: E402
 
 SIZE = (4, 3)              # width, height of every good SIREN image vector (1.0 files; grid ones are 2.0)
 WIDTHS = (2, 4, 6)         # three levels: the slimmable mode's lateral blocks appear from level 2
@@ -108,9 +108,11 @@ def expectations(data: bytes) -> dict:
 GRID_SIZE = (9, 7)         # grid vectors: sides that no grid factor divides
 
 
-def grid_file(ch: int, seed: int, *, levels: list | None = None, end: bool = True) -> tuple:
+def grid_file(ch: int, seed: int, *, levels: list | None = None, end: bool = True, ctx: bool = False,
+              tail: int = 300) -> tuple:
     """An entropy-coded grid file (format_spec.md section 9): random latents (Laplace-like
-    integers, some large) and synthesis weights; returns (bytes, header, payloads)."""
+    integers, some large) and synthesis weights; returns (bytes, header, payloads). `ctx`:
+    latent grids coded by context (requires grid-ctx as well)."""
     arch = GridArch(((2, 1), (0,)), (4, 3), layers=2, d_out=ch)
     rng = np.random.default_rng(seed)
     payloads = []
@@ -119,12 +121,13 @@ def grid_file(ch: int, seed: int, *, levels: list | None = None, end: bool = Tru
         for t in arch.tensors(k, GRID_SIZE):
             if t.kind == "latent":
                 a = np.rint(rng.laplace(0, 2.0, t.shape))
-                a.flat[0] = 300 * (1 if seed % 2 else -1)  # a tail symbol
+                a.flat[0] = tail * (1 if seed % 2 else -1)  # a tail symbol
             else:
                 a = rng.uniform(-0.8, 0.8, t.shape)
             arrays.append(a.astype(np.float32))
-        payloads.append(gridcode.encode_level(arch, k, GRID_SIZE, arrays)[0])
-    h = {"field": "grid", "requires": [gridcode.FEATURE], "signal": "image", "size": list(GRID_SIZE),
+        payloads.append(gridcode.encode_level(arch, k, GRID_SIZE, arrays, ctx=ctx)[0])
+    req = [gridcode.FEATURE, gridcode.FEATURE_CTX] if ctx else [gridcode.FEATURE]
+    h = {"field": "grid", "requires": req, "signal": "image", "size": list(GRID_SIZE),
          "channels": ch, "arch": arch.to_dict(), "values": {"range": [-1.0, 1.0], "bit_depth": 8},
          "levels": [{}, {}], "encoder": {"name": "make_vectors", "version": "1"}}
     data = assemble(h, payloads if levels is None else levels, compress=lambda raw: raw,
@@ -160,6 +163,8 @@ def good_vectors() -> dict:
     out["rule-samples-16bit"] = assemble(header_for(arch, quant, 3, bit_depth=16), payloads)
     for ch in CHANNELS:  # the grid family, entropy-coded levels (section 9)
         out[f"grid-c{ch}"] = grid_file(ch, 3000 + ch)[0]
+    for ch in CHANNELS:  # ... with latent grids coded by context (grid-ctx, section 9.3)
+        out[f"grid-ctx-c{ch}"] = grid_file(ch, 5000 + ch, ctx=True)[0]
     return out
 
 
@@ -290,6 +295,18 @@ def bad_vectors() -> dict:
     put("grid-header-factor-11", assemble(dict(gh, arch=dict(gh["arch"], grids=[[2, 11], [0]])), gp,
                                           compress=lambda raw: raw, major=2), "header")
     put("grid-cut-inside-level-2", gfile[: gparsed.ends[1] - 3], "truncated", 2, 1)
+    # grid-ctx: the same, and a latent that the context rule takes beyond ±4095
+    cfile, ch_, cp = grid_file(3, 6000, ctx=True)
+    put("grid-ctx-level2-stream-cut", grid_file(3, 6000, ctx=True, levels=[cp[0], cp[1][:-1]])[0], "payload", 2, 1)
+    put("grid-ctx-without-grid-rans", assemble(dict(ch_, requires=[gridcode.FEATURE_CTX]), cp,
+                                               compress=lambda raw: raw, major=2), "header")
+    limit = latentctx.LATENT_MAX
+    latentctx.LATENT_MAX = entropy.MAX_AMAX  # let the encoder write what a decoder must refuse
+    try:
+        over = grid_file(3, 6001, ctx=True, tail=limit + 1)[2]
+    finally:
+        latentctx.LATENT_MAX = limit
+    put("grid-ctx-level1-latent-beyond-4095", grid_file(3, 6001, ctx=True, levels=over)[0], "payload", 1, 0)
     return out
 
 

@@ -119,7 +119,7 @@ static PyObject *decode_plan(PyObject *self, PyObject *args)
             const uint32_t *f = freq + b * (2 * MAX_AMAX + 1), *cm = cum + b * (2 * MAX_AMAX + 2);
             uint32_t slot = x & (PROB_SCALE - 1), sym = lut[(size_t)b * PROB_SCALE + slot];
             int32_t v = (int32_t)sym - (int32_t)amaxs[b] + pred;
-            if (count == N_CTX && (v > LATENT_MAX || v < -LATENT_MAX)) { err = "a latent beyond \xc2\xb14095"; break; }
+            if (count == N_CTX && (v > LATENT_MAX || v < -LATENT_MAX)) { err = "a latent beyond \xc2\xb1" "4095"; break; }
             q[i] = v;
             x = f[sym] * (x >> PROB_BITS) + slot - cm[sym];
             while (x < RANS_L) {
