@@ -97,3 +97,38 @@ function headerEnd(data) {
   const len = new DataView(data.buffer, data.byteOffset).getUint32(10);
   return 10 + 10 + len + 4;
 }
+
+test("fuzz: context-coded latent grids (grid-ctx): cuts, bit flips and random bytes throw only EntropyError", async () => {
+  const { EntropyError } = await import(join(root, "src/snf/viewer/snf-rans.js"));
+  const { decodeGridCodedLevel, gridHeadSize } = await import(join(root, "src/snf/viewer/snf-grid.js"));
+  const data = new Uint8Array(readFileSync(join(root, "tests", "vectors", "good", "grid-ctx-c3.snf")));
+  const p = new Parser();
+  p.feed(data);
+  p.finish();
+  assert.equal(p.error, null);
+  const size = p.header.size, start = p.ends[0];
+  const body = sliceLevelBody(data, start, p.ends[1]);
+  const good = decodeGridCodedLevel(p.arch, 2, size, body, true).map(({ values }) => Array.from(values));
+  const hs = gridHeadSize(p.arch, 2, size, true);
+  const outcome = (b) => {
+    try { return decodeGridCodedLevel(p.arch, 2, size, b, true).map(({ values }) => Array.from(values)); } catch (e) {
+      assert.ok(e instanceof EntropyError || /payload|shorter/.test(e.message), e.message);
+      return null;
+    }
+  };
+  for (let cut = 0; cut < body.length; cut++) assert.equal(outcome(body.subarray(0, cut)), null, `cut ${cut}`);
+  for (let i = hs * 8; i < body.length * 8; i++) {
+    const bad = body.slice();
+    bad[i >> 3] ^= 1 << (i & 7);
+    const got = outcome(bad);
+    if (got) assert.notDeepEqual(got, good, `flip ${i} went unnoticed and changed nothing`);
+  }
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  for (let t = 0; t < 300; t++) {
+    const blob = Uint8Array.from({ length: Math.floor(rnd() * 64) }, () => Math.floor(rnd() * 256));
+    const models = Array.from({ length: 4 }, () => ({ amax: Math.floor(rnd() * 50), ratio: Math.floor(rnd() * 65536) }));
+    const segs = [{ rows: Math.floor(rnd() * 12), cols: Math.floor(rnd() * 12), models }];
+    try { decodeSegments(blob, segs); } catch (e) { assert.ok(e instanceof EntropyError); }
+  }
+});
