@@ -227,7 +227,7 @@ def test_encoder_writes_context_coded_latents(grid_encoded):
     assert e.value.kind == "header"
 
 
-def _ctx_level(seed=5, size=(203, 157)):
+def _ctx_level(seed=5, size=(150, 110)):
     arch = GridArch(*parse_grid_levels(GRID), layers=2, d_out=3)
     rng = np.random.default_rng(seed)
     arrays = []
@@ -268,17 +268,18 @@ def test_gridcode_context_round_trip_and_bad_data():
     rng = np.random.default_rng(9)
     hs = gridcode.head_size(arch, 1, size, ctx=True)
     cases = [payload[:cut] for cut in range(0, len(payload), 7)] + [payload + b"\0"]
-    for i in rng.choice((len(payload) - hs) * 8, 150, replace=False):
+    for i in rng.choice((len(payload) - hs) * 8, 100, replace=False):
         bad = bytearray(payload)
         bad[hs + i // 8] ^= 1 << (i % 8)
         cases.append(bytes(bad))
     cases += [payload[:hs] + rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8).tobytes()
               for _ in range(40)]
-    for data in cases:
+    want = outcome(payload)
+    for n, data in enumerate(cases):
         c = outcome(data)
         if data != payload:
-            assert c[0] == "error" or data[:hs] != payload[:hs] or c[1] != outcome(payload)[1]
-        if fast is not None:
+            assert c[0] == "error" or c[1] != want[1]
+        if fast is not None and n % 4 == 0:  # the Python decoder on a quarter of them (it is slow)
             entropy._fast = None
             try:
                 assert outcome(data) == c
