@@ -74,16 +74,19 @@ PRESETS = {
 
 # The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)
 GRID_PRESET = (
-    # The latent-grid field (--field grid): every step sees the whole picture. A random
-    # pixel batch gathers four taps per grid and pixel, dearer than interpolating whole
-    # grids (kodim08 level 1, loaded machine: 3,000 steps on a quarter of the pixels,
-    # 165 s CPU, 16.41 dB; 1,000 whole steps, about 110 s, 15.97 dB). Adam with cosine
-    # decay on the grids and the synthesis together; uniform noise on the latents, then
-    # rounded (straight-through) for the last 20%. Lambda (MSE on [-1, 1] + lam * bits
-    # per pixel) per level: level 3's 1/4 grid costs the most bits per dB, so its larger
-    # lambda keeps it small (the byte points where a picture beats a JPEG prefix).
-    Preset("grid", None, 1e-2, "cosine", (1000, 1000, 1000), (0.4, 0.3, 0.3),
-                   refit=False, lam=(0.02, 0.02, 0.15)))
+    # The latent-grid field (--field grid): levels 1-3 see the whole picture each step (a
+    # random pixel batch gathers four taps per grid and pixel, dearer than interpolating
+    # whole grids: kodim08 level 1, loaded machine: 3,000 steps on a quarter of the
+    # pixels, 165 s CPU, 16.41 dB; 1,000 whole steps, about 110 s, 15.97 dB); level 4 (the
+    # 1/2 grid, one new grid on cached features) draws a third of the pixels per step.
+    # Adam with cosine decay on the grids and the synthesis together; uniform noise on
+    # the latents, then rounded (straight-through) for the last 20%. Lambda (MSE on
+    # [-1, 1] + lam * bits per pixel, the bits of the context model) per level: the fine
+    # grids cost the most bits per dB, so their larger lambdas keep each level at byte
+    # points where it beats a JPEG prefix (kodim03, lambdas 0.02/0.02/0.04/0.02: level 4
+    # at 6,555 B was 0.09 dB below the prefix; bench/grid/RESULTS.md).
+    Preset("grid", (None, None, None, 131072), 1e-2, "cosine", (1000, 800, 800, 1000), (0.35, 0.2, 0.2, 0.25),
+           refit=False, lam=(0.02, 0.02, 0.05, 0.08)))
 
 
 def per_level(values, levels: int) -> list:
