@@ -74,19 +74,20 @@ PRESETS = {
 
 # The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)
 GRID_PRESET = (
-    # The latent-grid field (--field grid): levels 1-3 see the whole picture each step (a
-    # random pixel batch gathers four taps per grid and pixel, dearer than interpolating
-    # whole grids: kodim08 level 1, loaded machine: 3,000 steps on a quarter of the
-    # pixels, 165 s CPU, 16.41 dB; 1,000 whole steps, about 110 s, 15.97 dB); level 4 (the
-    # 1/2 grid, one new grid on cached features) draws a third of the pixels per step.
-    # Adam with cosine decay on the grids and the synthesis together; uniform noise on
-    # the latents, then rounded (straight-through) for the last 20%. Lambda (MSE on
-    # [-1, 1] + lam * bits per pixel, the bits of the context model) per level: the fine
-    # grids cost the most bits per dB, so their larger lambdas keep each level at byte
-    # points where it beats a JPEG prefix (kodim03, lambdas 0.02/0.02/0.04/0.02: level 4
-    # at 6,555 B was 0.09 dB below the prefix; bench/grid/RESULTS.md).
-    Preset("grid", (None, None, None, 131072), 1e-2, "cosine", (1000, 800, 800, 1000), (0.35, 0.2, 0.2, 0.25),
-           refit=False, lam=(0.02, 0.02, 0.05, 0.08)))
+    # The latent-grid field (--field grid): every step sees the whole picture (a random
+    # pixel batch gathers four taps per grid and pixel, dearer than interpolating whole
+    # grids: kodim08 level 1, loaded machine: 3,000 steps on a quarter of the pixels,
+    # 165 s CPU, 16.41 dB; 1,000 whole steps, about 110 s, 15.97 dB; and level 4 trained
+    # on a third of the pixels a step lost 0.8-1.0 dB to rounding, the whole-picture
+    # levels 0.04-0.22). Adam with cosine decay on the grids and the synthesis together;
+    # uniform noise on the latents, then rounded (straight-through) for the last 20%.
+    # Lambda (MSE on [-1, 1] + lam * bits per pixel, the bits of the context model) per
+    # level: the fine grids cost the most bits per dB, so their larger lambdas keep each
+    # level at byte points where it beats a JPEG prefix (lambdas 0.02/0.02/0.05/0.08:
+    # kodim08's levels 3 and 4 were 0.8 and 1.2 dB below it at 10.2 and 15.1 kB;
+    # bench/grid/RESULTS.md).
+    Preset("grid", None, 1e-2, "cosine", (1000, 800, 800, 600), (0.35, 0.25, 0.25, 0.15),
+           refit=False, lam=(0.02, 0.02, 0.12, 0.25)))
 
 
 def per_level(values, levels: int) -> list:

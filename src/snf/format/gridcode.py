@@ -17,7 +17,7 @@ Two layouts (format_spec.md section 9.3):
   (16 bytes) and its integers are coded as residuals against a causal prediction,
   each under the model of its context bucket (`snf.format.latentctx`). Why: a
   factorised model paid ~0.3 bits for every zero of a mostly empty fine grid; the
-  context model spends 11-17 % fewer latent bytes on trained grids, and more once
+  context model spends 15-18 % fewer latent bytes on trained grids, and more once
   the rate term trains with it (bench/grid/RESULTS.md).
 - ``raw`` (grid files of the first revision, without `requires`): one zstd frame of
   int8 latents and, per synthesis tensor, a float32 step and int8 values. Still read.
