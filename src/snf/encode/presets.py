@@ -74,20 +74,19 @@ PRESETS = {
 
 # The recipe of the latent-grid field (--field grid; --preset names the SIREN's recipes)
 GRID_PRESET = (
-    # The latent-grid field (--field grid): every step sees the whole picture (a random
+    # The latent-grid field (--field grid): every step sees the whole picture. A random
     # pixel batch gathers four taps per grid and pixel, dearer than interpolating whole
-    # grids: kodim08 level 1, loaded machine: 3,000 steps on a quarter of the pixels,
-    # 165 s CPU, 16.41 dB; 1,000 whole steps, about 110 s, 15.97 dB; and level 4 trained
-    # on a third of the pixels a step lost 0.8-1.0 dB to rounding, the whole-picture
-    # levels 0.04-0.22). Adam with cosine decay on the grids and the synthesis together;
-    # uniform noise on the latents, then rounded (straight-through) for the last 20%.
-    # Lambda (MSE on [-1, 1] + lam * bits per pixel, the bits of the context model) per
-    # level: the fine grids cost the most bits per dB, so their larger lambdas keep each
-    # level at byte points where it beats a JPEG prefix (lambdas 0.02/0.02/0.05/0.08:
-    # kodim08's levels 3 and 4 were 0.8 and 1.2 dB below it at 10.2 and 15.1 kB;
-    # bench/grid/RESULTS.md).
-    Preset("grid", None, 1e-2, "cosine", (1000, 800, 800, 600), (0.35, 0.25, 0.25, 0.15),
-           refit=False, lam=(0.02, 0.02, 0.12, 0.25)))
+    # grids (kodim08 level 1, loaded machine: 3,000 steps on a quarter of the pixels,
+    # 165 s CPU, 16.41 dB; 1,000 whole steps, about 110 s, 15.97 dB). Adam with cosine
+    # decay on the grids and the synthesis together; uniform noise on the latents, then
+    # rounded (straight-through) for the last 20%. Lambda (MSE on [-1, 1] + lam * bits
+    # per pixel, the bits of the context model) per level: level 3's 1/4 grid costs the
+    # most bits per dB, so its larger lambda keeps it small (the byte points where a
+    # picture beats a JPEG prefix). A fourth level with the 1/2 grid did not beat the
+    # prefix on kodim08 at any lambda tried (0.08: 1.2 dB below it at 15.1 kB; 0.25:
+    # 0.28 dB below at 8.8 kB; bench/grid/RESULTS.md).
+    Preset("grid", None, 1e-2, "cosine", (1000, 1000, 1000), (0.4, 0.3, 0.3),
+           refit=False, lam=(0.02, 0.02, 0.15)))
 
 
 def per_level(values, levels: int) -> list:
