@@ -34,10 +34,10 @@ for k in range(1, arch.levels + 1):
     raw8, v1deq = quant.encode_level(arch, k, floats, quant.default_quant(8))  # today's 1.0 coding
     p_8 = render_psnr(prev + [v1deq], k)
     old_bytes = len(zstandard.ZstdCompressor(level=19, write_content_size=True, write_checksum=False).compress(raw8)) + 14
-    variants = (False, True) if "--rdoq" in sys.argv else (False,)
-    for eps, rdoq in [(float(a), r) for a in sys.argv[3].split(",") for r in variants]:
+    # nearest-integer rounding only (rate-distortion rounding: bench/rd/rdoq_study.py)
+    for eps, rdoq in [(float(a), False) for a in sys.argv[3].split(",")]:
         codes = rd.rd_codes(arch, k, sens, mse, eps)
-        payload, deq, stats = coded.encode_level(arch, k, floats, codes, rdoq=rdoq)
+        payload, deq, stats = coded.encode_level(arch, k, floats, codes)
         assert all(np.array_equal(a, b) for a, b in zip(coded.decode_level(arch, k, payload), deq))
         p = render_psnr(prev + [deq], k)
         rows.append({"level": k, "eps": eps, "rdoq": rdoq, "bytes": len(payload) + 14, "bytes_8bit": old_bytes, "psnr": round(p, 3),

@@ -3,7 +3,7 @@ bytes (the prefix a reader needs), decoded PSNR, PSNR before rounding and bits p
 by tensor kind; one JSON line per encode. Every level k+1 trains on the rounded level k, as
 in snf-encode (no post-hoc shortcut).
 
-python bench/rd/sweep.py OUT.jsonl IMAGE[,IMAGE] QUALITY[,QUALITY] [--qat] [--steps N] [--tag T]
+python bench/rd/sweep.py OUT.jsonl IMAGE[,IMAGE] QUALITY[,QUALITY] [--qat] [--steps N] [--no-rdoq] [--tag T]
 python bench/rd/sweep.py OUT.jsonl --file FILE.snf --tag T     (an existing file, e.g. a 1.0 one)
 """
 import argparse
@@ -29,6 +29,7 @@ def main():
     ap.add_argument("qualities", nargs="?")
     ap.add_argument("--qat", action="store_true")
     ap.add_argument("--steps", type=int)
+    ap.add_argument("--no-rdoq", action="store_true", help="nearest-integer rounding (rdoq off)")
     ap.add_argument("--file")
     ap.add_argument("--tag", default="")
     a = ap.parse_args()
@@ -46,14 +47,15 @@ def main():
     for image in a.images.split(","):
         img = np.asarray(Image.open(image).convert("RGB"))
         for q in [int(x) for x in a.qualities.split(",")]:
-            s = EncodeSettings(quality=q, qat=True if a.qat else None, steps=a.steps)
+            s = EncodeSettings(quality=q, qat=True if a.qat else None, steps=a.steps,
+                               rdoq=False if a.no_rdoq else None)
             t0 = time.monotonic()
             r = compress(img, s, quiet=True)
             sec = time.monotonic() - t0
             lv = levels_of(r["bytes"])
             for d, kinds in zip(lv, r["bits_per_param"]):
                 d["bits_per_param"] = kinds
-            row = {"tag": a.tag, "image": os.path.basename(image), "quality": q, "qat": a.qat, "steps": a.steps,
+            row = {"tag": a.tag, "image": os.path.basename(image), "quality": q, "qat": a.qat, "steps": a.steps, "rdoq": s.rdoq_on,
                    "bytes": len(r["bytes"]), "seconds_loaded": round(sec, 1), "levels": lv}
             with open(a.out, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -81,6 +81,9 @@ class EncodeSettings:
                                   "run at the quantised values (straight-through; with --quality at the "
                                   "rate-distortion steps), then the output columns are re-solved (default: "
                                   "on at --bits 4 or fewer, where it pays; off with --quality, where it does not)")
+    rdoq: bool | None = _opt(None, "rate-distortion rounding: each weight takes the integer below or above it by "
+                                   "bits against a second-order estimate of the output's error (with --quality; "
+                                   "default: on)")
     preset: str = _opt("fast", "fast (CPU) | paper (the seed's recipe, for GPUs)")
     steps: int | None = _opt(None, "training steps per level (overrides the preset)")
     time_budget: float | None = _opt(None, "wall-clock seconds for all training, split across levels; "
@@ -106,8 +109,9 @@ class EncodeSettings:
             for name in ("time_budget", "lr", "deadline"):
                 if getattr(self, name) is not None:
                     set_(name, _float(getattr(self, name), name))
-            if self.qat is not None:
-                set_("qat", _parse_bool(self.qat))
+            for name in ("qat", "rdoq"):
+                if getattr(self, name) is not None:
+                    set_(name, _parse_bool(getattr(self, name)))
         except ArchError as e:
             raise SettingsError(str(e)) from None
         self.validate()
@@ -121,8 +125,9 @@ class EncodeSettings:
                 raise SettingsError("field grid encodes images with spectral growth only (videos, SDFs and "
                                     "spatial or temporal growth are the siren field's)")
             siren_only = ("preset", "mode", "bits", "quality")  # must stay at their defaults
-            if self.qat or any(getattr(self, f.name) != f.default for f in fields(self) if f.name in siren_only):
-                raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --bits and "
+            if self.qat or self.rdoq or any(getattr(self, f.name) != f.default for f in fields(self)
+                                            if f.name in siren_only):
+                raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --rdoq, --bits and "
                                     "--quality apply to the siren field only")
         if self.mode not in MODES:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
@@ -143,6 +148,8 @@ class EncodeSettings:
         if self.kind == "sdf" and self.quality is not None:
             raise SettingsError("quality does not apply to an sdf (its steps weigh sample MSE, not distance "
                                 f"and normals): give --bits, default {SDF_BITS}")
+        if self.rdoq and self.quality_on is None:
+            raise SettingsError("rdoq needs --quality (its trade of bits for error is the quality's)")
         if self.qat and self.bits is None and self.kind == "sdf":
             raise SettingsError("qat needs --bits for an sdf (its steps are fixed bits)")
         if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
@@ -183,6 +190,11 @@ class EncodeSettings:
         if self.steps is None and self.time_budget is None and self.preset == "fast":
             return DEFAULT_DEADLINE
         return None
+
+    @property
+    def rdoq_on(self) -> bool:
+        """Rate-distortion rounding: with --quality, on unless turned off (bench/rd/RESULTS.md)."""
+        return self.quality_on is not None and self.rdoq is not False
 
     def header_record(self) -> dict:
         """The settings as a file's header records them (`encoder.settings`; batch reruns

@@ -20,7 +20,7 @@ from snf.progress import Bar
 from snf.encode.qat import RDFakeQuant, fake_quantiser
 from snf.decode.grid_render import GridNetwork
 from snf.format import coded
-from snf.encode import rd
+from snf.encode import rd, rdoq
 from snf.decode.render import Network, render_field, to_samples
 from snf.format.gridcode import FEATURE as GRID_FEATURE, FEATURE_CTX as GRID_CTX, encode_level as encode_level_grid
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
@@ -192,6 +192,7 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     else:
         quant = {"coding": coded.CODING, "quality": quality}
     eps = None if quality is None else rd.eps_of_quality(quality)
+    use_rdoq = eps is not None and s.rdoq_on and rdoq.applies(arch)
     p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
     if s.lr is None:  # the preset's rate for this kind of signal, where it has one
         p = with_overrides(p, lr=dict(p.lr_signal).get(fit.header["signal"]))
@@ -233,12 +234,24 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
                 codes = fq.codes[k]
             else:  # a step per row from the output's sensitivity (snf.encode.rd)
                 codes = choose_codes(k, model)
-            payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, floats, codes)
-            if (qat or eps is not None) and refit is not None:  # output columns re-solved for the rounded units
+            rounder = None
+            if use_rdoq:  # which integer each weight takes, by rate and distortion (snf.encode.rdoq)
+                a, b = rows_of(k)
+                rounder = rdoq.LevelRounder(model, k, codes, fit.coords[a:b], fit.values[a:b], eps, seed=seed)
+                rounder.hidden()
+                codes = rounder.codes
+            ints = None if rounder is None else rounder.ints
+            payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, floats, codes, ints)
+            refits = (qat or eps is not None) and refit is not None
+            if refits:  # output columns re-solved for the rounded units
                 n_out = 2 if k == 1 else 1
                 model.set_level(k, deq[k][:-n_out] + floats[-n_out:])
                 refit()
-                payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, model.level_tensors(k), codes)
+            if rounder is not None:
+                rounder.output()
+            if refits or rounder is not None:
+                codes = codes if rounder is None else rounder.codes
+                payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, model.level_tensors(k), codes, ints)
             before = fit.measure(arch, [deq[j] for j in range(1, k)] + [floats], k) if fit.measure_float else {}
             if not arch.trains_jointly:  # shared weights keep training: set at the end only
                 model.set_level(k, deq[k])

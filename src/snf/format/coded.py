@@ -54,44 +54,46 @@ def min_codes(t: np.ndarray, blk: Block) -> np.ndarray:
     return code_at_least(m / (entropy.MAX_AMAX + 0.49))
 
 
-RDOQ_LAMBDA = np.log(2) / 6  # bits -> squared steps, from D = F step^2 / 12 at the RD optimum
-
-
-def quantise_block(t: np.ndarray, blk: Block, codes: np.ndarray, rdoq: bool = False) -> tuple:
-    """Round a block at the steps `codes` (raised where the coder's range needs): (q int64, codes, deq).
-
-    rdoq: round each value down or up in magnitude, whichever minimises (u - q)^2 +
-    ln2/6 * bits(q) with u = w / step, bits under the block's fitted model (the
-    rate-distortion trade that `snf.encode.rd` sets the steps by, per weight)."""
+def block_codes(t: np.ndarray, blk: Block, codes) -> np.ndarray:
+    """The step codes a block is rounded at: `codes`, raised where the coder's range needs."""
     t = np.asarray(t, dtype=np.float32)
-    codes = np.maximum(np.asarray(codes, dtype=np.uint8).reshape(-1), min_codes(t, blk))
+    return np.maximum(np.asarray(codes, dtype=np.uint8).reshape(-1), min_codes(t, blk))
+
+
+def quantise_block(t: np.ndarray, blk: Block, codes: np.ndarray) -> tuple:
+    """Round a block to the nearest integers at the steps `codes` (raised where the coder's
+    range needs): (q int64, codes, deq)."""
+    t = np.asarray(t, dtype=np.float32)
+    codes = block_codes(t, blk, codes)
     steps = STEPS[codes]
     m = t.reshape(codes.size, -1)
     u = m.astype(np.float64) / steps[:, None].astype(np.float64)
     q = np.clip(np.rint(u).astype(np.int64), -entropy.MAX_AMAX, entropy.MAX_AMAX)
-    if rdoq and q.size and np.abs(q).max() > 0:
-        model = entropy.fit(q)
-        freq, _ = model.table()
-        bits = -np.log2(freq / entropy.PROB_SCALE)
-        lo = np.clip(np.trunc(u), -model.amax, model.amax).astype(np.int64)     # towards zero
-        hi = np.clip(lo + np.sign(u).astype(np.int64), -model.amax, model.amax)  # away from zero
-        cost = lambda c: (u - c) ** 2 + RDOQ_LAMBDA * bits[c + model.amax]  # noqa: E731
-        q = np.where(cost(hi) < cost(lo), hi, lo)
     deq = (q.astype(np.float32) * steps[:, None]).reshape(t.shape)
     return q.reshape(t.shape), codes, deq
 
 
-def encode_level(arch: Arch, k: int, tensors: list, codes: list, rdoq: bool = False) -> tuple:
+def encode_level(arch: Arch, k: int, tensors: list, codes: list, ints: list | None = None) -> tuple:
     """Level k's payload from float tensors and step codes (per block, see `n_codes`).
 
+    ints: per block, None (round `tensors` to the nearest integers) or the integers the
+    encoder chose itself (rate-distortion rounding, snf.encode.rdoq); those are coded at
+    exactly `codes` (already raised by `block_codes`), and `tensors` only gives the shape.
     Returns (payload bytes, dequantised float32 tensors, per-block stats) so the
     encoder trains the next level on exactly what the decoder will see."""
     head, segs, deq, stats = [], [], [], []
-    for blk, t, c in zip(arch.blocks(k), tensors, codes, strict=True):
+    ints = ints if ints is not None else [None] * len(tensors)
+    for blk, t, c, qi in zip(arch.blocks(k), tensors, codes, ints, strict=True):
         t = np.asarray(t, dtype=np.float32)
         if t.shape != blk.shape:
             raise QuantError(f"level {k} {blk.tensor}: shape {t.shape}, expected {blk.shape}")
-        q, c, d = quantise_block(t, blk, c, rdoq)
+        if qi is None:
+            q, c, d = quantise_block(t, blk, c)
+        else:
+            q, c = np.asarray(qi, dtype=np.int64), np.asarray(c, dtype=np.uint8).reshape(-1)
+            if q.shape != blk.shape or c.size != n_codes(blk):
+                raise QuantError(f"level {k} {blk.tensor}: integers {q.shape} / {c.size} codes do not fit {blk.shape}")
+            d = (q.astype(np.float32).reshape(c.size, -1) * STEPS[c][:, None]).reshape(blk.shape)
         model = entropy.fit(q)
         head += [c.tobytes(), entropy.MODEL.pack(model.amax, model.ratio)]
         segs.append((q, model))
