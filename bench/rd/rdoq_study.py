@@ -5,7 +5,9 @@ does), and report the level's bytes and decoded PSNR (earlier levels as the real
 rounded them). One JSON line per (level, quality, variant). The real encode goes on with its
 own settings (so levels after the first build on its rounding, not on each variant's).
 
-python bench/rd/rdoq_study.py OUT.jsonl IMAGE QUALITY STUDY_QUALITIES [--steps N] [--no-rdoq] [--tag T]
+python bench/rd/rdoq_study.py OUT.jsonl IMAGE QUALITY STUDY_QUALITIES [--steps N] [--no-rdoq] [--tag T] [--save FILE.snf]
+
+The last line ("final": true) has the real encode's levels as bench/rd/sweep.py writes them.
 """
 import argparse
 import json
@@ -18,6 +20,7 @@ from PIL import Image
 import snf.encode.train as train_mod
 from snf.encode import rd, rdoq
 from snf.encode.encoder import compress
+from sweep import levels_of
 from snf.format import coded
 from snf.decode.render import Network, to_samples
 from snf.settings import EncodeSettings
@@ -33,6 +36,7 @@ def main():
     ap.add_argument("--steps", type=int)
     ap.add_argument("--no-rdoq", action="store_true")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--save", help="write the real encode's file here")
     a = ap.parse_args()
     torch.set_num_threads(1)
     img = np.asarray(Image.open(a.image).convert("RGB"))
@@ -62,12 +66,13 @@ def main():
         for q in [int(x) for x in a.study.split(",")]:
             eps = rd.eps_of_quality(q)
             codes = rd.rd_codes(arch, k, sens, mse, eps)
-            for variant in ("plain", "rdoq"):
+            for variant in ("plain", "rdoq", "rdoq-diag", "rdoq-lam2"):
                 model.set_level(k, floats)
                 t0 = time.monotonic()
                 r = None
-                if variant == "rdoq":
-                    r = rdoq.LevelRounder(model, k, codes, coords, values, eps)
+                if variant != "plain":  # diag: H's diagonal only (no error feedback); lam2: twice lambda
+                    r = rdoq.LevelRounder(model, k, codes, coords, values, eps, feedback=variant != "rdoq-diag",
+                                          lam_scale=2.0 if variant == "rdoq-lam2" else 1.0)
                     r.hidden()
                 cc = codes if r is None else r.codes
                 _, deq, _ = coded.encode_level(arch, k, floats, cc, None if r is None else r.ints)
@@ -94,8 +99,14 @@ def main():
     enc.Trainer = train_mod.Trainer
     s = EncodeSettings(quality=a.quality, steps=a.steps, rdoq=not a.no_rdoq)
     r = compress(img, s, quiet=True)
+    lv = levels_of(r["bytes"])
+    for d, kinds in zip(lv, r["bits_per_param"]):
+        d["bits_per_param"] = kinds
+    if a.save:
+        with open(a.save, "wb") as f:
+            f.write(r["bytes"])
     row = {"tag": a.tag, "image": a.image.rsplit("/", 1)[-1], "quality": a.quality, "rdoq": not a.no_rdoq,
-           "final": True, "bytes": len(r["bytes"]), "levels": r["levels"],
+           "final": True, "bytes": len(r["bytes"]), "levels": lv,
            "stage_seconds_loaded": [round(x, 1) for x in r["timing"]["stage_seconds"]]}
     with open(a.out, "a") as f:
         f.write(json.dumps(row) + "\n")

@@ -101,7 +101,7 @@ class LevelRounder:
     `codes` are per block, in `arch.blocks(k)` order, for `coded.encode_level`."""
 
     def __init__(self, model, k: int, codes: list, coords, values, eps: float, seed: int = 0,
-                 samples: int = SAMPLES):
+                 samples: int = SAMPLES, lam_scale: float = 1.0, feedback: bool = True):
         self.model, self.k, self.arch = model, k, model.arch
         self.blocks = self.arch.blocks(k)
         self.codes = [np.asarray(c, dtype=np.uint8).reshape(-1) for c in codes]
@@ -114,7 +114,8 @@ class LevelRounder:
         self.x = torch.as_tensor(coords, dtype=torch.float32)[idx].to(dev)
         y = torch.as_tensor(values, dtype=torch.float32)[idx].to(dev)
         self.s, mse = self._sensitivities(y)
-        self.lam = 2.0 * np.log(2) * eps * max(mse, 1e-12) / self.arch.level_params(k)
+        self.lam = lam_scale * 2.0 * np.log(2) * eps * max(mse, 1e-12) / self.arch.level_params(k)
+        self.feedback = feedback  # False: H's diagonal only (no error feedback; for benches)
         self.cost = {}  # tensor -> (plain, rdoq) objective, for benches
 
     @torch.no_grad()
@@ -172,7 +173,7 @@ class LevelRounder:
         if len(js) > 1:  # the bias reads a constant 1
             xs = np.hstack([xs, np.ones((xs.shape[0], 1))])
         h = damped(xs)
-        q = round_rows(m, st, tables, col_table, h, s, self.lam)
+        q = round_rows(m, st, tables, col_table, h if self.feedback else np.diag(np.diag(h)), s, self.lam)
         before, after = (rd_cost(m, qq, st, tables, col_table, h, s, self.lam) for qq in (q0, q))
         self.cost[names[0]] = (before, after)
         if after > before:  # never worse than plain rounding under the objective
