@@ -5,7 +5,7 @@ does), and report the level's bytes and decoded PSNR (earlier levels as the real
 rounded them). One JSON line per (level, quality, variant). The real encode goes on with its
 own settings (so levels after the first build on its rounding, not on each variant's).
 
-python bench/rd/rdoq_study.py OUT.jsonl IMAGE QUALITY STUDY_QUALITIES [--steps N] [--no-rdoq] [--tag T] [--save FILE.snf]
+python bench/rd/rdoq_study.py OUT.jsonl IMAGE QUALITY STUDY_QUALITIES [--steps N] [--no-rdoq] [--tag T] [--save FILE.snf] [--level-steps 3600,1500,2300,2300]
 
 The last line ("final": true) has the real encode's levels as bench/rd/sweep.py writes them.
 """
@@ -37,6 +37,7 @@ def main():
     ap.add_argument("--no-rdoq", action="store_true")
     ap.add_argument("--tag", default="")
     ap.add_argument("--save", help="write the real encode's file here")
+    ap.add_argument("--level-steps", help="steps per level for preset fast, e.g. 3600,1500,2300,2300")
     a = ap.parse_args()
     torch.set_num_threads(1)
     img = np.asarray(Image.open(a.image).convert("RGB"))
@@ -95,6 +96,10 @@ def main():
         model.set_level(k, floats)
 
     train_mod.Trainer.run = run
+    if a.level_steps:
+        from dataclasses import replace
+        from snf.encode import presets
+        presets.PRESETS["fast"] = replace(presets.PRESETS["fast"], steps=tuple(int(x) for x in a.level_steps.split(",")))
     import snf.encode.encoder as enc
     enc.Trainer = train_mod.Trainer
     s = EncodeSettings(quality=a.quality, steps=a.steps, rdoq=not a.no_rdoq)
@@ -106,6 +111,7 @@ def main():
         with open(a.save, "wb") as f:
             f.write(r["bytes"])
     row = {"tag": a.tag, "image": a.image.rsplit("/", 1)[-1], "quality": a.quality, "rdoq": not a.no_rdoq,
+           "level_steps": a.level_steps,
            "final": True, "bytes": len(r["bytes"]), "levels": lv,
            "stage_seconds_loaded": [round(x, 1) for x in r["timing"]["stage_seconds"]]}
     with open(a.out, "a") as f:
