@@ -1,7 +1,7 @@
 """Table from rdoq_study.py's JSON lines: per image, level and quality, the level's own bytes
 and decoded PSNR with nearest-integer rounding and with each RDOQ variant (same floats), and what the
-PSNR gain is worth in bytes at the level's local slope (plain rounding at two qualities:
-bytes per dB, log-linear), i.e. the saving at equal PSNR.
+PSNR gain is worth in bytes at the level's slope (plain rounding at its lowest and highest
+quality in this encode, else in all encodes of the image: log(bytes) per dB), i.e. the saving at equal PSNR.
 
 python bench/rd/rdoq_tables.py STUDY.jsonl
 """
@@ -26,8 +26,12 @@ def main():
         if r is None:
             continue
         # local slope d log(bytes) / d PSNR from the plain points of this level at other qualities
+        # (from this encode; else pooled over the image's encodes: level 1 is the same in all)
         others = sorted((x["psnr"], x["bytes"]) for (i2, t2, k2, q2, v2), x in key.items()
                         if (i2, t2, k2, v2) == (im, tag, k, "plain"))
+        if len({round(p, 6) for p, _ in others}) < 2:
+            others = sorted((x["psnr"], x["bytes"]) for (i2, t2, k2, q2, v2), x in key.items()
+                            if (i2, k2, v2) == (im, k, "plain"))
         slope = None
         if len(others) >= 2:
             (p0, b0), (p1, b1) = others[0], others[-1]
