@@ -55,7 +55,8 @@ PRESETS = {
     # early levels take a higher rate (measured on kodim03: +0.3 dB at level 1, and
     # later levels gain too); levels after the first draw stratified batches (+0.15
     # to +0.3 dB on kodim03 and kodim08; level 1 lost 0.5 dB with them on kodim03);
-    # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores.
+    # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores
+    # (about 4 since levels 3-4 went from 1700 to 2300 steps).
     # Level 1 (cheap: 30 units) takes 3600 steps: +0.54 dB at level 1 on kodim03 over 1800
     # (5400: +0.66), about 10 % more encode time; its bytes barely move (bench/rd/RESULTS.md).
     # `share` (the split of a time budget or a deadline) is each stage's part of the training
