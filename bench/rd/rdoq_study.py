@@ -102,7 +102,8 @@ def main():
         presets.PRESETS["fast"] = replace(presets.PRESETS["fast"], steps=tuple(int(x) for x in a.level_steps.split(",")))
     import snf.encode.encoder as enc
     enc.Trainer = train_mod.Trainer
-    s = EncodeSettings(quality=a.quality, steps=a.steps, rdoq=not a.no_rdoq)
+    # deadline 0: the preset's steps whatever the load (a loaded machine would otherwise train fewer)
+    s = EncodeSettings(quality=a.quality, steps=a.steps, rdoq=not a.no_rdoq, deadline=0)
     r = compress(img, s, quiet=True)
     lv = levels_of(r["bytes"])
     for d, kinds in zip(lv, r["bits_per_param"]):

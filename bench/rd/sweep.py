@@ -48,7 +48,7 @@ def main():
         img = np.asarray(Image.open(image).convert("RGB"))
         for q in [int(x) for x in a.qualities.split(",")]:
             s = EncodeSettings(quality=q, qat=True if a.qat else None, steps=a.steps,
-                               rdoq=False if a.no_rdoq else None)
+                               rdoq=False if a.no_rdoq else None, deadline=0)  # the preset's steps, loaded or not
             t0 = time.monotonic()
             r = compress(img, s, quiet=True)
             sec = time.monotonic() - t0
