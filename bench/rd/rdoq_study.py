@@ -102,8 +102,11 @@ def main():
         presets.PRESETS["fast"] = replace(presets.PRESETS["fast"], steps=tuple(int(x) for x in a.level_steps.split(",")))
     import snf.encode.encoder as enc
     enc.Trainer = train_mod.Trainer
-    # deadline 0: the preset's steps whatever the load (a loaded machine would otherwise train fewer)
-    s = EncodeSettings(quality=a.quality, steps=a.steps, rdoq=not a.no_rdoq, deadline=0)
+    # no deadline: the preset's steps whatever the load (a loaded machine would otherwise train
+    # fewer); the module default, so the header stays a default encode's (deadline=0 would be recorded)
+    import snf.settings
+    snf.settings.DEFAULT_DEADLINE = None
+    s = EncodeSettings(quality=a.quality, steps=a.steps, rdoq=not a.no_rdoq)
     r = compress(img, s, quiet=True)
     lv = levels_of(r["bytes"])
     for d, kinds in zip(lv, r["bits_per_param"]):

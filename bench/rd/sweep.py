@@ -43,12 +43,16 @@ def main():
     import torch
     torch.set_num_threads(1)
     from snf.encode.encoder import compress
+    import snf.settings
     from snf.settings import EncodeSettings
+    # no deadline: the preset's steps whatever the load (the module default, so the header
+    # stays a default encode's: deadline=0 would be recorded)
+    snf.settings.DEFAULT_DEADLINE = None
     for image in a.images.split(","):
         img = np.asarray(Image.open(image).convert("RGB"))
         for q in [int(x) for x in a.qualities.split(",")]:
             s = EncodeSettings(quality=q, qat=True if a.qat else None, steps=a.steps,
-                               rdoq=False if a.no_rdoq else None, deadline=0)  # the preset's steps, loaded or not
+                               rdoq=False if a.no_rdoq else None)
             t0 = time.monotonic()
             r = compress(img, s, quiet=True)
             sec = time.monotonic() - t0
