@@ -3,7 +3,7 @@ and decoded PSNR with nearest-integer rounding and with each RDOQ variant (same 
 PSNR gain is worth in bytes at the level's slope (plain rounding at its lowest and highest
 quality in this encode, else in all encodes of the image: log(bytes) per dB), i.e. the saving at equal PSNR.
 
-python bench/rd/rdoq_tables.py STUDY.jsonl
+python bench/rd/rdoq_tables.py STUDY.jsonl [VARIANT,...]   (default: every variant)
 """
 import json
 import math
@@ -12,6 +12,7 @@ import sys
 
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+    wanted = sys.argv[2].split(",") if len(sys.argv) > 2 else None
     pts = [r for r in rows if not r.get("final")]
     key = {}
     for r in pts:  # the last measurement of each (image, tag, level, quality, variant) wins
@@ -20,7 +21,7 @@ def main():
           "| bytes saved at equal PSNR |")
     print("|---|---|---|---|---|---|---|---|")
     for (im, tag, k, q, v), r in sorted(key.items()):
-        if v == "plain":
+        if v == "plain" or (wanted and v not in wanted):
             continue
         o, r = r, key.get((im, tag, k, q, "plain"))
         if r is None:
