@@ -55,19 +55,15 @@ PRESETS = {
     # early levels take a higher rate (measured on kodim03: +0.3 dB at level 1, and
     # later levels gain too); levels after the first draw stratified batches (+0.15
     # to +0.3 dB on kodim03 and kodim08; level 1 lost 0.5 dB with them on kodim03);
-    # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores
-    # (about 4 since levels 3-4 went from 1700 to 2300 steps).
+    # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores.
     # Level 1 (cheap: 30 units) takes 3600 steps: +0.54 dB at level 1 on kodim03 over 1800
     # (5400: +0.66), about 10 % more encode time; its bytes barely move (bench/rd/RESULTS.md).
-    # `share` (the split of a time budget or a deadline) is each stage's part of the training
-    # time at these steps (kodim03, CPU seconds of one thread at 1700 steps for levels 3-4:
-    # 72 / 74 / 83 / 104 s, measured; at 2300: 112 / 141 s, scaled by the steps), so a
-    # --time-budget splits like the steps and a --deadline acts on no stage of a machine
-    # fast enough for the whole.
-    # Levels 3 and 4 take 2300 steps (1700 before): on kodim08 at q75 +0.07 / +0.11 dB at
-    # levels 3 / 4 for 1 % more bytes (bench/rd/RESULTS.md), about 20 % more training time.
-    "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (3600, 1500, 2300),
-                   (0.18, 0.185, 0.28, 0.355), sampling=("uniform", "stratified"),
+    # `share` (the split of a time budget or a deadline) is each stage's measured part of
+    # the training time at these steps (kodim03, CPU seconds of one thread: 72 / 74 / 83 /
+    # 104 s), so a --time-budget splits like the steps and a --deadline acts on no stage
+    # of a machine fast enough for the whole.
+    "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (3600, 1500, 1700, 1700),
+                   (0.22, 0.22, 0.25, 0.31), sampling=("uniform", "stratified"),
                    lr_signal=(("sdf", 1e-3),), lr_width=0.09),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
     # (spatial/temporal growth as the seed's code: target zero-filled on its [0, 1] scale, i.e.
