@@ -277,8 +277,9 @@ class Trainer:
             if probe is not None and step == probe[0]:
                 t_a = time.monotonic()
             elif probe is not None and step == probe[1] and step < steps:
-                steps = self._fit_deadline(levels[-1], step, steps, time.monotonic() - t0,
-                                           (time.monotonic() - t_a) / (probe[1] - probe[0]), cap)
+                now = time.monotonic()  # one reading: elapsed and pace end at the same instant
+                steps = self._fit_deadline(levels[-1], step, steps, now - t0,
+                                           (now - t_a) / (probe[1] - probe[0]), cap)
             ema = loss if ema is None else 0.95 * ema + 0.05 * loss
             total = steps if steps is not None else seconds
             done = step if steps is not None else elapsed
