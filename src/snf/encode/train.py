@@ -257,8 +257,10 @@ class Trainer:
         opt = _adam(obj.params, lr_at(0.0))
         t0, step, ema = time.monotonic(), 0, None
         # under a deadline: the pace is timed from step a (after the first steps' warm-up)
-        # to step b (5 % in), and the stage shortened once if its projection overruns `cap`
-        probe = None if cap is None or steps is None else (max(3, steps // 100), max(13, steps // 20))
+        # to step b (20 % in), and the stage shortened once if its projection overruns `cap`.
+        # A long window: over 5 % (~2 s) a passing stall of another process once cut a stage
+        # on a machine with a third of its time to spare.
+        probe = None if cap is None or steps is None else (max(3, steps // 100), max(13, steps // 5))
         t_a = None
         label = f"level {levels[-1]}/{self.arch.levels}" if len(levels) == 1 else f"levels 1-{levels[-1]}"
         label += tag
