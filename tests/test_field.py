@@ -195,3 +195,58 @@ def test_batches_uniform_and_stratified():
     tr._level = 2
     strat = tr._indices()
     assert torch.equal(strat // 10, torch.arange(100))  # exactly one row from each run of 10
+
+
+@pytest.mark.parametrize("n,batch", [(1000, 100), (1037, 100), (64, 64), (10, 3)])
+def test_sweep_order_makes_every_run_of_rows_a_stratified_batch(n, batch):
+    from snf.encode.stage import sweep_order
+    order = sweep_order(n, batch, torch.Generator().manual_seed(3))
+    assert torch.equal(order.sort().values, torch.arange(n))  # a permutation
+    stratum = (order.double() * (batch / n)).long()  # the run of rows each entry comes from
+    for start in range(0, n - batch + 1, max(1, (n - batch) // 17)):
+        got = stratum[start:start + batch].sort().values
+        if n % batch == 0:  # equal strata: exactly one row of each
+            assert torch.equal(got, torch.arange(batch)), start
+        else:  # unequal strata (sizes differ by one): a run spans at most two sweeps
+            assert int(torch.bincount(got).max()) <= 2, start
+
+
+def test_window_step_equals_the_gathered_step_on_the_same_rows():
+    """A Window reads its rows of the cached tables in place; the loss and the gradients
+    are those of gathering the same rows (also when the window wraps past the last row)."""
+    from snf.encode.stage import CachedLevel, Window, initial_tables
+    arch = Arch((6, 13, 19), layers=3)
+    m, _ = grown(arch, 1, seed=2)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(300, 2, generator=gen) * 2 - 1
+    v = torch.rand(300, 3, generator=gen) * 2 - 1
+    tables = CachedLevel(m, 1, initial_tables(arch, x, v), 64).extend()
+    m.grow(gen)
+    m.freeze(1)
+    obj = CachedLevel(m, 2, tables, 64)
+    for start in (0, 117, 280):  # 280: wraps (rows 280..299, then 0..43)
+        w = Window(start, 64)
+        loss_w = obj.step(w)
+        grads_w = [p.grad.clone() for p in obj.params]
+        loss_i = obj.step(w.indices(300, x.device))
+        assert loss_w == pytest.approx(loss_i, rel=1e-6)
+        for a, b in zip(grads_w, obj.params):
+            torch.testing.assert_close(a, b.grad, rtol=1e-5, atol=1e-7)
+    assert not torch.equal(torch.tensor(loss_w), torch.tensor(obj.step(Window(5, 64))))
+
+
+def test_stratified_trainer_reads_windows_of_tables_in_sweep_order():
+    """With every stage on every row, the tables keep the rows in sweep order and a
+    stratified level draws Windows (no gather); the trained field still fits the signal."""
+    from snf.encode.stage import Window
+    from snf.encode.train import Preset
+    xs, vs = np.meshgrid(np.linspace(-1, 1, 40), np.linspace(-1, 1, 30))
+    x = np.stack([xs.ravel(), vs.ravel()], 1).astype(np.float32)
+    v = np.stack([np.sin(3 * x[:, 0]), np.cos(2 * x[:, 1]), x[:, 0] * x[:, 1]], 1).astype(np.float32)
+    preset = Preset("t", 200, 3e-3, "cosine", (60,), (1.0,), sampling=("uniform", "stratified"))
+    tr = Trainer(Arch((8, 16)), x, v, preset, Budget(steps=[60, 60]))
+    seen = []
+    tr.run(lambda levels, model, refit: seen.append(type(tr._indices())))
+    assert tr._swept and seen == [torch.Tensor, Window]
+    err = tr.model(torch.from_numpy(x), 2).detach().numpy() - v
+    assert float((err ** 2).mean()) < 0.5 * float((v ** 2).mean())

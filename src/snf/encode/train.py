@@ -21,7 +21,8 @@ from snf.encode.model import BlockSiren
 from snf.progress import Bar
 from snf.encode.qat import StraightThrough
 from snf.encode.presets import PRESETS, Preset, per_level, with_overrides  # noqa: F401 (re-exported)
-from snf.encode.stage import Autograd, CachedLevel, cache_bytes, filled_target, initial_tables
+from snf.encode.stage import (Autograd, CachedLevel, Window, cache_bytes, filled_target, initial_tables,
+                              sweep_order)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Trainer:
         self.make_objective = objective  # (model, levels, coords, values, gen, batch) -> objective, or None
         self._range = (0, self._n)
         self._cached = False  # the stage's objective is CachedLevel (it can weigh unrevealed rows)
+        self._swept = False   # the cached tables hold the rows in `sweep_order` (see `_sweep_order`)
         self._reported = 0.0
         self._stage = (0, 1)
         self._level = 1
@@ -175,7 +177,13 @@ class Trainer:
         fits = cache_bytes(arch, k, self._n) <= self.preset.cache_limit
         if arch.causal and fits:  # cached tables hold frozen earlier units: only valid when causal
             if tables is None:
-                tables = initial_tables(arch, self.coords, self.values)
+                order = self._sweep_order()
+                self._swept = order is not None
+                if order is None:
+                    tables = initial_tables(arch, self.coords, self.values)
+                else:  # the rows in sweep order: a stratified batch is a run of rows (Window)
+                    tables = initial_tables(arch, self.coords.index_select(0, order),
+                                            self.values.index_select(0, order.to(self.values.device)))
             u = self._unrevealed()
             self._cached = True
             return CachedLevel(self.model, k, tables, self._batch(), rows=self._range[1],
@@ -202,6 +210,19 @@ class Trainer:
         if p.unrevealed == "area":
             return ((self._n - hi) / hi, p.unrevealed_fill, (self._n - hi) / self._n)
         return (float(p.unrevealed), p.unrevealed_fill, p.unrevealed_share)
+
+    def _sweep_order(self):
+        """The order the cached tables keep their rows in: `sweep_order` for the first
+        stratified level's batch when every stage trains on every row (no regions), so
+        stratified batches are read in place; None (natural order) otherwise."""
+        levels = self.arch.levels
+        if len(self.region_rows) != 2 or self._n < 2:
+            return None
+        sampling, batch = per_level(self.preset.sampling, levels), per_level(self.preset.batch, levels)
+        for s, b in zip(sampling, batch):
+            if s == "stratified" and b is not None and b < self._n:
+                return sweep_order(self._n, b, self.gen).to(self.device)
+        return None
 
     def _level_setting(self, values):
         return per_level(values, self.arch.levels)[self._level - 1]
@@ -234,6 +255,9 @@ class Trainer:
             if self.rows == self._n:
                 return None
             return torch.arange(lo, self._range[1], device=self.device)
+        if self._level_setting(self.preset.sampling) == "stratified" and self._swept and self._cached:
+            # tables in sweep order: any B consecutive rows are one stratified batch
+            return Window(int(torch.randint(self.rows, (1,), generator=self.gen)) + lo, B)
         if self._level_setting(self.preset.sampling) == "stratified":
             # one sample in each of B equal runs of rows: sorted already, and the
             # batch covers the whole signal every step
