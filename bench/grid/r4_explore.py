@@ -190,6 +190,7 @@ def main():
     ap.add_argument("--head", type=int, default=300, help="header bytes added before comparing with JPEG / WebP")
     ap.add_argument("--arm", type=int, default=0, help="train with a learned context model of this width "
                     "(rate = its ideal code length; not in the format)")
+    ap.add_argument("--arm-shared", action="store_true", help="one ARM, trained with level 1, frozen and reused")
     ap.add_argument("--save", help="write every level's rounded latent grids to this .npz (for arm_estimate.py)")
     ap.add_argument("--up", default="bilinear", help="bilinear | bicubic (bicubic: not in the format)")
     a = ap.parse_args()
@@ -214,7 +215,10 @@ def main():
     for k, (fs, hd) in enumerate(zip(grids, hidden), 1):
         lam = lams[min(k - 1, len(lams) - 1)]
         n = steps[min(k - 1, len(steps) - 1)]
-        lv = Level(fs, feats.shape[0] + len(fs), hd, a.layers, a.conv, a.convw, H, W, a.gain, gen, a.arm)
+        lv = Level(fs, feats.shape[0] + len(fs), hd, a.layers, a.conv, a.convw, H, W, a.gain, gen,
+                   a.arm if (k == 1 or not a.arm_shared) else 0)
+        if a.arm_shared and k > 1:  # level 1's ARM, frozen: later levels code under it and do not resend it
+            lv.arm = shared_arm
         params = list(lv.parameters())
         opt = torch.optim.Adam(params, lr=a.lr)
         t0 = time.process_time()
@@ -243,7 +247,12 @@ def main():
             nb, deq = exact_bytes(lat, [p.detach().numpy() for p in lv.weights()])
             if a.arm:  # latents at the ARM's ideal code length instead of grid-ctx; its weights coded as weights
                 ctx_lat, _ = exact_bytes(lat, [])
-                arm_w, _ = exact_bytes([], [p.detach().numpy() for p in lv.arm])
+                arm_w, deq_arm = exact_bytes([], [p.detach().numpy() for p in lv.arm])
+                if a.arm_shared and k > 1:
+                    arm_w = 0
+                else:
+                    for p_, d_ in zip(lv.arm, deq_arm):
+                        p_.copy_(torch.tensor(d_))
                 arm_lat = sum(float(arm_bits(torch.tensor(q, dtype=torch.float32), list(lv.arm))) for q in lat) / 8
                 print(f"  ARM: latents {arm_lat:.0f} B (+ {arm_w} B of ARM weights) instead of grid-ctx {ctx_lat} B")
                 nb = nb - ctx_lat + int(arm_lat) + arm_w
@@ -256,6 +265,10 @@ def main():
             out = np.clip(np.rint((y.permute(1, 2, 0).numpy() + 1) * 127.5), 0, 255)
             p = 10 * math.log10(255 ** 2 / np.mean((out - arr) ** 2))
         total += nb
+        if a.arm_shared and k == 1:
+            shared_arm = lv.arm
+            for p_ in shared_arm:
+                p_.requires_grad_(False)
         saved.update({f"L{k}_g{j}": q for j, q in enumerate(lat)})
         nz = [int((q != 0).sum()) for q in lat]
         jp = jpeg_prefix(arr, [total + a.head])[0]
