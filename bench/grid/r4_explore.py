@@ -25,6 +25,8 @@ Results: bench/grid/RESULTS.md (round 4), logs in bench/grid/round4-explore/.
 """
 import argparse
 import math
+import os
+import sys
 import time
 
 import numpy as np
@@ -38,7 +40,6 @@ from snf.format import entropy, latentctx
 from snf.format.coded import STEPS
 from snf.format.gridcode import quantise_weight_coded, weight_code
 
-import os, sys
 sys.path.insert(0, os.path.dirname(__file__))
 from grid_bench import jpeg_prefix, webp_at  # noqa: E402
 
