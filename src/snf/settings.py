@@ -183,7 +183,7 @@ class EncodeSettings:
     @property
     def deadline_on(self) -> float | None:
         """Seconds the fixed-step training must fit in, or None. By default only the fast
-        preset's own steps get one: they are sized to take ~200 s of a 768x512 encode on a
+        preset's own steps get one: they are sized to take ~170 s of a 768x512 encode on a
         2-core machine, and CPUs differ by 1.5x, so a slow one would otherwise pass the
         5-minute mark; on a machine fast enough it never acts and the bytes stay the same."""
         if self.deadline is not None:

@@ -55,7 +55,7 @@ PRESETS = {
     # early levels take a higher rate (measured on kodim03: +0.3 dB at level 1, and
     # later levels gain too); levels after the first draw stratified batches (+0.15
     # to +0.3 dB on kodim03 and kodim08; level 1 lost 0.5 dB with them on kodim03);
-    # steps sized so the seed widths on a 768x512 image take about 3.5 minutes on 2 cores.
+    # steps sized so the seed widths on a 768x512 image take about 3 minutes on 2 cores.
     # Level 1 (cheap: 30 units) takes 3600 steps: +0.54 dB at level 1 on kodim03 over 1800
     # (5400: +0.66), about 10 % more encode time; its bytes barely move (bench/rd/RESULTS.md).
     # Levels 3-4 take 2300 steps (were 1700: +0.07 / +0.11 dB on kodim08 at q75, which took
