@@ -58,16 +58,17 @@ PRESETS = {
     # steps sized so the seed widths on a 768x512 image take about 3 minutes on 2 cores.
     # Level 1 (cheap: 30 units) takes 3600 steps: +0.54 dB at level 1 on kodim03 over 1800
     # (5400: +0.66), about 10 % more encode time; its bytes barely move (bench/rd/RESULTS.md).
-    # Levels 3-4 take 2300 steps (were 1700: +0.07 / +0.11 dB on kodim08 at q75, which took
-    # its bytes at equal PSNR past 25 % less than 1.0's); they cost no more time than 1700
-    # did because a stratified step now reads its batch in place (`stage.Window`: 23-26 %
-    # less CPU a step at levels 2-4).
+    # Levels 2-4 take 2300 steps (were 1500 / 1700 / 1700: at levels 3-4 +0.07 / +0.11 dB on
+    # kodim08 at q75, which took its bytes at equal PSNR past 25 % less than 1.0's; at level 2
+    # +0.23 / +0.17 / +0.10 dB at levels 2-4 on kodim03, +0.10 dB at level 2 on kodim08, for
+    # about 13 s); they cost about the time the old steps did because a stratified step now
+    # reads its batch in place (`stage.Window`: 13-26 % less time a step at levels 2-4).
     # `share` (the split of a time budget or a deadline) is each stage's measured part of
     # the training time at these steps (CPU seconds of one thread, bench/rd/RESULTS.md
     # round 4), so a --time-budget splits like the steps and a --deadline acts on no stage
     # of a machine fast enough for the whole.
-    "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (3600, 1500, 2300, 2300),
-                   (0.20, 0.15, 0.29, 0.36), sampling=("uniform", "stratified"),
+    "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (3600, 2300, 2300, 2300),
+                   (0.19, 0.20, 0.27, 0.34), sampling=("uniform", "stratified"),
                    lr_signal=(("sdf", 1e-3),), lr_width=0.09),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
     # (spatial/temporal growth as the seed's code: target zero-filled on its [0, 1] scale, i.e.
