@@ -64,11 +64,13 @@ PRESETS = {
     # about 13 s); they cost about the time the old steps did because a stratified step now
     # reads its batch in place (`stage.Window`: 13-26 % less time a step at levels 2-4).
     # `share` (the split of a time budget or a deadline) is each stage's measured part of
-    # the training time at these steps (CPU seconds of one thread, bench/rd/RESULTS.md
-    # round 4), so a --time-budget splits like the steps and a --deadline acts on no stage
-    # of a machine fast enough for the whole.
+    # the training time at these steps (2 threads, `bench/rd/step_cost.py 2 --win`: 10.7 /
+    # 16.5 / 21.0 / 24.7 ms a step), so a --time-budget splits like the steps and a
+    # --deadline acts on no stage of a machine fast enough for the whole. (With one
+    # thread's CPU seconds, 0.19 / 0.20 / 0.27 / 0.34, level 1's cap had too little room:
+    # one idle acceptance run, most likely slowed at its start, had level 1 cut.)
     "fast": Preset("fast", 16384, (3e-3, 1.5e-3, 7e-4, 5e-4), "cosine", (3600, 2300, 2300, 2300),
-                   (0.19, 0.20, 0.27, 0.34), sampling=("uniform", "stratified"),
+                   (0.21, 0.21, 0.26, 0.32), sampling=("uniform", "stratified"),
                    lr_signal=(("sdf", 1e-3),), lr_width=0.09),
     # The seed's recipe: full batch, Adam 2e-4, 50,000 steps a level (for GPUs).
     # (spatial/temporal growth as the seed's code: target zero-filled on its [0, 1] scale, i.e.

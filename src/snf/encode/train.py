@@ -128,9 +128,11 @@ class Trainer:
                 steps, secs = None, self.budget.stage_seconds(share, si, time.monotonic() - t_start)
             else:
                 steps, secs = sum(self.budget.steps[k - 1] for k in levels), None
-                if self.budget.deadline:  # a stage before the last may run 10 % over its share
+                if self.budget.deadline:  # a stage before the last may run 25 % over its share
+                    # (the machine's speed drifts by that much within minutes here; the later
+                    # stages then share what is left, so the whole still ends by the deadline)
                     cap = self.budget.stage_seconds(share, si, time.monotonic() - t_start)
-                    cap *= 1.0 if si == len(stages) - 1 else 1.1
+                    cap *= 1.0 if si == len(stages) - 1 else 1.25
             t_loop = time.monotonic()
             self.stage_steps.append(self._train_stage(obj, levels, steps, secs, cap))
             self.stage_seconds.append(time.monotonic() - t_loop)
