@@ -185,7 +185,7 @@ class Trainer:
                     tables = initial_tables(arch, self.coords, self.values)
                 else:  # the rows in sweep order: a stratified batch is a run of rows (Window)
                     tables = initial_tables(arch, self.coords.index_select(0, order),
-                                            self.values.index_select(0, order.to(self.values.device)))
+                                            self.values.index_select(0, order))
             u = self._unrevealed()
             self._cached = True
             return CachedLevel(self.model, k, tables, self._batch(), rows=self._range[1],
@@ -257,10 +257,10 @@ class Trainer:
             if self.rows == self._n:
                 return None
             return torch.arange(lo, self._range[1], device=self.device)
-        if self._level_setting(self.preset.sampling) == "stratified" and self._swept and self._cached:
-            # tables in sweep order: any B consecutive rows are one stratified batch
-            return Window(int(torch.randint(self.rows, (1,), generator=self.gen)) + lo, B)
         if self._level_setting(self.preset.sampling) == "stratified":
+            if self._swept and self._cached:
+                # tables in sweep order: any B consecutive rows are one stratified batch
+                return Window(int(torch.randint(self.rows, (1,), generator=self.gen)) + lo, B)
             # one sample in each of B equal runs of rows: sorted already, and the
             # batch covers the whole signal every step
             edges = torch.arange(B, dtype=torch.float64) * (self.rows / B)
