@@ -5,6 +5,7 @@ tensor kind, recomputed from the file's own integers and models.
 python bench/rd/info_rows.py TAG IMAGE.png QUALITY FILE.snf [IMAGE.png QUALITY FILE.snf ...] >> bench/rd/sweep.jsonl
 """
 import json
+import os
 import struct
 import sys
 
@@ -16,8 +17,8 @@ from snf.format.coded import STEPS, n_codes
 from snf.format.container import read_path
 
 
-def level_stats(arch, k: int, payload: bytes) -> list:
-    """Per block: params, exact bits of its integers under its model, side bytes (codes + model)."""
+def level_blocks(arch, k: int, payload: bytes) -> list:
+    """Level k's blocks as stored: (block, step codes, model, integers shaped as the block)."""
     pos, heads = 0, []
     for blk in arch.blocks(k):
         codes = np.frombuffer(payload, np.uint8, n_codes(blk), pos)
@@ -25,8 +26,20 @@ def level_stats(arch, k: int, payload: bytes) -> list:
         model, pos = entropy.read_model(payload, pos)
         heads.append((blk, codes, model))
     ints = entropy.decode_segments(payload[pos:], [(blk.size, m) for blk, _, m in heads])
+    return [(blk, c, m, q.reshape(blk.shape)) for (blk, c, m), q in zip(heads, ints)]
+
+
+def level_payloads(path: str) -> tuple:
+    """(parsed file without decoding, {level: LEVL chunk data})."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return read_path(path, decode=False), {lv: d for t, lv, d in chunks(data) if t == b"LEVL"}
+
+
+def level_stats(arch, k: int, payload: bytes) -> list:
+    """Per block: params, exact bits of its integers under its model, side bytes (codes + model)."""
     return [{"tensor": blk.tensor, "params": blk.size, "bits": m.bits(q), "side_bytes": c.size + entropy.MODEL.size}
-            for (blk, c, m), q in zip(heads, ints)]
+            for blk, c, m, q in level_blocks(arch, k, payload)]
 
 
 def chunks(data: bytes):
@@ -39,10 +52,8 @@ def chunks(data: bytes):
 
 
 def row(tag: str, image: str, quality: int, path: str) -> dict:
-    parsed = read_path(path, decode=False)
-    data = open(path, "rb").read()
+    parsed, payloads = level_payloads(path)
     recorded = dict(enumerate(parsed.header.get("levels") or [], 1))  # the encoder's per-level record
-    payloads = {lv: d for t, lv, d in chunks(data) if t == b"LEVL"}
     levels = []
     for k, end in enumerate(parsed.ends, 1):
         rec = recorded.get(k, {})
@@ -50,7 +61,7 @@ def row(tag: str, image: str, quality: int, path: str) -> dict:
                        "steps": rec.get("steps"),
                        "bits_per_param": bits_per_param(level_stats(parsed.arch, k, payloads[k]))})
     return {"tag": tag, "image": image, "quality": int(quality), "qat": False, "steps": None, "rdoq": True,
-            "file": path, "bytes": len(data), "levels": levels}
+            "file": path, "bytes": os.path.getsize(path), "levels": levels}
 
 
 def main():

@@ -7,53 +7,53 @@ and the block's empirical order-0 entropy (the bound of any static model of one 
 
 python bench/rd/model_headroom.py FILE.snf
 """
+import os
 import sys
 
 import numpy as np
-sys.path.insert(0, __import__("os").path.dirname(__file__))
-from info_rows import chunks
-from snf.format.container import read_path
-from snf.format import entropy
-from snf.format.coded import n_codes
-path = sys.argv[1]
-parsed = read_path(path, decode=False); data = open(path, "rb").read()
-payloads = {lv: d for t, lv, d in chunks(data) if t == b"LEVL"}
-def lap_bits(q):
-    if q.size == 0: return 0.0
-    return entropy.fit(q).bits(q) + 32
-for k in range(1, 5):
-    arch = parsed.arch; pl = payloads[k]; pos = 0; heads = []
-    for blk in arch.blocks(k):
-        codes = np.frombuffer(pl, np.uint8, n_codes(blk), pos); pos += codes.size
-        m, pos = entropy.read_model(pl, pos); heads.append((blk, codes, m))
-    ints = entropy.decode_segments(pl[pos:], [(b.size, m) for b, _, m in heads])
-    cur = rowb = ctxb = colb = 0.0
-    for (blk, c, m), q in zip(heads, ints):
-        if not blk.tensor.startswith("l") or blk.tensor == "l0.w" or blk.tensor.endswith(".b"):
-            continue
-        q = q.reshape(blk.shape)
-        cur += m.bits(q)
-        rowb += sum(lap_bits(r) for r in q)
-        # context: magnitude of the 2 previous symbols in the row
-        prev = np.zeros_like(q); prev[:, 1:] = np.abs(q[:, :-1]); prev2 = np.zeros_like(q); prev2[:, 2:] = np.abs(q[:, :-2])
-        s = prev + prev2
-        edges = np.quantile(s, [0.25, 0.5, 0.75])
-        b = np.digitize(s, edges)
-        ctxb += sum(lap_bits(q[b == i]) for i in range(4))
-        # column groups: old inputs vs new inputs (a..)
-        a = arch.span(k)[0]
-        colb += lap_bits(q[:, :a]) + lap_bits(q[:, a:])
-    print(f"level {k}: hidden bytes now {cur/8:,.0f}; per-row Laplace {rowb/8:,.0f} ({rowb/cur-1:+.1%}); "
-          f"row-context 4 buckets {ctxb/8:,.0f} ({ctxb/cur-1:+.1%}); old/new columns {colb/8:,.0f} ({colb/cur-1:+.1%})")
-print("empirical order-0 vs Laplace, all hidden, per level:")
-for k in range(1, 5):
-    arch = parsed.arch; pl = payloads[k]; pos = 0; heads = []
-    for blk in arch.blocks(k):
-        codes = np.frombuffer(pl, np.uint8, n_codes(blk), pos); pos += codes.size
-        m, pos = entropy.read_model(pl, pos); heads.append((blk, codes, m))
-    ints = entropy.decode_segments(pl[pos:], [(b.size, m) for b, _, m in heads])
-    cur = emp = 0.0
-    for (blk, c, m), q in zip(heads, ints):
-        if blk.tensor in ("l0.w",) or blk.tensor.endswith(".b") or blk.tensor.startswith("out"): continue
-        cur += m.bits(q); v, n = np.unique(q, return_counts=True); p = n / n.sum(); emp += -(n * np.log2(p)).sum()
-    print(k, f"{cur/8:,.0f} {emp/8:,.0f} ({emp/cur-1:+.1%})")
+
+sys.path.insert(0, os.path.dirname(__file__))
+from info_rows import level_blocks, level_payloads  # noqa: E402
+from snf.format import entropy  # noqa: E402
+
+
+def lap_bits(q) -> float:
+    """Bits of q under its own fitted Laplace, plus the 32-bit state flush."""
+    return 0.0 if q.size == 0 else entropy.fit(q).bits(q) + 32
+
+
+def hidden(blk) -> bool:
+    """A hidden layer's weight matrix (not the first layer, a bias or the output)."""
+    return blk.tensor.startswith("l") and blk.tensor != "l0.w" and not blk.tensor.endswith(".b")
+
+
+def main():
+    parsed, payloads = level_payloads(sys.argv[1])
+    arch, empirical = parsed.arch, []
+    for k in sorted(payloads):
+        cur = rowb = ctxb = colb = emp = 0.0
+        for blk, _, m, q in level_blocks(arch, k, payloads[k]):
+            if not hidden(blk):
+                continue
+            cur += m.bits(q)
+            rowb += sum(lap_bits(r) for r in q)
+            # context: magnitude of the 2 previous symbols in the row
+            s = np.zeros_like(q)
+            s[:, 1:] += np.abs(q[:, :-1])
+            s[:, 2:] += np.abs(q[:, :-2])
+            b = np.digitize(s, np.quantile(s, [0.25, 0.5, 0.75]))
+            ctxb += sum(lap_bits(q[b == i]) for i in range(4))
+            # column groups: inputs from frozen units vs new units
+            a = arch.span(k)[0]
+            colb += lap_bits(q[:, :a]) + lap_bits(q[:, a:])
+            _, n = np.unique(q, return_counts=True)
+            emp += -(n * np.log2(n / n.sum())).sum()
+        print(f"level {k}: hidden bytes now {cur/8:,.0f}; per-row Laplace {rowb/8:,.0f} ({rowb/cur-1:+.1%}); "
+              f"row-context 4 buckets {ctxb/8:,.0f} ({ctxb/cur-1:+.1%}); old/new columns {colb/8:,.0f} ({colb/cur-1:+.1%})")
+        empirical.append(f"{k} {cur/8:,.0f} {emp/8:,.0f} ({emp/cur-1:+.1%})")
+    print("empirical order-0 vs Laplace, all hidden, per level:")
+    print("\n".join(empirical))
+
+
+if __name__ == "__main__":
+    main()
