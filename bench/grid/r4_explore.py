@@ -138,12 +138,24 @@ class Level(torch.nn.Module):
         return list(self.mlp) + list(self.conv)
 
 
+def softround(x, t):
+    """floor(x) + 1/2 + tanh((frac(x) - 1/2) / t) / (2 tanh(1 / 2t)): round(x) as t -> 0, x as t grows."""
+    f = torch.floor(x)
+    return f + 0.5 * torch.tanh((x - f - 0.5) / t) / math.tanh(1 / (2 * t)) + 0.5
+
+
+SOFT = None  # (temperature, noise std) while training with --quant softround
+
+
 def run_level(lv, feats_prev, base, target, mode, crop=None, hard_w=False):
     """feats_prev (C, H, W) upsampled earlier grids, base (3, H, W) previous display. mode: 'noise'|'hard'|'eval'."""
     H, W = target.shape[1:]
     qs = []
     for g in lv.latents():
-        if mode == "noise":
+        if mode == "noise" and SOFT is not None:  # C3's soft rounding: softround(softround(x) + noise)
+            t, sd = SOFT
+            qs.append(softround(softround(g, t) + sd * torch.randn_like(g), t))
+        elif mode == "noise":
             qs.append(g + (torch.rand_like(g) - 0.5))
         else:
             qs.append(g + (torch.round(g) - g).detach())
@@ -193,6 +205,9 @@ def main():
                     "(rate = its ideal code length; not in the format)")
     ap.add_argument("--arm-shared", action="store_true", help="one ARM, trained with level 1, frozen and reused")
     ap.add_argument("--save", help="write every level's rounded latent grids to this .npz (for arm_estimate.py)")
+    ap.add_argument("--quant", default="noise", help="noise (uniform, then straight-through) | softround "
+                    "(C3 / Cool-chic: softround(softround(x, T) + N(0, sd)), T 0.35 -> 0.08, sd 0.22 -> 0.15, "
+                    "then straight-through)")
     ap.add_argument("--up", default="bilinear", help="bilinear | bicubic (bicubic: not in the format)")
     a = ap.parse_args()
     global UP
@@ -228,6 +243,10 @@ def main():
             for gr in opt.param_groups:
                 gr["lr"] = a.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
             hard = frac >= 1 - a.ste
+            if a.quant == "softround":
+                global SOFT
+                u = min(1.0, frac / (1 - a.ste))
+                SOFT = (0.35 + (0.08 - 0.35) * u, 0.22 + (0.15 - 0.22) * u)
             crop = None
             if a.patch and a.patch < min(H, W):
                 crop = (int(torch.randint(H - a.patch + 1, (1,))), int(torch.randint(W - a.patch + 1, (1,))), a.patch)
