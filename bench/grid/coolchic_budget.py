@@ -18,9 +18,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return 10 * math.log10(255 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+from snf.signals.image import psnr
 
 
 def webp_curve(img: Image.Image) -> list:

@@ -41,6 +41,7 @@ from snf.format.coded import STEPS
 from snf.format.gridcode import quantise_weight_coded, weight_code
 
 sys.path.insert(0, os.path.dirname(__file__))
+from arm_estimate import OFFS as ARM_OFFS, laplace_bits  # noqa: E402
 from grid_bench import jpeg_prefix, webp_at  # noqa: E402
 
 torch.set_num_threads(1)
@@ -53,12 +54,10 @@ def up(g, H, W):
     return F.interpolate(g[None, None], size=(H, W), mode=UP, align_corners=False)[0, 0]
 
 
-ARM_OFFS = [(-2, d) for d in range(-2, 3)] + [(-1, d) for d in range(-2, 3)] + [(0, -3), (0, -2), (0, -1)]
-
-
 def arm_bits(q, arm):
     """Bits of grid q under a learned causal model (13 neighbours -> MLP -> Laplace mean, log-scale):
-    an idealised code length (not the format's coder)."""
+    an idealised code length (not the format's coder); the neighbours and the code length of
+    `arm_estimate.py`, here differentiable in q."""
     r, c = q.shape
     p = F.pad(q[None, None], (3, 2, 2, 0))[0, 0]
     x = torch.stack([p[2 + dy:2 + dy + r, 3 + dx:3 + dx + c].reshape(-1) for dy, dx in ARM_OFFS], 1)
@@ -66,13 +65,7 @@ def arm_bits(q, arm):
     for i in range(0, len(arm) - 2, 2):
         h = torch.relu(torch.addmm(arm[i + 1], h, arm[i].T))
     o = torch.addmm(arm[-1], h, arm[-2].T)
-    mu, b = o[:, 0], torch.exp(o[:, 1]).clamp_min(0.05)
-    v = q.reshape(-1)
-
-    def cdf(t):
-        z = (t - mu) / b
-        return torch.where(z < 0, 0.5 * torch.exp(z.clamp_max(0)), 1 - 0.5 * torch.exp(-z.clamp_min(0)))
-    return -torch.log2((cdf(v + 0.5) - cdf(v - 0.5)).clamp_min(1e-9)).sum()
+    return laplace_bits(q.reshape(-1), o[:, 0], o[:, 1])
 
 
 def exact_bytes(latents, weights):
@@ -144,16 +137,14 @@ def softround(x, t):
     return f + 0.5 * torch.tanh((x - f - 0.5) / t) / math.tanh(1 / (2 * t)) + 0.5
 
 
-SOFT = None  # (temperature, noise std) while training with --quant softround
-
-
-def run_level(lv, feats_prev, base, target, mode, crop=None, hard_w=False):
-    """feats_prev (C, H, W) upsampled earlier grids, base (3, H, W) previous display. mode: 'noise'|'hard'|'eval'."""
+def run_level(lv, feats_prev, base, target, mode, crop=None, hard_w=False, soft=None):
+    """feats_prev (C, H, W) upsampled earlier grids, base (3, H, W) previous display. mode: 'noise'|'hard'|'eval';
+    soft: (temperature, noise sd) to soft-round in 'noise' mode instead of adding uniform noise."""
     H, W = target.shape[1:]
     qs = []
     for g in lv.latents():
-        if mode == "noise" and SOFT is not None:  # C3's soft rounding: softround(softround(x) + noise)
-            t, sd = SOFT
+        if mode == "noise" and soft is not None:  # C3's soft rounding: softround(softround(x) + noise)
+            t, sd = soft
             qs.append(softround(softround(g, t) + sd * torch.randn_like(g), t))
         elif mode == "noise":
             qs.append(g + (torch.rand_like(g) - 0.5))
@@ -243,14 +234,14 @@ def main():
             for gr in opt.param_groups:
                 gr["lr"] = a.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
             hard = frac >= 1 - a.ste
+            soft = None
             if a.quant == "softround":
-                global SOFT
                 u = min(1.0, frac / (1 - a.ste))
-                SOFT = (0.35 + (0.08 - 0.35) * u, 0.22 + (0.15 - 0.22) * u)
+                soft = (0.35 + (0.08 - 0.35) * u, 0.22 + (0.15 - 0.22) * u)
             crop = None
             if a.patch and a.patch < min(H, W):
                 crop = (int(torch.randint(H - a.patch + 1, (1,))), int(torch.randint(W - a.patch + 1, (1,))), a.patch)
-            y, qs, _ = run_level(lv, feats, base, target, "hard" if hard else "noise", crop, hard_w=hard)
+            y, qs, _ = run_level(lv, feats, base, target, "hard" if hard else "noise", crop, hard_w=hard, soft=soft)
             t = target if crop is None else target[:, crop[0]:crop[0] + a.patch, crop[1]:crop[1] + a.patch]
             mse = torch.mean((y - t) ** 2)
             if a.arm:
