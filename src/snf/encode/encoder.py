@@ -148,6 +148,9 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     s = _settings(settings, kw)
     if s.field == "grid":
         return compress_grid(img, s, quiet=quiet, device=device, progress=progress, publish=publish)
+    if s.field == "latent":
+        from snf.encode.latent_encoder import compress_latent
+        return compress_latent(img, s, quiet=quiet, device=device, progress=progress, publish=publish)
     s = s.for_signal("image")
     return encode_fit(lambda arch: image_fit(img, arch), s, img.shape[2], quiet=quiet, device=device,
                       progress=progress, publish=publish, refit=refit, cache_limit=cache_limit)
