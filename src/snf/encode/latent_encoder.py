@@ -116,7 +116,7 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
                     print(f"snf: latent encode: this machine fits {fit} of {steps} steps in "
                           f"{deadline:.0f} s; training those (the bytes depend on the machine)", file=sys.stderr)
         if k == K:
-            last = {"psnr": -10 * math.log10(max(float(d), 1e-12)), "bpp": float(r)}
+            last = {"psnr": -10 * math.log10(max(float(d.detach()), 1e-12)), "bpp": float(r.detach())}
         if progress is not None or not quiet:
             text = f"step {step}/{total}, PSNR {last.get('psnr', 0):.2f} dB, {last.get('bpp', 0):.3f} bpp"
             bar.update("latent", step, total, text)
