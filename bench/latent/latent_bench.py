@@ -101,7 +101,7 @@ def main() -> None:
                          "psnr": lv["psnr"], "jpeg_prefix": jp[k], "webp": at_bytes(curve, n),
                          "webp_bytes_for_psnr": bytes_at(curve, lv["psnr"])}
                         for k, (n, lv) in enumerate(zip(ends, res["levels"]))]
-                rec = {"photo": os.path.basename(path), "q": q, "effort": a.effort, "variant": label,
+                rec = {"photo": os.path.basename(path), "q": q, "lambda": le.lambda_of_quality(q), "effort": a.effort, "variant": label,
                        "file_bytes": len(res["bytes"]), "header_bytes": p.header_end, "seconds": round(secs, 1),
                        "timing": res["timing"], "levels": rows,
                        "threads": os.environ.get("OMP_NUM_THREADS"), "load": os.getloadavg()[0]}
