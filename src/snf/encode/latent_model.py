@@ -140,7 +140,19 @@ class LatentModel(nn.Module):
             mu = mu + (torch.round(mu) - mu).detach()
         s = o[:, 1].clamp(0, L.N_SCALES - 1)
         b = torch.exp2((s - L.SCALE_OFFSET) / 6.0)
+        if GEOMETRIC:
+            return geometric_bits(sym, mu, b).sum()
         return laplace_bits(sym, mu, b).sum()
+
+
+GEOMETRIC = False  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
+
+
+def geometric_bits(x: torch.Tensor, mu: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """-log2 of the two-sided geometric pmf the coder's table approximates (section 8 with
+    ratio r = exp(-1/b)): P(d) = (1 - r) / (1 + r) * r^|d|, d = x - mu (real d interpolates)."""
+    r = torch.exp(-1.0 / b)
+    return (-torch.log2((1 - r) / (1 + r)).clamp_max(16.0) + (x - mu).abs() / b / LOG2).clamp_max(16.0)
 
 
 def laplace_bits(x: torch.Tensor, mu: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
