@@ -145,7 +145,7 @@ class LatentModel(nn.Module):
         return laplace_bits(sym, mu, b).sum()
 
 
-GEOMETRIC = False  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
+GEOMETRIC = True  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
 
 
 def geometric_bits(x: torch.Tensor, mu: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
