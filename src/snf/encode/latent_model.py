@@ -66,7 +66,7 @@ class LatentModel(nn.Module):
         out = []
         for y in self.latents:
             if how == "noise":
-                out.append(y + torch.rand(y.shape, generator=gen) - 0.5)
+                out.append(y + torch.rand(y.shape, generator=gen, device=y.device) - 0.5)
             elif how == "ste":
                 out.append(y + (torch.round(y) - y).detach())
             else:
