@@ -9,7 +9,7 @@ for people (index, error pages, offline API docs) are checked here too.
 
 Each state worth a look is saved as a screenshot in a folder this module prints
 (`viewer-screenshots` under pytest's temporary directory); with
-SNF_VIEWER_SCREENSHOTS=1 they are also copied to bench/viewer-screenshots/.
+SNF_VIEWER_SCREENSHOTS=DIR they are also copied to DIR.
 Chromium missing: skipped locally, a failure under CI (tests/conftest.py).
 """
 from __future__ import annotations
@@ -173,18 +173,18 @@ def _stop(proc: subprocess.Popen, kill: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
-    """Save screenshots for review: shots(page, name). Printed folder; copied to bench/ on request."""
+    """Save screenshots for review: shots(page, name). Printed folder; also copied to the folder
+    $SNF_VIEWER_SCREENSHOTS names, when set."""
     folder = tmp_path_factory.mktemp("viewer-screenshots")
     print(f"\nviewer screenshots: {folder}")
-    keep = os.environ.get("SNF_VIEWER_SCREENSHOTS") == "1"
-    bench = Path(__file__).resolve().parent.parent / "bench" / "viewer-screenshots"
+    keep = os.environ.get("SNF_VIEWER_SCREENSHOTS")
 
     def save(page, name: str) -> Path:
         path = folder / f"{name}.png"
         page.screenshot(path=str(path))
         if keep:
-            bench.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, bench / path.name)
+            os.makedirs(keep, exist_ok=True)
+            shutil.copyfile(path, Path(keep) / path.name)
         return path
     return save
 

@@ -194,7 +194,7 @@ class EncodeSettings:
 
     @property
     def rdoq_on(self) -> bool:
-        """Rate-distortion rounding: with --quality, on unless turned off (bench/rd/RESULTS.md)."""
+        """Rate-distortion rounding: with --quality, on unless turned off (bench/RESULTS.md)."""
         return self.quality_on is not None and self.rdoq is not False
 
     def header_record(self) -> dict:
