@@ -271,6 +271,7 @@ def bad_vectors() -> dict:
     # must-understand values of the wrong type are unknown values (2.1); `requires` itself must be a list
     put("field-not-a-string", with_header(dict(h, field=3)), "unsupported")
     put("quant-coding-not-a-string", with_header(dict(h, quant=dict(quant, coding=3))), "unsupported")
+    put("coords-order-not-a-string", with_header(dict(h, coords=dict(C.DEFAULT_COORDS, order=3))), "unsupported")
     put("requires-not-a-list", with_header(dict(h, requires="grid-rans")), "header")
     put("zstd-dictionary-id-0", assemble(h, payloads, compress=lambda raw: with_dictionary_id_0(
         zstandard.ZstdCompressor(level=19, write_content_size=True).compress(raw))), "payload", 1)
