@@ -17,7 +17,7 @@ from snf.serve.catalog import Catalog
 from snf.serve.config import Settings
 
 OUTPUT_TMP = "out.snf.tmp"
-JOB_KEYS = ("threads", "replace", "image", "memory_mb", "estimate_mb")  # job params that are not encode settings
+JOB_KEYS = ("threads", "replace", "image", "memory_mb", "estimate_mb", "publish")  # job params that are not encode settings
 
 
 def die_with_parent() -> None:
@@ -53,6 +53,47 @@ def place(tmp: str, final: str, replace: bool, sha256: str | None = None) -> Non
         os.close(fd)
 
 
+def keep_original(settings: Settings, job: dict, img) -> str:
+    """`DIR/ID.png` beside the asset: the picture that was uploaded (lossless), which the compare
+    page (`/compare/ID`) measures every codec against. Written atomically; returns its path."""
+    from PIL import Image
+    from snf.format.container import write_atomic
+    import io
+    buf = io.BytesIO()
+    Image.fromarray(img if img.shape[-1] != 1 else img[..., 0]).save(buf, format="PNG")
+    path = os.path.join(settings.root, job["asset_id"] + ".png")
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+class Published:
+    """Levels published while later ones train (upload field `publish_levels`): each valid prefix
+    file (header and levels 1..k, no end chunk) replaces `DIR/ID.snf` in one step, so the asset
+    is served, growing, from level 1 on. A job that fails takes back what it published."""
+
+    def __init__(self, settings: Settings, job: dict, img):
+        self.settings, self.job, self.img = settings, job, img
+        self.final = os.path.join(settings.root, job["asset_id"] + ".snf")
+        self.png = os.path.join(settings.root, job["asset_id"] + ".png")
+        self.had_png = os.path.exists(self.png)
+        self.count, self.last = 0, None
+
+    def level(self, prefix: bytes) -> None:
+        from snf.format.container import write_atomic
+        if self.count == 0:
+            keep_original(self.settings, self.job, self.img)
+        write_atomic(self.final, prefix)
+        self.count += 1
+        self.last = hashlib.sha256(prefix).hexdigest()
+
+    def withdraw(self) -> None:
+        from snf.serve.jobs import file_sha256
+        if self.last and file_sha256(self.final) == self.last:
+            os.unlink(self.final)
+            if not self.had_png and os.path.exists(self.png):
+                os.unlink(self.png)
+
+
 def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
     from snf.signals.image import load_image
     p, folder = job["params"], settings.job_dir(job["id"])
@@ -72,7 +113,15 @@ def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
     given = p["settings"] if "settings" in p else {k: v for k, v in p.items() if k not in JOB_KEYS}
     enc = EncodeSettings.from_dict(given)
     cache = cache_budget_bytes(img.shape[0] * img.shape[1], enc, p["memory_mb"]) if p.get("memory_mb") else None
-    result = encoder.compress(img, enc, quiet=True, progress=progress, cache_limit=cache)
+    final = os.path.join(settings.root, job["asset_id"] + ".snf")
+    published = Published(settings, job, img) if p.get("publish") else None
+    try:
+        result = encoder.compress(img, enc, quiet=True, progress=progress, cache_limit=cache,
+                                  publish=published.level if published else None)
+    except BaseException:
+        if published:
+            published.withdraw()
+        raise
     tmp = os.path.join(folder, OUTPUT_TMP)
     with open(tmp, "wb") as f:
         f.write(result["bytes"])
@@ -80,7 +129,10 @@ def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
         os.fsync(f.fileno())
     sha = hashlib.sha256(result["bytes"]).hexdigest()
     catalog.set_output(job["id"], sha)  # before placing: a crash after it is then recognisable
-    place(tmp, os.path.join(settings.root, job["asset_id"] + ".snf"), p.get("replace", False), sha)
+    if published is None:
+        keep_original(settings, job, img)
+    # once a prefix of ours holds the name, the whole file replaces it
+    place(tmp, final, p.get("replace", False) or bool(published and published.count), sha)
     last = result["levels"][-1]
     return f"{len(result['levels'])} levels, {len(result['bytes']):,} bytes, last level {last['psnr']:.2f} dB"
 
