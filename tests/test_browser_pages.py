@@ -322,17 +322,17 @@ def test_upload_to_first_picture_and_errors_on_the_page(site, page, shots):
     page.click("#go")
     page.wait_for_function("snfUpload.job && snfUpload.job.state === 'running'", timeout=60000)
     page.wait_for_function("snfUpload.viewerOpened !== null", timeout=120000)
-    frame = page.frame_locator("#viewer")
-    viewer = page.frame(url=lambda u: "/view/up" in u)
-    viewer.wait_for_function("window.snf && window.snf.levelsShown.length >= 1", timeout=60000)
+    inner = "document.getElementById('viewer').contentWindow.snf"
+    page.wait_for_function(f"{inner} && {inner}.levelsShown.length >= 1", timeout=60000)
     state = page.evaluate("snfUpload.job.state")
+    first = page.evaluate(f"{inner}.levelsShown[0].level")
     shots(page, "upload-during-encode", full=True)
-    print(f"upload: job {state} when the viewer showed level "
-          f"{viewer.evaluate('window.snf.levelsShown[0].level')}; viewer opened "
+    print(f"upload: job {state} when the viewer showed level {first}; viewer opened "
           f"{page.evaluate('snfUpload.viewerOpened'):.0f} ms after the upload was accepted")
     page.wait_for_function("snfUpload.job.state === 'done'", timeout=180000)
-    viewer.wait_for_function("window.snf.current === 3", timeout=60000)
-    assert frame.locator("#view").get_attribute("aria-label").startswith("up, level 3 of 3")
+    page.wait_for_function(f"{inner}.current === 3", timeout=60000)
+    label = page.frame_locator("#viewer").locator("#view").get_attribute("aria-label")
+    assert label.startswith("up, level 3 of 3"), label
     assert (site["dir"] / "up.png").is_file(), "the server keeps the original of an upload"
     assert httpx.get(f"{base}/v1/assets/up").json()["complete"] is True
     assert "running" in page.evaluate("snfUpload.states")

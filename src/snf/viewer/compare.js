@@ -278,7 +278,7 @@
       const b = document.createElement("button");
       b.type = "button";
       b.textContent = `L${i + 1}`;
-      b.setAttribute("aria-label", `end of snf level ${i + 1}: ${fmtBytes(end)}`);
+      b.setAttribute("aria-label", `L${i + 1}: end of snf level ${i + 1}, ${fmtBytes(end)}`);
       b.onclick = () => setBytes(end);
       return b;
     }));

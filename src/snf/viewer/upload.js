@@ -71,7 +71,7 @@ async function buildForm() {
   if (!resp.ok) throw new Error(await detailOf(resp));
   const schema = await resp.json();
   for (const f of schema.fields) $(f.main ? "main-settings" : "more-settings").append(control(f));
-  $("defaults-note").textContent = `${schema.defaults_note}. This server: uploads up to ${(schema.limits.max_upload_bytes / 1e6).toFixed(0)} MB, `
+  $("defaults-note").textContent = `${schema.defaults_note}. This server: uploads up to ${(schema.limits.max_upload_bytes / 2 ** 20).toFixed(0)} MiB, `
     + `${(schema.limits.max_pixels / 1e6).toFixed(0)} Mpx, ${schema.limits.max_steps} steps per level.`;
   if (!schema.writes) showError("This server is read-only (it was started without a token): uploads are refused.");
   U.schema = schema;
@@ -132,6 +132,7 @@ async function follow(job) {
   U.asset = job.asset_id;
   U.started = performance.now();
   $("job").hidden = false;
+  $("job").scrollIntoView({ block: "start" });
   $("job-asset").textContent = job.asset_id;
   const a = encodeURIComponent(job.asset_id);
   $("view-link").href = `/view/${a}`;

@@ -46,6 +46,7 @@ export class VideoPlayer {
     this.root.style.display = "flex";
     this.root.style.flexDirection = "column";
     this.root.style.alignItems = "center";
+    this.root.style.width = "100%";
     this.playing = true;
     this.frame = 0;
     this.timer = 0;
@@ -68,6 +69,8 @@ export class VideoPlayer {
     this.rate = ((this.fps || 8) * this.n) / covered;
     this.canvas.width = w;
     this.canvas.height = h;
+    // Shown large (pixels kept sharp): as wide as the stage allows, within 60% of the window's height.
+    this.canvas.style.width = `min(100%, ${Math.max(w, 8 * w)}px, calc(60vh * ${w / h}))`;
     this.slider.max = String(this.n - 1);
     this.frame = Math.min(this.frame, this.n - 1);
     Object.assign(this.state, { level: k, frames: this.n, fps: this.fps });

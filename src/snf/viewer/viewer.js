@@ -405,7 +405,7 @@ function showRemote(k) {
   view.remoteLoading = k;
   view.player.show(view.remote === "video" ? `${base}.png` : `${base}.ply`, k).then(() => {
     view.remoteLoading = null;
-    view.shown = { level: k, preview: false, w: 0, h: 0, source: "server" };
+    view.shown = { level: k, preview: false, w: snf.header.size[0], h: snf.header.size[1], source: "server" };
     snf.current = k;
     if (snf.firstPictureMs === null) snf.firstPictureMs = now();
     if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: snf.bytes, source: "server" });
