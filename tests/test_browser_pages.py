@@ -82,7 +82,8 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(site):
+def browser():
+    _need_chromium()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -162,7 +163,7 @@ def test_compare_slider_moves_and_panes_update(site, page, shots):
     original = np.asarray(Image.open(site["dir"] / "tiny.png").convert("RGB"))
     # paced: the page follows the stream, level by level, each decoded in the page
     kbps = max(8, round(len(snf_bytes) * 8 / 2.0 / 1000))
-    page.goto(f"{site['base']}/compare/tiny?kbps={kbps}")
+    page.goto(f"{site['base']}/compare/tiny?kbps={kbps}&decode=page")   # the page's own decoder
     page.wait_for_function("window.snfCompare && snfCompare.streamDone && snfCompare.levelsShown.length >= 1"
                            f" && snfCompare.N === {ends[-1]}", timeout=60000)
     wait_settled(page)
@@ -173,6 +174,7 @@ def test_compare_slider_moves_and_panes_update(site, page, shots):
     print(f"compare page, tiny 64x48: last byte of level 1 -> its picture {latency:.0f} ms; received "
           f"{[(r['level'], round(r['t_ms'])) for r in s['r']]}, shown {[(x['level'], round(x['t_ms'])) for x in s['s']]}")
     assert 0 <= latency < 5000
+    assert {x["source"] for x in s["s"]} == {"workers"}
     assert s["r"][-1]["t_ms"] - s["r"][0]["t_ms"] > 500, "the stream was not paced"
     check_panes(panes(page), ends[-1], original, snf_bytes, ends)
     # the slider, by keyboard: focus it, Home, then arrow steps of 1/200 of the file
@@ -275,8 +277,9 @@ def test_compare_screenshots_on_a_real_picture(browser, shots, tmp_path):
                                timeout=180000)
         wait_settled(page, timeout=120000)
         s = page.evaluate("({r: snfCompare.levelsReceived, s: snfCompare.levelsShown})")
-        lat = next(x for x in s["s"] if x["level"] == 1)["t_ms"] - next(r for r in s["r"] if r["level"] == 1)["t_ms"]
-        print(f"compare page, {name}: last byte of level 1 -> its picture {lat:.0f} ms "
+        first = next(x for x in s["s"] if x["level"] == 1)
+        lat = first["t_ms"] - next(r for r in s["r"] if r["level"] == 1)["t_ms"]
+        print(f"compare page, {name}: last byte of level 1 -> its picture {lat:.0f} ms (from {first['source']}) "
               f"(levels received {[round(r['t_ms']) for r in s['r']]}, shown {[round(x['t_ms']) for x in s['s']]})")
         for i, n in enumerate((ends[0], ends[min(1, len(ends) - 1)] + (ends[-1] - ends[0]) // 7, ends[-1])):
             page.fill("#bytes-num", str(n))

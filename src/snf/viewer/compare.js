@@ -126,7 +126,7 @@
     if (!have) return { detail: `level ${k} of ${total}: decoding…`, bytes: ends[k - 1], psnr: null, canvas: null };
     const lv = S.snfLevels.get(have);
     const wait = have < k ? ` (level ${k} decoding…)` : "";
-    return { detail: `level ${have} of ${total}${wait}`, bytes: ends[have - 1], psnr: lv.psnr, canvas: lv.canvas, level: have };
+    return { detail: `level ${have} of ${total}${wait}${lv.source === "workers" ? " (decoded in this page)" : lv.source === "server PNG" ? " (the server's decode)" : ""}`, bytes: ends[have - 1], psnr: lv.psnr, canvas: lv.canvas, level: have };
   }
 
   /** Recompute every pane for the current byte count, then draw (stale answers are dropped). */
@@ -190,7 +190,7 @@
   function draw() {
     const snf = S.panes.snf;
     if (snf && snf.level && !S.levelsShown.some((s) => s.level === snf.level)) {
-      S.levelsShown.push({ level: snf.level, t_ms: now(), bytes: S.N });
+      S.levelsShown.push({ level: snf.level, t_ms: now(), bytes: S.N, source: S.snfLevels.get(snf.level).source });
     }
     $("facts").replaceChildren(...names().map(([k]) => {
       const p = S.panes[k], tr = document.createElement("tr");
@@ -301,9 +301,9 @@
   }
 
   /** Called with each decoded snf level (compare-stream.js on the server, embedded pictures in the static page). */
-  S.addLevel = (k, canvas) => {
+  S.addLevel = (k, canvas, source = "embedded") => {
     const ctx = canvas.getContext("2d", { willReadFrequently: true });
-    S.snfLevels.set(k, { canvas, psnr: psnr(ctx.getImageData(0, 0, S.W, S.H).data), t_ms: now() });
+    S.snfLevels.set(k, { canvas, psnr: psnr(ctx.getImageData(0, 0, S.W, S.H).data), t_ms: now(), source });
     const ends = S.table.snf.ends;
     if (S.follow) setBytes(ends[Math.min(k, ends.length) - 1], false);   // follow the stream until the user moves
     else { S.panes.snf = { label: "snf", ...snfPane(S.N) }; draw(); }
