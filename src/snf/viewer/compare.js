@@ -18,7 +18,7 @@
     levelsReceived: [],     // set by compare-stream.js: {level, t_ms, bytes}
     panes: {},              // name -> {label, detail, bytes, psnr, canvas}
     settled: false, error: null, gen: 0,
-    zoom: 1, cx: 0, cy: 0, split: 50, mode: "split", other: "jpeg",
+    zoom: 1, cx: 0, cy: 0, split: 50, layout: "split", other: "jpeg",
     jpegCache: new Map(), files: new Map(),
   };
   window.snfCompare = S;
@@ -204,7 +204,7 @@
     }));
     for (const z of [$("split"), $("side")]) z.classList.toggle("zoomed", S.zoom > 1);
     const zoomNote = S.zoom > 1 ? `, zoomed ${S.zoom}× around pixel ${Math.round(S.cx)}, ${Math.round(S.cy)}` : "";
-    if (S.mode === "split") {
+    if (S.layout === "split") {
       const right = S.panes[S.other] || { label: "", detail: "", canvas: null };
       paint($("split-left"), snf && snf.canvas);
       paint($("split-right"), right.canvas);
@@ -286,10 +286,10 @@
     other.replaceChildren(...PANES.slice(1).filter(([k]) => k !== "jxl" || S.table.jxl).map(([k, label]) => new Option(label, k)));
     other.onchange = () => { S.other = other.value; draw(); };
     $("mode").onchange = () => {
-      S.mode = $("mode").value;
-      $("split").hidden = S.mode !== "split";
-      $("side").hidden = S.mode === "split";
-      $("other-label").hidden = $("split-label").hidden = S.mode !== "split";
+      S.layout = $("mode").value;
+      $("split").hidden = S.layout !== "split";
+      $("side").hidden = S.layout === "split";
+      $("other-label").hidden = $("split-label").hidden = S.layout !== "split";
       draw();
     };
     $("split-at").addEventListener("input", () => { S.split = Number($("split-at").value); draw(); });
