@@ -34,7 +34,7 @@ export class VideoPlayer {
     this.playBtn = button("Pause", () => this.toggle());
     this.slider = el("input", { type: "range", min: "0", max: "0", value: "0", step: "1", "aria-label": "frame" });
     this.slider.style.minHeight = "44px";
-    this.slider.oninput = () => { this.pause(); this.frame = Number(this.slider.value); this.draw(); };
+    this.slider.oninput = () => { this.frame = Number(this.slider.value); this.pause(); };  // pause() draws it
     this.label = el("span", { "aria-live": "off" });
     this.label.style.fontVariantNumeric = "tabular-nums";
     const bar = el("div", { class: "video-controls", role: "group", "aria-label": "video controls" });
