@@ -721,7 +721,13 @@ async function followGrowing() {
   snf.follows = (snf.follows || 0) + 1;
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const m = await fetch(assetUrl, { cache: "no-store" }).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    const resp = await fetch(assetUrl, { cache: "no-store" }).catch(() => null);
+    if (resp && resp.status === 404) {   // the encode failed and took its levels back
+      snf.state = "ended";
+      fail(levelMessage("the asset is gone (its encode stopped)"));
+      return;
+    }
+    const m = resp && resp.ok ? await resp.json().catch(() => null) : null;
     if (m && (m.bytes !== snf.bytes || m.complete)) break;
   }
   view.reset();
