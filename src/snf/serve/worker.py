@@ -12,12 +12,18 @@ import os
 import shutil
 import signal
 import sys
+import time
 
 from snf.serve.catalog import Catalog
 from snf.serve.config import Settings
+from snf.serve.placing import deliver, output_path
 
-OUTPUT_TMP = "out.snf.tmp"
 JOB_KEYS = ("threads", "replace", "image", "memory_mb", "estimate_mb", "publish")  # job params that are not encode settings
+
+
+def job_settings(params: dict) -> dict:
+    """A job row's encode settings (rows queued before settings were one object hold them at the top level)."""
+    return params["settings"] if "settings" in params else {k: v for k, v in params.items() if k not in JOB_KEYS}
 
 
 def die_with_parent() -> None:
@@ -32,33 +38,12 @@ def die_with_parent() -> None:
         sys.exit(3)  # the server is already gone
 
 
-def place(tmp: str, final: str, replace: bool, sha256: str | None = None) -> None:
-    """Move the finished file into DIR in one step; without `replace`, never clobber
-    (but a file already there with this output's hash is this job's own, placed by an
-    earlier run that died before saying so: done, not a failure)."""
-    if replace:
-        os.replace(tmp, final)
-    else:
-        try:
-            os.link(tmp, final)
-        except FileExistsError:
-            from snf.serve.jobs import file_sha256
-            if sha256 is None or file_sha256(final) != sha256:
-                raise RuntimeError(f"asset {os.path.basename(final)[:-4]} already exists") from None
-        os.unlink(tmp)
-    fd = os.open(os.path.dirname(final), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def keep_original(settings: Settings, job: dict, img) -> str:
     """`DIR/ID.png` beside the asset: the picture that was uploaded (lossless), which the compare
     page (`/compare/ID`) measures every codec against. Written atomically; returns its path."""
+    import io
     from PIL import Image
     from snf.format.container import write_atomic
-    import io
     buf = io.BytesIO()
     Image.fromarray(img if img.shape[-1] != 1 else img[..., 0]).save(buf, format="PNG")
     path = os.path.join(settings.root, job["asset_id"] + ".png")
@@ -82,12 +67,12 @@ class Published:
         from snf.format.container import write_atomic
         if self.count == 0:
             keep_original(self.settings, self.job, self.img)
-        write_atomic(self.final, prefix)
+        write_atomic(self.final, prefix, durable=False)
         self.count += 1
         self.last = hashlib.sha256(prefix).hexdigest()
 
     def withdraw(self) -> None:
-        from snf.serve.jobs import file_sha256
+        from snf.serve.placing import file_sha256
         if self.last and file_sha256(self.final) == self.last:
             os.unlink(self.final)
             if not self.had_png and os.path.exists(self.png):
@@ -95,46 +80,38 @@ class Published:
 
 
 def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
-    from snf.signals.image import load_image
-    p, folder = job["params"], settings.job_dir(job["id"])
-    img = load_image(os.path.join(folder, job["input_name"]))
+    """Encode the job's upload through the encode service, place the file; the job's message.
+    With `publish` (upload field `publish_levels`) each level is in DIR as soon as it is made."""
+    from snf.encode import service
+    from snf.format.container import write_atomic
+    from snf.settings import EncodeSettings
+    from snf.serve.limits import cache_budget_bytes
+    p = job["params"]
+    enc = EncodeSettings.from_dict(job_settings(p))
+    signal_ = service.load(os.path.join(settings.job_dir(job["id"]), job["input_name"]), enc)
+    cache = cache_budget_bytes(signal_.samples, enc, p["memory_mb"]) if p.get("memory_mb") else None
     catalog.progress(job["id"], 0.0, "loading torch")
-    import torch
-    if p.get("threads"):
-        torch.set_num_threads(p["threads"])
-    from snf.encode import encoder
 
     def progress(state: dict) -> None:
         catalog.progress(job["id"], min(0.99, state["fraction"]), state["text"])
-
-    from snf.settings import EncodeSettings
-    from snf.serve.limits import cache_budget_bytes
-    # rows queued before settings were one object hold the settings at the top level
-    given = p["settings"] if "settings" in p else {k: v for k, v in p.items() if k not in JOB_KEYS}
-    enc = EncodeSettings.from_dict(given)
-    cache = cache_budget_bytes(img.shape[0] * img.shape[1], enc, p["memory_mb"]) if p.get("memory_mb") else None
-    final = os.path.join(settings.root, job["asset_id"] + ".snf")
+    img = signal_.args[0]
     published = Published(settings, job, img) if p.get("publish") else None
+    t0 = time.monotonic()
     try:
-        result = encoder.compress(img, enc, quiet=True, progress=progress, cache_limit=cache,
-                                  publish=published.level if published else None)
+        result = service.encode(signal_, enc, threads=p.get("threads"), progress=progress,
+                                publish=published.level if published else None, cache_limit=cache)
     except BaseException:
         if published:
             published.withdraw()
         raise
-    tmp = os.path.join(folder, OUTPUT_TMP)
-    with open(tmp, "wb") as f:
-        f.write(result["bytes"])
-        f.flush()
-        os.fsync(f.fileno())
-    sha = hashlib.sha256(result["bytes"]).hexdigest()
-    catalog.set_output(job["id"], sha)  # before placing: a crash after it is then recognisable
-    if published is None:
+    write_atomic(output_path(settings, job), result["bytes"])
+    summary = service.summarise(result, signal_.kind, time.monotonic() - t0)
+    if published is None or not published.count:
         keep_original(settings, job, img)
     # once a prefix of ours holds the name, the whole file replaces it
-    place(tmp, final, p.get("replace", False) or bool(published and published.count), sha)
-    last = result["levels"][-1]
-    return f"{len(result['levels'])} levels, {len(result['bytes']):,} bytes, last level {last['psnr']:.2f} dB"
+    placed = {**job, "params": {**p, "replace": True}} if published and published.count else job
+    deliver(settings, catalog, placed, summary.sha256)
+    return summary.brief()
 
 
 def main(argv=None) -> int:
