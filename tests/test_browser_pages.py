@@ -5,8 +5,8 @@ upload and watch (`/upload`), videos and shapes in the viewer, keyboard use and 
 A real `snf-serve` (uploads on) serves a tiny encode with its original beside it, the same
 file without one, a synthetic video and a tiny SDF. Screenshots go to pytest's temporary
 folder (printed); with SNF_VIEWER_SCREENSHOTS=1 also to bench/viewer-screenshots/. With
-SNF_COMPARE_IMAGE=path/kodim03.png (and kodim03.snf beside it) the compare page is also
-shot on that picture at three slider positions. axe-core comes from tests/browser/
+SNF_COMPARE_IMAGE=path/kodim03.png (and kodim03.snf beside it) the three compare screenshots
+are taken on that picture instead of the tiny one. axe-core comes from tests/browser/
 (`npm ci` there; .ci/run does it). Chromium or axe-core missing: skipped locally, a failure
 when CI=true.
 """
@@ -252,14 +252,13 @@ def test_static_compare_page_opens_from_disk(site, browser, tmp_path):
         page.close()
 
 
-@pytest.mark.skipif(not os.environ.get("SNF_COMPARE_IMAGE"), reason="set SNF_COMPARE_IMAGE=kodim03.png "
-                    "(with kodim03.snf beside it) for the compare screenshots on a real picture")
-def test_compare_screenshots_on_a_real_picture(browser, shots, tmp_path):
-    """Serves the picture and its snf file, paces the stream, shoots three slider positions."""
+def test_compare_screenshots_at_three_byte_counts(site, browser, shots, tmp_path):
+    """Serves a picture and its snf file, paces the stream, shoots three slider positions: the
+    tiny asset, or SNF_COMPARE_IMAGE=path/kodim03.png with kodim03.snf beside it (the issue's
+    screenshots, bench/viewer-screenshots/compare-kodim03-*.png)."""
     from PIL import Image
-    from snf.bench.compare import make_variants  # noqa: F401 (the server makes them)
     from snf.format.container import read
-    image = Path(os.environ["SNF_COMPARE_IMAGE"])
+    image = Path(os.environ.get("SNF_COMPARE_IMAGE") or site["dir"] / "tiny.png")
     name = image.stem
     folder = tmp_path / "served"
     folder.mkdir()
@@ -286,6 +285,8 @@ def test_compare_screenshots_on_a_real_picture(browser, shots, tmp_path):
             page.press("#bytes-num", "Enter")
             wait_settled(page, n, timeout=120000)
             p = panes(page)
+            assert all(v["bytes"] <= n for v in p.values()), p
+            assert p["snf"]["level"] == sum(e <= n for e in ends) and p["jpeg"]["psnr"] is not None, p
             print(f"  {n} B: " + "; ".join(f"{k} {v['detail']} {v['bytes']} B {v['psnr'] or 0:.2f} dB" for k, v in p.items()))
             shots(page, f"compare-{name}-{i + 1}-{n}B", full=True)
     finally:

@@ -1,17 +1,11 @@
 // Entropy-coded level payloads of .snf 2.x (format_spec.md section 3.2), mirroring
 // snf/format/coded.py: per block its step codes and model, then one rANS stream.
 
-import { blocks } from "./snf-arch.js";
+import { blocks, nCodes } from "./snf-arch.js";
 import { decodeSegments, EntropyError } from "./snf-rans.js";
 import { STEPS } from "./snf-steps.js";
 
 export { STEPS };
-
-const PER_ROW_MIN_COLS = 9;
-
-export function nCodes(block) {
-  return block.cols && block.nCols >= PER_ROW_MIN_COLS ? block.nRows : 1;
-}
 
 /** Integers of level k's blocks (for conformance tests) and their step codes. */
 export function decodeCodedInts(arch, level, body) {
