@@ -97,3 +97,17 @@ def test_a_failed_job_takes_back_its_published_levels(tmp_path):
     (tmp_path / "pic.snf").write_bytes(b"someone else's")
     pub.withdraw()
     assert (tmp_path / "pic.snf").read_bytes() == b"someone else's"
+
+
+def test_the_form_bounds_are_the_ones_validation_uses():
+    """The bits bound the page offers is the one EncodeSettings enforces (names move; values must not drift)."""
+    from snf.serve.config import Settings
+    from snf.serve.routes_upload_page import schema
+    from snf.settings import EncodeSettings, SettingsError
+    by = {f["name"]: f for f in schema(Settings(root="/tmp"))["fields"]}
+    lo, hi = by["bits"]["min"], by["bits"]["max"]
+    EncodeSettings(bits=lo)
+    EncodeSettings(bits=hi)
+    for bad in (lo - 1, hi + 1):
+        with pytest.raises(SettingsError):
+            EncodeSettings(bits=bad)

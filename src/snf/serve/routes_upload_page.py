@@ -29,7 +29,8 @@ def choices() -> dict:
 
 
 def ranges(server) -> dict:
-    return {"quality": (0, 100), "bits": (S.MIN_BITS, S.MAX_BITS), "steps": (1, server.max_steps),
+    top_bits = getattr(S, "MAX_CODED_BITS", None) or getattr(S, "MAX_BITS")   # the bound validate() checks
+    return {"quality": (0, 100), "bits": (S.MIN_BITS, top_bits), "steps": (1, server.max_steps),
             "time_budget": (0, server.max_time_budget), "seed": (0, 2 ** 53 - 1), "layers": (1, 64),
             "batch": (1, 1 << 24), "lr": (0, 1)}
 
