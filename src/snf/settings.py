@@ -25,9 +25,11 @@ SDF_BITS = 8             # --bits of an SDF when not given: its steps are fixed,
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
 FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
-GRID_ONLY = ("field", "grid")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
+GRID_ONLY = ("field", "grid", "effort")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
 GRID_KEYS = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")  # the settings a grid encode reads
 DEFAULT_GRID = "6.5.4:12,3:8,2:8"
+LATENT_KEYS = ("field", "quality", "effort", "steps", "time_budget", "seed", "lr")  # what a latent encode reads
+EFFORTS = ("fast", "slow")
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
 DEFAULT_DEADLINE = 260.0  # seconds of training for the fast preset's own steps (see `deadline_on`);
@@ -61,7 +63,10 @@ def _parse_bool(text) -> bool:
 class EncodeSettings:
     """Everything that decides an encode's bytes (with the input and the machine)."""
     field: str = _opt("siren", "field family: siren (the paper's growing SIREN) | grid (latent grids and a "
-                               "small synthesis network per level)")
+                               "small synthesis network per level) | latent (one jointly trained model with an "
+                               "integer context model, streamed coarse grids first)")
+    effort: str = _opt("fast", "latent field: fast (about 4 minutes on 2 CPU cores at 768x512) | slow (up to "
+                               "30 minutes; uses CUDA where present)")
     grid: str = _opt(DEFAULT_GRID, "grid field levels: per level the log2 downsampling factors of its new grids "
                                    "(dot-separated) and its synthesis width", metavar="F.F:W,F:W,...")
     widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
@@ -130,6 +135,18 @@ class EncodeSettings:
                                             if f.name in siren_only):
                 raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --rdoq, --bits and "
                                     "--quality apply to the siren field only")
+        if self.field == "latent":
+            if self.grow != "spectral" or self.signal not in (None, "image"):
+                raise SettingsError("field latent encodes images with spectral growth only")
+            siren_only = ("preset", "mode", "bits", "grid", "batch")
+            if self.qat or self.rdoq or any(getattr(self, f.name) != f.default for f in fields(self)
+                                            if f.name in siren_only):
+                raise SettingsError("field latent has its own recipe: --preset, --mode, --qat, --rdoq, --bits, "
+                                    "--grid and --batch do not apply to it")
+        elif self.effort != "fast":
+            raise SettingsError("effort applies to the latent field only")
+        if self.effort not in EFFORTS:
+            raise SettingsError(f"effort {self.effort!r} is not known (choose {', '.join(EFFORTS)})")
         if self.mode not in MODES:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
         if self.grow not in GROWS:
@@ -203,6 +220,8 @@ class EncodeSettings:
         grid's only the keys the grid field reads (a header byte is a level-1 byte)."""
         if self.field == "grid":
             return {k: v for k, v in self.to_dict().items() if k in GRID_KEYS}
+        if self.field == "latent":
+            return {k: v for k, v in self.to_dict().items() if k in LATENT_KEYS and v is not None}
         # unset options (None) are left out: from_dict reads a missing key as unset
         return {k: v for k, v in self.with_(qat=self.qat_on).to_dict().items()
                 if k not in GRID_ONLY and v is not None}

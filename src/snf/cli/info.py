@@ -25,8 +25,11 @@ def describe(path: str) -> dict:
 
 def summary(parsed, file_bytes: int) -> dict:
     from snf.field.grid import GridArch
+    from snf.field.latent import LatentArch
     if isinstance(parsed.arch, GridArch):
         return grid_summary(parsed, file_bytes)
+    if isinstance(parsed.arch, LatentArch):
+        return latent_summary(parsed, file_bytes)
     h, arch = parsed.header, parsed.arch
     pixels = 1
     for s in h["size"]:
@@ -97,6 +100,58 @@ def grid_summary(parsed, file_bytes: int) -> dict:
     }
 
 
+def latent_summary(parsed, file_bytes: int) -> dict:
+    """The latent family's summary: per level its grids (log2 factors and shapes), latents,
+    bytes and PSNR (the figures come from the ancillary `meta` chunk, when the file has one)."""
+    h, arch = parsed.header, parsed.arch
+    size = tuple(h["size"])
+    pixels = size[0] * size[1]
+    meta = parsed.meta or {}
+    stats_all = meta.get("levels") if isinstance(meta.get("levels"), list) else []
+    shapes = arch.grid_shapes(size)
+    levels, prev = [], parsed.header_end
+    for k in range(1, arch.levels + 1):
+        stats = stats_all[k - 1] if len(stats_all) >= k and isinstance(stats_all[k - 1], dict) else {}
+        done = k <= parsed.levels_complete
+        end = parsed.ends[k - 1] if done else None
+        a, b = arch.grid_range(k)
+        levels.append({
+            "level": k, "grids": list(arch.grids[k - 1]), "grid_shapes": [list(x) for x in shapes[a:b]],
+            "latents": sum(r * c for r, c in shapes[a:b]), "complete": done,
+            "bytes": end, "chunk_bytes": (end - prev) if done else None,
+            "bpp": round(end * 8 / pixels, 5) if done else None, "psnr": stats.get("psnr"),
+        })
+        prev = end if done else prev
+    weights = sum(t.size for t in arch.weight_tensors())
+    return {
+        "field": "latent", "version": ".".join(map(str, parsed.version)),
+        "signal": h["signal"], "width": size[0], "height": size[1], "frames": None, "channels": h["channels"],
+        "syn": list(arch.syn), "conv": arch.conv, "arm": list(arch.arm), "weights": weights,
+        "encoder": meta.get("encoder"), "file_bytes": file_bytes, "header_bytes": parsed.header_end,
+        "levels_complete": parsed.levels_complete, "complete": parsed.complete,
+        "error": None if parsed.error is None else str(parsed.error),
+        "levels": levels,
+    }
+
+
+def latent_table(info: dict) -> str:
+    channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
+    rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, field latent (container "
+            f"{info['version']}; synthesis {info['syn']} + {info['conv']} conv, ARM {info['arm'][0]}x"
+            f"{info['arm'][1]}, {info['weights']} weights in level 1), {info['levels_complete']}/"
+            f"{len(info['levels'])} levels complete, {info['file_bytes']} bytes (header {info['header_bytes']})"]
+    rows.append(f"{'level':>5} {'grids (1/2^f)':>14} {'latents':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} "
+                f"{'PSNR dB':>8}")
+    for lv in info["levels"]:
+        cum = lv["bytes"]
+        rows.append(f"{lv['level']:>5} {'.'.join(map(str, lv['grids'])):>14} {lv['latents']:>9,} "
+                    f"{lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
+                    f"{lv['bpp'] if cum else '-':>7} {lv['psnr'] if lv['psnr'] is not None else '-':>8}")
+    if info["error"]:
+        rows.append(f"stopped: {info['error']}")
+    return "\n".join(rows)
+
+
 def grid_table(info: dict) -> str:
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
     rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, field grid (container "
@@ -117,6 +172,8 @@ def grid_table(info: dict) -> str:
 def table(info: dict) -> str:
     if info.get("field") == "grid":
         return grid_table(info)
+    if info.get("field") == "latent":
+        return latent_table(info)
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
     q = info["quant"]
     coding = (f"quality {q['quality']}" if "quality" in q else f"{q.get('bits')}-bit") + \

@@ -490,7 +490,15 @@ class _GridCoder(_LevelCoder):
 
 # settings.field -> {signal kind -> compress function(*signal, settings, **run) -> Encoded}.
 # `snf.encode.service` dispatches on it; a new family is one entry here.
+def compress_latent_image(img: np.ndarray, s: EncodeSettings, *, cache_limit: int | None = None, **run) -> Encoded:
+    """The latent family (`snf.encode.latent_encoder`, format_spec.md section 11); it keeps no
+    activation cache, so `cache_limit` does not apply."""
+    from snf.encode.latent_encoder import compress_latent
+    return compress_latent(img, s, **run)
+
+
 FAMILIES = {
     "siren": {"image": compress_image, "video": compress_video, "sdf": compress_sdf},
     "grid": {"image": compress_grid},
+    "latent": {"image": compress_latent_image},
 }
