@@ -229,3 +229,20 @@ def test_meta_chunk_is_ancillary():
     assert msgpack.unpackb(b"\x80") == {}  # (msgpack present)
     p = read(data)
     assert p.meta == {"levels": [{}, {}]}
+
+
+def test_pillow_plugin_and_server_render(tiny, tmp_path):
+    from PIL import Image
+    import snf
+    snf.register_pillow()
+    from snf.decode.preview import render_level
+    _, res = tiny
+    path = tmp_path / "t.snf"
+    path.write_bytes(res["bytes"])
+    with Image.open(path) as im:
+        assert im.n_frames == 3 and im.size == (32, 24)
+        assert im.info["level"] == 3 and im.info["psnr"] == res["levels"][2]["psnr"]
+        im.seek(1)
+        im.load()
+    data, ext = render_level(read(res["bytes"]), 2)
+    assert ext == "png" and data[:8] == b"\x89PNG\r\n\x1a\n"

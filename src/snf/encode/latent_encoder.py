@@ -31,8 +31,8 @@ from snf.decode.render import to_samples
 
 # Per effort: steps (full-picture steps at 768x512 scale with the picture's area), lr, and the
 # wall-clock seconds the steps must fit in on a CPU (a slower machine trains fewer: said on stderr).
-EFFORTS = {"fast": {"steps": 420, "lr": 1e-2, "deadline": 240.0},
-           "slow": {"steps": 3000, "lr": 1e-2, "deadline": 1700.0}}
+EFFORTS = {"fast": {"steps": 420, "lr": 1e-2, "lr_latent": 0.1, "deadline": 240.0},
+           "slow": {"steps": 3000, "lr": 1e-2, "lr_latent": 0.05, "deadline": 1700.0}}
 NOISE_PHASE = 0.7        # fraction of the steps with noise; straight-through rounding after
 PREFIX_WEIGHTS_LAST = 0.5  # tail-drop: the last level's share of the steps, the rest split evenly
 MIN_LR_FRACTION = 0.02
@@ -80,7 +80,10 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     model.parents = [None if p is None else tuple(x.to(device) for x in p) for p in model.parents]
     target = torch.from_numpy(np.ascontiguousarray(img, np.float32)).to(device).permute(2, 0, 1)[None] \
         / 127.5 - 1.0
-    opt = torch.optim.Adam(model.parameters(), lr=lr0)
+    # the latents need to move by units, the weights by hundredths: two rates (scaled together)
+    lat_scale = effort["lr_latent"] / effort["lr"]
+    opt = torch.optim.Adam([{"params": list(model.latents), "scale": lat_scale},
+                            {"params": list(model.syn) + list(model.arm), "scale": 1.0}], lr=lr0)
     gen = torch.Generator(device=device).manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
     K = arch.levels
@@ -95,7 +98,7 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
         if frac >= NOISE_PHASE and not model.arm_fq:
             model.arm_fq = model.mu_round = True
         for g in opt.param_groups:
-            g["lr"] = lr0 * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * frac)))
+            g["lr"] = g["scale"] * lr0 * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * frac)))
         q = model.quantised_latents("noise" if frac < NOISE_PHASE else "ste", gen)
         k = int(rng.choice(K, p=probs)) + 1
         out = model.synthesis(q, k)
@@ -125,6 +128,8 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
                           "fraction": 0.95 * step / total, "text": text})
     train_seconds = time.monotonic() - t_train
     model = model.to("cpu")
+    with torch.no_grad():  # the float model's rate with rounded latents: what the coder should approach
+        est_bytes = float(model.rate_bits(model.quantised_latents("round"))) / 8
 
     # ---- quantise and code: what the decoder will see
     ws, lat = to_numpy(model)
@@ -150,6 +155,8 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
                                           "settings": s.with_(field="latent").header_record()}}
     data = build(header, payloads, meta=meta)
     timing = {"train_seconds": train_seconds, "total_seconds": time.monotonic() - t0, "steps": step,
+              "latent_bytes_estimate": round(est_bytes), "latent_bytes": sum(len(x) for x in payloads) - len(wpart),
+              "weight_bytes": len(wpart),
               "cut_by_deadline": cut, "device": str(device)}
     if progress is not None:
         progress({"level": K, "levels": K, "step": step, "psnr": levels[-1]["psnr"], "fraction": 1.0,
