@@ -8,7 +8,7 @@
 // into bands as for the other families, and nothing here touches the DOM.
 
 import { axisTaps } from "./render-grid-js.js";
-import { armTensors, synTensors } from "./snf-latent.js";
+import { armTensors, compile, synTensors } from "./snf-latent.js";
 import { Cancelled } from "./cancelled.js";
 
 /**
@@ -78,7 +78,7 @@ export function latentRows(net, width, height, y0, y1, out, taps = latentTaps(ne
 }
 
 // Kernels specialised to one network: its weights become constants in straight-line code
-// (new Function), which V8 compiles to register arithmetic, several times quicker than loops
+// (new Function, snf-latent.js's compile), which V8 compiles to register arithmetic, several times quicker than loops
 // over weight arrays. Same operations in the same order as the plain loops they replace:
 // products summed in double, rounded to float32 at each layer's output; the conv taps added
 // in float32 in numpy's order. Kept per network object (a Worker gets its own copy).
@@ -128,7 +128,7 @@ return function synth(feats, Y, n) {
     ${lines.join("\n    ")}
   }
 };`;
-  return new Function(body)();
+  return compile(body);
 }
 
 /**
@@ -167,7 +167,7 @@ return function conv(Y, ra, next, na, nb, width, height, border) {
     }
   }
 };`;
-  const kernel = new Function(body)();
+  const kernel = compile(body);
   const border = (Y, ra, next, na, y, x, width, height) => convPixel(W, B, d, Y, ra, next, na, y, x, width, height);
   return (Y, ra, next, na, nb, width, height) => kernel(Y, ra, next, na, nb, width, height, border);
 }
