@@ -93,6 +93,9 @@ export class LatentWebGL extends GridWebGL {
     const synProgram = this.synProgram(G, net.syn, net.dOut);
     const convProgram = net.conv ? this.fixedProgram("latent-conv", CONV, ["u_y", "u_cw[0]", "u_cb", "u_size"]) : null;
     for (const p of [featureProgram, synProgram, convProgram]) if (p) p.catch(() => {});
+    // Every program linked before the first call that waits for the GPU process (the framebuffer
+    // check): software WebGL compiles in that process's queue, and the page would wait behind it.
+    const [fprog, prog, cprog] = await Promise.all([featureProgram, synProgram, convProgram]);
     const check = () => { if (opts.cancelled && opts.cancelled()) throw new Cancelled(); };
     const passes = F4 + 1 + net.conv;
     let done = 0;
@@ -103,7 +106,6 @@ export class LatentWebGL extends GridWebGL {
       const atlas = held.length ? this.atlas(held, maxTex) : null;
       const taps = held.length ? own(this.taps(held, width, height)) : null;
       if (atlas) own(atlas.tex);
-      const fprog = await featureProgram;
       check();
       const feats = [];
       for (let m = 0; m < F4; m++) {  // components past the grids held stay zero (the fill rule)
@@ -123,7 +125,6 @@ export class LatentWebGL extends GridWebGL {
       }
       await gpuFinished(gl);
       progress();
-      const prog = await synProgram;
       check();
       let y = own(this.target(gl.RGBA32F, width, height));
       this.attach(fbo, y, gl.RGBA32F);
@@ -138,7 +139,6 @@ export class LatentWebGL extends GridWebGL {
       progress();
       const L = net.syn.length, d = net.dOut;
       for (let j = 0; j < net.conv; j++) {
-        const cprog = await convProgram;
         check();
         const W = net.ps[2 * L + 2 + 2 * j], B = net.ps[2 * L + 3 + 2 * j];
         const mats = new Float32Array(9 * 16), bias = new Float32Array(4);
