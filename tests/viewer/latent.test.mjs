@@ -165,3 +165,10 @@ test("the integer ARM equals a BigInt reference, at the limits too", () => {
   const w = [new Float64Array(9), new Float64Array(1), new Float64Array(2), Float64Array.from([-129, -129])];
   assert.deepEqual(armPredict(w, 1, 1, new Float64Array(9), [0, 0]), [-1, 0]);
 });
+
+test("the meta chunk is read (informative), and a file without it is complete", () => {
+  assert.equal(JSON.stringify(parse(file("good", "latent-c2")).meta), JSON.stringify({ levels: [{}, {}] }));
+  const p = parse(file("good", "latent-no-meta-no-end"));
+  assert.equal(p.meta, null);
+  assert.equal(p.error, null);
+});

@@ -73,6 +73,7 @@ export class Parser {
     // Optional: decodeAsync(level, body, parser) -> a Promise of the level's arrays, or null to decode
     // here (the viewer decodes latent levels on a worker: latent-decode.js). While one is pending the
     // parser reads no further chunk; onLevels(levels) is told of the levels it completes afterwards.
+    this.meta = null;      // the ancillary `meta` chunk's map (informative: per-level PSNR ...), if one was read
     this.decodeAsync = null;
     this.onLevels = null;
     this.pending = null;
@@ -200,7 +201,12 @@ export class Parser {
       throw new SnfError("a second header chunk", this.nextLevel(), "structure");
     } else if (type[0] >= "A" && type[0] <= "Z") {
       throw new SnfError(`unknown critical chunk ${JSON.stringify(type)}: this file needs a newer reader`, this.nextLevel(), "unsupported");
-    } // ancillary chunks (lower-case first letter) are skipped, whatever their level field
+    } else if (type === "meta" && this.meta === null) { // informative (format_spec.md 11.2): kept if it parses
+      try {
+        const m = unpack(body);
+        if (m && typeof m === "object" && !Array.isArray(m)) this.meta = m;
+      } catch { /* ignored, as Python's reader does */ }
+    } // other ancillary chunks (lower-case first letter) are skipped, whatever their level field
   }
 
   /** A level decoding elsewhere: read on once it is in (or stop on its error), then tell onLevels. */

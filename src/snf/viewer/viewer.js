@@ -536,7 +536,7 @@ function settle() {
 function statusData() {
   const p = view.parser;
   return {
-    bytes: snf.bytes, total: snf.total, elapsedMs: snf.streamEndMs ?? now(), header: p.header, shown: view.shown,
+    bytes: snf.bytes, total: snf.total, elapsedMs: snf.streamEndMs ?? now(), header: p.header, meta: p.meta, shown: view.shown,
     received: p.levels.length, ends: p.ends, firstMs: snf.firstPictureMs, state: snf.state, job: snf.job,
   };
 }
