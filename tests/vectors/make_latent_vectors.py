@@ -135,12 +135,17 @@ def main() -> None:
     for sub in ("good", "bad"):
         os.makedirs(os.path.join(OUT, sub), exist_ok=True)
         for name in os.listdir(os.path.join(OUT, sub)):
-            os.remove(os.path.join(OUT, sub, name))
+            if not name.startswith("sample-"):  # trained samples (snf-encode) are kept
+                os.remove(os.path.join(OUT, sub, name))
     manifest = {"good": {}, "bad": {}}
     for name, data in good.items():
         with open(os.path.join(OUT, "good", name + ".snf"), "wb") as f:
             f.write(data)
         manifest["good"][name] = expectations(data)
+    for name in sorted(os.listdir(os.path.join(OUT, "good"))):
+        if name.startswith("sample-"):  # kodim03 at 64x48, `snf-encode --field latent --steps 300 -q 50`
+            with open(os.path.join(OUT, "good", name), "rb") as f:
+                manifest["good"][name[:-4]] = expectations(f.read())
     for name, (data, want) in bad.items():
         with open(os.path.join(OUT, "bad", name + ".snf"), "wb") as f:
             f.write(data)

@@ -31,8 +31,8 @@ from snf.decode.render import to_samples
 
 # Per effort: steps (full-picture steps at 768x512 scale with the picture's area), lr, and the
 # wall-clock seconds the steps must fit in on a CPU (a slower machine trains fewer: said on stderr).
-EFFORTS = {"fast": {"steps": 420, "lr": 1e-2, "lr_latent": 0.1, "deadline": 240.0},
-           "slow": {"steps": 3000, "lr": 1e-2, "lr_latent": 0.05, "deadline": 1700.0}}
+EFFORTS = {"fast": {"steps": 420, "lr": 1e-2, "lr_latent": 0.2, "deadline": 240.0},
+           "slow": {"steps": 3000, "lr": 1e-2, "lr_latent": 0.1, "deadline": 1700.0}}
 NOISE_PHASE = 0.7        # fraction of the steps with noise; straight-through rounding after
 PREFIX_WEIGHTS_LAST = 0.5  # tail-drop: the last level's share of the steps, the rest split evenly
 MIN_LR_FRACTION = 0.02

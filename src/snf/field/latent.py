@@ -53,6 +53,9 @@ RATIOS = (22, 53, 115, 229, 424, 735, 1200, 1857, 2740, 3874, 5274, 6943, 8869, 
           64894, 64964, 65026, 65081, 65131, 65175)
 
 
+DEFAULTS = {"syn": [16, 16], "conv": 2, "arm": [12, 2]}  # arch keys a header may leave out
+
+
 class LatentArchError(ValueError):
     """A latent architecture that breaks a rule or a hard limit."""
 
@@ -159,8 +162,13 @@ class LatentArch:
             raise LatentArchError(f"{total} latents exceed the limit {MAX_LATENT_SAMPLES}")
 
     def to_dict(self) -> dict:
-        return {"grids": [list(g) for g in self.grids], "syn": list(self.syn), "conv": self.conv,
-                "arm": list(self.arm), "d_out": self.d_out}
+        """The header's `arch`: keys at the spec's defaults left out (a header byte is a level-1 byte)."""
+        d = {"grids": [list(g) for g in self.grids], "syn": list(self.syn), "conv": self.conv,
+             "arm": list(self.arm), "d_out": self.d_out}
+        for k, v in DEFAULTS.items():
+            if d[k] == v:
+                del d[k]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "LatentArch":
