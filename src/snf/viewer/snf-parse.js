@@ -70,10 +70,10 @@ export class Parser {
     this.error = null;     // SnfError: why reading stopped early
     this.offset = 0;       // bytes consumed
     this.q = new ByteQueue();
+    this.meta = null;      // the ancillary `meta` chunk's map (informative: per-level PSNR ...), if one was read
     // Optional: decodeAsync(level, body, parser) -> a Promise of the level's arrays, or null to decode
     // here (the viewer decodes latent levels on a worker: latent-decode.js). While one is pending the
     // parser reads no further chunk; onLevels(levels) is told of the levels it completes afterwards.
-    this.meta = null;      // the ancillary `meta` chunk's map (informative: per-level PSNR ...), if one was read
     this.decodeAsync = null;
     this.onLevels = null;
     this.pending = null;

@@ -86,7 +86,6 @@ try {
   }).observe({ type: "longtask", buffered: true });
 } catch { /* no Long Tasks API: the list stays empty */ }
 
-/** Rendering and display: one job at a time, always towards the wanted picture. */
 /** A parser whose latent levels decode on a worker (latent-decode.js); their news comes later. */
 function newParser() {
   const p = new Parser();
@@ -95,6 +94,7 @@ function newParser() {
   return p;
 }
 
+/** Rendering and display: one job at a time, always towards the wanted picture. */
 const view = {
   parser: newParser(),
   how: null,           // from pickRenderer: {path, gl, note, webgl, gpu}
@@ -304,7 +304,7 @@ const view = {
     return this.engine.name;
   },
 
-  /** Level k's network for the engines: a SIREN (snf-model.js) or a grid field (render-grid-js.js). */
+  /** Level k's network for the engines: a SIREN (snf-model.js), a grid field (render-grid-js.js) or a latent one (render-latent-js.js). */
   net(k) {
     const family = this.parser.arch.family;
     const build = family === "grid" ? gridNet : family === "latent" ? latentNet : buildNetwork;
