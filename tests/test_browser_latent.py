@@ -18,7 +18,7 @@ from snf.format.container import read
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _need_chromium, _serve, _stop, _free_port, _watch, \
     assert_matches, page_pixels, wait_done
-from test_latent_js import random_file
+from test_latent_js import odd_arch, random_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACED_SECONDS = 2.5
@@ -29,6 +29,9 @@ def site(tmp_path_factory):
     _need_chromium()
     folder = tmp_path_factory.mktemp("served-latent")
     (folder / "lat.snf").write_bytes(random_file(size=(96, 64), seed=21))
+    bare, widest = odd_arch()  # no hidden layer, no conv, one channel; the widest synthesis, 4 convs, 4 channels
+    (folder / "bare.snf").write_bytes(random_file(size=(45, 37), seed=22, arch=bare))
+    (folder / "widest.snf").write_bytes(random_file(size=(45, 37), seed=23, arch=widest))
     shutil.copyfile(os.path.join(HERE, "vectors", "latent", "bad", "latent-level2-bytes-after-stream.snf"),
                     folder / "badlevel2.snf")
     port = _free_port()
@@ -90,7 +93,7 @@ def test_a_latent_file_streams_level_by_level_and_matches_the_decoder(site, page
     assert np.abs(reference(path, 1) - reference(path, 4)).max() > 10
 
 
-LATENT_EVERY_LEVEL = """async ([sizes]) => {
+LATENT_EVERY_LEVEL = """async ([asset, sizes]) => {
   const { Parser } = await import('/static/snf-parse.js');
   const { latentNet } = await import('/static/render-latent-js.js');
   const { toRGBA } = await import('/static/snf-image.js');
@@ -102,10 +105,10 @@ LATENT_EVERY_LEVEL = """async ([sizes]) => {
   try { gl = new WebGLRenderer(); wide = new LatentWebGL(new WebGLRenderer()); } catch (e) { gl = null; }
   if (wide) wide.force = { textureWeights: true, loops: false };  // weights in a texture, as for wide networks
   const pool = new WorkerPool(2);
-  const bytes = new Uint8Array(await (await fetch('/v1/assets/lat/stream')).arrayBuffer());
+  const bytes = new Uint8Array(await (await fetch(`/v1/assets/${asset}/stream`)).arrayBuffer());
   const p = new Parser();
   p.feed(bytes);
-  if (p.error || !p.complete) throw new Error(`lat: ${p.error}`);
+  if (p.error || !p.complete) throw new Error(`${asset}: ${p.error}`);
   const fmt = { dOut: p.arch.d_out, range: p.header.values.range, bitDepth: 8 };
   const rgba = (v) => Array.from(toRGBA(v, p.arch.d_out, p.header.values.range));
   const out = [];
@@ -123,11 +126,12 @@ LATENT_EVERY_LEVEL = """async ([sizes]) => {
 }"""
 
 
-def test_every_latent_level_on_webgl2_js_and_workers(site, page):
-    path = site["dir"] / "lat.snf"
+@pytest.mark.parametrize("asset", ["lat", "bare", "widest"])
+def test_every_latent_level_on_webgl2_js_and_workers(site, page, asset):
+    path = site["dir"] / f"{asset}.snf"
     page.goto(f"{site['base']}/view/lat?renderer=js")
     wait_done(page, 60000)
-    got = page.evaluate(LATENT_EVERY_LEVEL, [[[96, 64], [53, 71]]])
+    got = page.evaluate(LATENT_EVERY_LEVEL, [asset, [read(path.read_bytes()).header["size"], [53, 71]]])
     if not got["webgl"]:
         print("no WebGL2 with float targets in this Chromium: only the JS renderers were checked")
     refs = {}
