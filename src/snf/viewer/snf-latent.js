@@ -9,7 +9,7 @@
 
 import { LATENT } from "./snf-constants.js";
 import { laplaceTable, checkModel, EntropyError, decodeSegments, MAX_AMAX, PROB_BITS, PROB_SCALE, RANS_L } from "./snf-rans.js";
-import { STEPS } from "./snf-coded.js";
+import { STEPS } from "./snf-steps.js";
 
 const FLUSH_BYTES = 4;
 const N_CONTEXT = LATENT.neighbours.length + 1;
