@@ -82,11 +82,11 @@ def main() -> None:
         img = np.asarray(Image.open(path).convert("RGB"))
         curve = webp_curve(img)
         for q in a.q:
-            variants = [("progressive", None)] + ([("single", "single")] if a.single else [])
-            for label, mode in variants:
+            variants = [("progressive", False)] + ([("single", True)] if a.single else [])
+            for label, one_level in variants:
                 s = EncodeSettings(field="latent", quality=q, effort=a.effort, steps=a.steps)
                 arch_fn = le.default_arch
-                if mode == "single":
+                if one_level:
                     le.default_arch = lambda size, c: (lambda A: le.LatentArch((A.factors,), d_out=c))(arch_fn(size, c))
                 t = time.monotonic()
                 try:

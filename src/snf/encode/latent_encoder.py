@@ -66,8 +66,8 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     effort = EFFORTS[s.effort]
     quality = DEFAULT_QUALITY if s.quality is None else s.quality
     lam = lambda_of_quality(quality)
-    if device is None:
-        device = "cuda" if s.effort == "slow" and torch.cuda.is_available() else "cpu"
+    if device is None:  # as every encode: CUDA where present
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(s.seed)
     steps = s.steps or effort["steps"]
     deadline = None if (s.steps or not str(device).startswith("cpu")) else effort["deadline"]

@@ -57,12 +57,12 @@ class LatentModel(nn.Module):
         self.mu_round = False
 
     # -------------------------------------------------------------- pieces
-    def quantised_latents(self, mode: str, gen=None) -> list:
+    def quantised_latents(self, how: str, gen=None) -> list:
         out = []
         for y in self.latents:
-            if mode == "noise":
+            if how == "noise":
                 out.append(y + torch.rand(y.shape, generator=gen) - 0.5)
-            elif mode == "ste":
+            elif how == "ste":
                 out.append(y + (torch.round(y) - y).detach())
             else:
                 out.append(torch.round(y))
