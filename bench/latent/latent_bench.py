@@ -71,6 +71,7 @@ def main() -> None:
     ap.add_argument("--effort", default="fast")
     ap.add_argument("--steps", type=int)
     ap.add_argument("--single", action="store_true")
+    ap.add_argument("--only-single", action="store_true", help="the single-level field alone")
     ap.add_argument("--out", default="bench/latent/runs.jsonl")
     ap.add_argument("--keep", help="folder for the .snf files")
     a = ap.parse_args()
@@ -83,14 +84,17 @@ def main() -> None:
         curve = webp_curve(img)
         for q in a.q:
             variants = [("progressive", False)] + ([("single", True)] if a.single else [])
+            if a.only_single:
+                variants = [("single", True)]
             for label, one_level in variants:
                 s = EncodeSettings(field="latent", quality=q, effort=a.effort, steps=a.steps)
                 arch_fn = le.default_arch
                 if one_level:
                     le.default_arch = lambda size, c: (lambda A: le.LatentArch((A.factors,), d_out=c))(arch_fn(size, c))
                 t = time.monotonic()
+                details = {}
                 try:
-                    res = le.compress_latent(img, s)
+                    res = le.compress_latent(img, s, details=details)
                 finally:
                     le.default_arch = arch_fn
                 secs = time.monotonic() - t
@@ -101,9 +105,9 @@ def main() -> None:
                          "psnr": lv["psnr"], "jpeg_prefix": jp[k], "webp": at_bytes(curve, n),
                          "webp_bytes_for_psnr": bytes_at(curve, lv["psnr"])}
                         for k, (n, lv) in enumerate(zip(ends, res["levels"]))]
-                rec = {"photo": os.path.basename(path), "q": q, "effort": a.effort, "variant": label,
+                rec = {"photo": os.path.basename(path), "q": q, "lambda": le.lambda_of_quality(q), "effort": a.effort, "variant": label,
                        "file_bytes": len(res["bytes"]), "header_bytes": p.header_end, "seconds": round(secs, 1),
-                       "timing": res["timing"], "levels": rows,
+                       "timing": details, "levels": rows,
                        "threads": os.environ.get("OMP_NUM_THREADS"), "load": os.getloadavg()[0]}
                 print(json.dumps(rec), flush=True)
                 with open(a.out, "a") as f:

@@ -490,12 +490,11 @@ class _GridCoder(_LevelCoder):
 
 # settings.field -> {signal kind -> compress function(*signal, settings, **run) -> Encoded}.
 # `snf.encode.service` dispatches on it; a new family is one entry here.
-def compress_latent_image(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, device: str | None = None,
-                          progress=None, publish=None, cache_limit: int | None = None) -> Encoded:
-    """The latent family (format_spec.md section 11, `snf.encode.latent_encoder`); `cache_limit`
-    does not apply (it caches no activations)."""
+def compress_latent_image(img: np.ndarray, s: EncodeSettings, *, cache_limit: int | None = None, **run) -> Encoded:
+    """The latent family (`snf.encode.latent_encoder`, format_spec.md section 11); it keeps no
+    activation cache, so `cache_limit` does not apply."""
     from snf.encode.latent_encoder import compress_latent
-    return compress_latent(img, s, quiet=quiet, device=device, progress=progress, publish=publish)
+    return compress_latent(img, s, **run)
 
 
 FAMILIES = {

@@ -19,6 +19,10 @@ from snf.field import latent as L
 from snf.field.latent import LatentArch
 
 LOG2 = math.log(2.0)
+# The ARM's two outputs are trained through these gains (folded into its last layer on export):
+# in index units a scale must move by tens within a few hundred steps at the weights' rate.
+ARM_OUT_GAIN = (4.0, 16.0)
+SCALE_INIT = 18.0   # the ARM's first scale index: b = 1
 
 
 class LatentModel(nn.Module):
@@ -47,9 +51,10 @@ class LatentModel(nn.Module):
         for _ in range(layers):
             arm += list(linear(width, fan))
             fan = width
-        w, b = linear(2, fan, 0.1)
-        b.data[1] = 24.0  # scale index 24: b = 2 (a broad start)
+        w, b = linear(2, fan, 0.02)
+        b.data[1] = SCALE_INIT / ARM_OUT_GAIN[1]
         self.arm = nn.ParameterList(arm + [w, b])
+        self.register_buffer("out_gain", torch.tensor(ARM_OUT_GAIN))
         # context gathers, fixed by the layout: parent rows/cols of each grid
         self.parents = [None] + [tuple(torch.from_numpy(x) for x in L.parent_index(r, c, *self.shapes[i]))
                                  for i, (r, c) in enumerate(self.shapes[1:])]
@@ -61,7 +66,7 @@ class LatentModel(nn.Module):
         out = []
         for y in self.latents:
             if how == "noise":
-                out.append(y + torch.rand(y.shape, generator=gen) - 0.5)
+                out.append(y + torch.rand(y.shape, generator=gen, device=y.device) - 0.5)
             elif how == "ste":
                 out.append(y + (torch.round(y) - y).detach())
             else:
@@ -88,13 +93,20 @@ class LatentModel(nn.Module):
             img = img + F.conv2d(img, p[2 * ns + 2 + 2 * j], p[2 * ns + 3 + 2 * j], padding=1)
         return img
 
+    def arm_effective(self) -> list:
+        """The ARM's tensors as the format stores them (real units): the output gains folded in."""
+        ps = list(self.arm)
+        ps[-2] = ps[-2] * self.out_gain[:, None]
+        ps[-1] = ps[-1] * self.out_gain
+        return ps
+
     def arm_params(self) -> list:
         if not self.arm_fq:
-            return list(self.arm)
+            return self.arm_effective()
         from snf.format.latentcode import arm_shift
         out = []
-        for t in self.arm:
-            step = (1 << arm_shift(t.detach().numpy())) / 256.0
+        for t in self.arm_effective():
+            step = (1 << arm_shift(t.detach().cpu().numpy())) / 256.0
             out.append(t + (torch.round(t / step) * step - t).detach())
         return out
 
@@ -128,7 +140,19 @@ class LatentModel(nn.Module):
             mu = mu + (torch.round(mu) - mu).detach()
         s = o[:, 1].clamp(0, L.N_SCALES - 1)
         b = torch.exp2((s - L.SCALE_OFFSET) / 6.0)
+        if GEOMETRIC:
+            return geometric_bits(sym, mu, b).sum()
         return laplace_bits(sym, mu, b).sum()
+
+
+GEOMETRIC = True  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
+
+
+def geometric_bits(x: torch.Tensor, mu: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """-log2 of the two-sided geometric pmf the coder's table approximates (section 8 with
+    ratio r = exp(-1/b)): P(d) = (1 - r) / (1 + r) * r^|d|, d = x - mu (real d interpolates)."""
+    r = torch.exp(-1.0 / b)
+    return (-torch.log2((1 - r) / (1 + r)).clamp_max(16.0) + (x - mu).abs() / b / LOG2).clamp_max(16.0)
 
 
 def laplace_bits(x: torch.Tensor, mu: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -147,5 +171,5 @@ def _cdf(t: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def to_numpy(model: LatentModel) -> tuple:
     """(weight tensors in payload order: ARM then synthesis, float32; latents float32)."""
-    ws = [t.detach().numpy().astype(np.float32) for t in list(model.arm) + list(model.syn)]
+    ws = [t.detach().cpu().numpy().astype(np.float32) for t in model.arm_effective() + list(model.syn)]
     return ws, [y.detach().numpy().astype(np.float32) for y in model.latents]

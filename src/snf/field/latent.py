@@ -3,8 +3,8 @@
 Why: a Cool-chic-style overfitted codec (latent grids from 1/64 of the picture down
 to full size, bilinear upsampling, a small synthesis network with 3x3 conv layers,
 and an auto-regressive context model, the ARM, that codes every latent) gives the
-most quality per byte when every part is trained together (bench/grid/RESULTS.md,
-round 5). Progressiveness comes from the latents, not from the network: level 1
+most quality per byte when every part is trained together (round 5 of the grid
+family's results, `git show f49b19c:bench/grid/RESULTS.md`). Progressiveness comes from the latents, not from the network: level 1
 carries the synthesis, the ARM and the coarse grids; each later level adds finer
 grids; a reader fills the grids it does not hold with zeros, and training optimised
 every such prefix (tail-drop). The ARM runs in integer fixed point so numpy, C and
