@@ -30,6 +30,8 @@ from snf.serve import pages
 from snf.serve.routes_assets import bad_asset_handler
 from snf.serve.routes_assets import router as assets_router
 from snf.serve.routes_jobs import router as jobs_router
+from snf.serve.routes_compare import router as compare_router
+from snf.serve.routes_upload_page import router as upload_page_router
 
 from snf.viewer import STATIC_DIR as STATIC
 log = logging.getLogger("snf.serve")
@@ -104,6 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.include_router(assets_router)
     app.include_router(jobs_router)
+    app.include_router(compare_router)        # /compare/{id} and what it loads
+    app.include_router(upload_page_router)    # /upload and the settings it is built from
     app.add_exception_handler(BadAsset, bad_asset_handler)
     app.add_exception_handler(OSError, os_error_handler)
     app.add_middleware(Methods, fastapi=app)

@@ -33,6 +33,8 @@ FIELDS = {
     "id": "asset id (default: from the file name); letters, digits, '.', '_', '-'",
     **EncodeSettings.form_fields(),
     "replace": "true to replace an existing asset of the same id",
+    "publish_levels": "true to publish each level as soon as it is encoded: the asset is served, growing, "
+                      "from level 1 on (the upload page sets it)",
 }
 
 
@@ -85,8 +87,12 @@ def encode_params(form, settings: Settings) -> dict:
     replace = str(form.get("replace") or "").strip().lower()
     if len(replace) > 8:
         raise HTTPException(400, "replace must be true or false")
+    publish = str(form.get("publish_levels") or "").strip().lower()
+    if len(publish) > 8:
+        raise HTTPException(400, "publish_levels must be true or false")
     return {"settings": enc.to_dict(), "threads": settings.encode_threads,
-            "replace": replace in ("1", "true", "yes", "on"), "memory_mb": settings.max_encode_mb}
+            "replace": replace in ("1", "true", "yes", "on"), "memory_mb": settings.max_encode_mb,
+            "publish": publish in ("1", "true", "yes", "on")}
 
 
 def check_image(path: str, max_pixels: int) -> tuple:

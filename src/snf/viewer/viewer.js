@@ -17,6 +17,7 @@ import { pickRenderer } from "./renderers.js";
 import { JsRenderer } from "./render-js.js";
 import { Cancelled, WorkerPool } from "./render-pool.js";
 import { formatActivity, formatArriving, formatShown, kB } from "./viewer-status.js";
+import { ShapeView, VideoPlayer } from "./viewer-remote.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -401,65 +402,33 @@ function revealStripes(rgba, arch, k, w, h) {
   return rgba;
 }
 
-/** Videos and shapes: the server's render of level k (a frame strip PNG; a PLY to download). */
+/** Videos and shapes: the server's render of level k, played (viewer-remote.js VideoPlayer: play,
+ * pause, frame slider, the file's frame rate) or drawn as a surface the user turns (ShapeView,
+ * with the level's Chamfer figure). A newer level replaces the one shown, in the same player. */
 function showRemote(k) {
-  if (!k || (view.shown && view.shown.level === k)) return;
+  if (!k || (view.shown && view.shown.level === k) || view.remoteLoading === k) return;
   const base = `${assetUrl}/levels/${k}`;
-  let el;
-  if (view.remote === "video") {
-    el = document.createElement("canvas");
-    el.setAttribute("role", "img");
-    el.setAttribute("aria-label", `level ${k} of the video, playing`);
-    el.style.maxWidth = "100%";
-    playStrip(el, `${base}.png`, k);
-  } else {
-    el = document.createElement("a");
-    el.href = `${base}.ply`;
-    el.download = `${assetId}-level-${k}.ply`;
-    el.textContent = `download the level ${k} mesh (PLY)`;
+  if (!view.player) {
+    view.player = view.remote === "video" ? new VideoPlayer(snf.header, view.parser.arch) : new ShapeView(snf.header);
+    if (view.remote === "video") snf.playing = view.player.state;   // {level, frames, drawn, playing, fps, frame}
+    else snf.shape = view.player.state;                              // {level, faces, yaw, pitch, draws, chamfer}
+    $("stage").querySelector("#remote")?.remove();
+    $("stage").append(view.player.root);
   }
-  el.id = "remote";
-  $("stage").querySelector("#remote")?.remove();
-  $("stage").append(el);
-  view.shown = { level: k, preview: false, w: 0, h: 0, source: "server" };
-  snf.current = k;
-  if (snf.firstPictureMs === null) snf.firstPictureMs = now();
-  if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: snf.bytes, source: "server" });
-  refresh();
-  settle();
-}
-
-let playback = 0;
-
-/** Play level k of a video in the page: the server's frame strip (up to 16 of the level's
- * frames side by side, snf/decode/preview.py) drawn one frame at a time, looping, so that
- * the strip lasts as long as the frames the level covers do at the clip's rate (8 fps when
- * the header gives none). A newer level replaces the one playing. */
-function playStrip(canvas, url, k) {
-  clearInterval(playback);
-  const [w, h, t] = snf.header.size;
-  const arch = view.parser.arch;
-  const covered = arch.grow === "temporal" ? Math.max(1, Math.floor((k * t) / arch.levels)) : t;
-  const img = new Image();
-  img.onload = () => {
-    if (snf.current !== k) return;  // a later level arrived meanwhile
-    const n = Math.max(1, Math.round(img.naturalWidth / w));
-    canvas.width = w;
-    canvas.height = h;
-    const ctx = canvas.getContext("2d");
-    const rate = ((snf.header.fps || 8) * n) / covered;
-    snf.playing = { level: k, frames: n, drawn: 0 };
-    const draw = () => {
-      const i = snf.playing.drawn % n;
-      ctx.clearRect(0, 0, w, h);
-      ctx.drawImage(img, i * w, 0, w, h, 0, 0, w, h);
-      snf.playing.drawn += 1;
-    };
-    draw();
-    playback = setInterval(draw, 1000 / Math.min(60, Math.max(1, rate)));
-  };
-  img.onerror = () => fail(`level ${k}: the server could not render its frames`);
-  img.src = url;
+  view.remoteLoading = k;
+  view.player.show(view.remote === "video" ? `${base}.png` : `${base}.ply`, k).then(() => {
+    view.remoteLoading = null;
+    view.shown = { level: k, preview: false, w: snf.header.size[0], h: snf.header.size[1], source: "server" };
+    snf.current = k;
+    if (snf.firstPictureMs === null) snf.firstPictureMs = now();
+    if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: snf.bytes, source: "server" });
+    refresh();
+    settle();
+    if (view.target() !== k) showRemote(view.target());   // a later level (or a pick) came meanwhile
+  }).catch((e) => {
+    view.remoteLoading = null;
+    fail(`level ${k}: the server could not render it (${e.message})`);
+  });
 }
 
 /** A preview's size: about PREVIEW_COST multiply-adds (fewer pixels for wider networks), within bounds. */
@@ -644,6 +613,7 @@ async function stream(from = 0) {
     }
   }
   snf.etag = resp.headers.get("etag") || snf.etag;
+  snf.growing = resp.headers.get("x-snf-growing") === "1";   // an encoder still publishes levels
   const length = Number(resp.headers.get("content-length"));
   if (length > 0) snf.total = (resp.status === 206 ? from : 0) + length;
   snf.state = "streaming";
@@ -765,12 +735,39 @@ async function readAll(from) {
     snf.state = "failed";
     fail(e.message);
   }
+  if (snf.state === "streaming" && snf.growing) {
+    followGrowing();   // not the end: later levels are still being encoded
+    return;
+  }
   if (snf.state === "streaming") endOfStream();
   $("retry").hidden = true;
   snf.streamEnded = true;
   snf.streamEndMs = now();
   view.pump();
   settle();
+}
+
+/** A growing file (published level by level by an encoder, e.g. an upload): look at its
+ * manifest every second and read it again once it has changed; the newest level then replaces
+ * the one on screen (each publication rewrites the header, so a Range request cannot resume it). */
+async function followGrowing() {
+  snf.follows = (snf.follows || 0) + 1;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const resp = await fetch(assetUrl, { cache: "no-store" }).catch(() => null);
+    if (resp && resp.status === 404) {   // the encode failed and took its levels back
+      snf.state = "ended";
+      fail(levelMessage("the asset is gone (its encode stopped)"));
+      return;
+    }
+    const m = resp && resp.ok ? await resp.json().catch(() => null) : null;
+    if (m && (m.bytes !== snf.bytes || m.complete)) break;
+  }
+  view.reset();
+  snf.bytes = 0;
+  snf.header = null;
+  snf.state = "streaming";
+  readAll(0);
 }
 
 function retry() {
