@@ -11,6 +11,8 @@ import { buildNetwork } from "./snf-model.js";
 import { cut, renderers } from "./snf-arch.js";
 import { toRGBA } from "./snf-image.js";
 import { gridNet } from "./render-grid-js.js";
+import { latentNet } from "./render-latent-js.js";
+import { latentDecoder } from "./latent-decode.js";
 import { pickRenderer } from "./renderers.js";
 import { JsRenderer } from "./render-js.js";
 import { Cancelled, WorkerPool } from "./render-pool.js";
@@ -37,7 +39,7 @@ const snf = {
   firstPictureMs: null,  // first anything on the canvas (a preview of level 1)
   previews: [],          // {level, t_ms, w, h}
   levelsShown: [],       // first full showing of each level: {level, t_ms, bytes, source, w, h}
-  levelsReceived: [],    // {level, t_ms, bytes}
+  levelsReceived: [],    // {level, t_ms, bytes, arrived_ms (when its last byte was read; t_ms is when it was decoded)}
   cancelled: [],         // renders given up: {level, phase, progress, t_ms}
   longTasks: [],         // main-thread tasks over 50 ms: {start, duration}
   spans: {},             // longest synchronous run of the viewer's own steps, ms: {feed, draw, png, ...}
@@ -85,9 +87,17 @@ try {
   }).observe({ type: "longtask", buffered: true });
 } catch { /* no Long Tasks API: the list stays empty */ }
 
+/** A parser whose latent levels decode on a worker (latent-decode.js); their news comes later. */
+function newParser() {
+  const p = new Parser();
+  p.decodeAsync = latentDecoder();
+  p.onLevels = (levels) => afterDecode(p, levels);
+  return p;
+}
+
 /** Rendering and display: one job at a time, always towards the wanted picture. */
 const view = {
-  parser: new Parser(),
+  parser: newParser(),
   how: null,           // from pickRenderer: {path, gl, note, webgl, gpu}
   engine: null,        // WebGLRenderer or WorkerPool (or a main-thread JsRenderer if workers are missing)
   nets: new Map(),     // level -> network
@@ -142,7 +152,8 @@ const view = {
     const tiny = w * h <= PREVIEW_PIXELS * 2;
     // A preview of k, or k at another size; for a grid field (whose levels render in a fraction
     // of a second) any full level: it stays on screen until k replaces it, sharper than a preview.
-    const havePicture = sh && (sh.level === k || (this.parser.arch.family === "grid" && !sh.preview));
+    const family = this.parser.arch.family;
+    const havePicture = sh && (sh.level === k || ((family === "grid" || family === "latent") && !sh.preview));
     return { level: k, phase: tiny || havePicture ? "full" : "preview", w, h };
   },
 
@@ -294,9 +305,10 @@ const view = {
     return this.engine.name;
   },
 
-  /** Level k's network for the engines: a SIREN (snf-model.js) or a grid field (render-grid-js.js). */
+  /** Level k's network for the engines: a SIREN (snf-model.js), a grid field (render-grid-js.js) or a latent one (render-latent-js.js). */
   net(k) {
-    const build = this.parser.arch.family === "grid" ? gridNet : buildNetwork;
+    const family = this.parser.arch.family;
+    const build = family === "grid" ? gridNet : family === "latent" ? latentNet : buildNetwork;
     if (!this.nets.has(k)) this.nets.set(k, build(this.parser.arch, this.parser.levels, k));
     return this.nets.get(k);
   },
@@ -368,7 +380,8 @@ const view = {
 
   /** Drop everything decoded (the file changed under a resumed stream). */
   reset() {
-    this.parser = new Parser();
+    if (this.parser.decodeAsync) this.parser.decodeAsync.stop();
+    this.parser = newParser();
     this.nets.clear();
     this.gridSums = null;
     this.full.clear();
@@ -420,7 +433,7 @@ function showRemote(k) {
 
 /** A preview's size: about PREVIEW_COST multiply-adds (fewer pixels for wider networks), within bounds. */
 function previewSize(w, h, net) {
-  const perPixel = net.family === "grid" ? net.macs
+  const perPixel = net.family === "grid" || net.family === "latent" ? net.macs
     : net.sine.reduce((n, l) => n + l.rows * l.cols, 0) + net.out.rows * net.out.cols;
   const pixels = Math.min(PREVIEW_PIXELS, Math.max(PREVIEW_MIN_PIXELS, PREVIEW_COST / perPixel));
   const f = Math.max(1, Math.sqrt((w * h) / pixels));
@@ -483,7 +496,7 @@ function fail(message, { retry = false, stops = false } = {}) {
 
 /** `done` once the stream is over and the display has caught up (or reading stopped). */
 function settle() {
-  const caughtUp = !view.running && (view.stopped || !view.have() ||
+  const caughtUp = !view.running && !view.parser.pending && (view.stopped || !view.have() ||
     (view.remote ? view.shown && view.shown.level === view.target() : view.engine && !view.next()));
   if (snf.streamEnded && caughtUp) snf.done = true;
   refresh();
@@ -492,7 +505,7 @@ function settle() {
 function statusData() {
   const p = view.parser;
   return {
-    bytes: snf.bytes, total: snf.total, elapsedMs: snf.streamEndMs ?? now(), header: p.header, shown: view.shown,
+    bytes: snf.bytes, total: snf.total, elapsedMs: snf.streamEndMs ?? now(), header: p.header, meta: p.meta, shown: view.shown,
     received: p.levels.length, ends: p.ends, firstMs: snf.firstPictureMs, state: snf.state, job: snf.job,
   };
 }
@@ -627,16 +640,35 @@ async function stream(from = 0) {
   }
 }
 
+const feedTimes = [];  // [bytes read so far, ms] per piece fed: when each latent level's last byte came
+
 /** Feed the parser; false once it has stopped on an error. */
 function feed(bytes) {
   const p = view.parser;
   snf.bytes += bytes.length;
+  feedTimes.push([p.received + bytes.length, now()]);
   const levels = timed("feed", () => p.feed(bytes));
   if (p.header && !snf.header) onHeader(p.header);
-  for (const level of levels) snf.levelsReceived.push({ level, t_ms: now(), bytes: p.received });
+  for (const level of levels) snf.levelsReceived.push({ level, t_ms: now(), bytes: p.received, arrived_ms: now() });
   if (p.error) return false;
   if (levels.length) view.pump();
   return true;
+}
+
+/** Levels the parser completed after a latent level came back from its decode worker: as feed's, and
+ * an error (or the truncation the stream's end found meanwhile) is reported here once the stream is over. */
+function afterDecode(p, levels) {
+  if (p !== view.parser) return;  // a parser given up (the file changed under a resumed stream)
+  for (const level of levels) {
+    const end = p.ends[level - 1], fed = feedTimes.find(([b]) => b >= end);
+    snf.levelsReceived.push({ level, t_ms: now(), bytes: end, arrived_ms: fed ? fed[1] : now() });
+  }
+  if (p.error && snf.streamEnded) {  // else the next feed stops the stream and its end reports it
+    if (/truncated|empty/.test(p.error.message)) snf.state = "incomplete";
+    fail(levelMessage(p.error.message));
+  }
+  if (levels.length) view.pump();
+  settle();
 }
 
 /** After the last byte: a stream that stopped early is truncated, unless `?level=K` asked for a prefix. */
@@ -662,6 +694,7 @@ function onHeader(header) {
     return;
   }
   if (header.signal !== "image") throw new Error(`this asset holds a ${header.signal} signal; the viewer shows images`);
+  if (header.field === "latent" && view.parser.decodeAsync) view.parser.decodeAsync.warm();
   fit();
 }
 
