@@ -12,10 +12,17 @@ from snf.settings import DEFAULT_DEADLINE, EncodeSettings, SettingsError
 from snf.signals.image import image_samples
 
 
-def _train(monkeypatch, tiny_image, tick: float, deadline):
-    """Two 60-step stages with a fake clock that advances `tick` s at every reading."""
+def _train(monkeypatch, tiny_image, tick, deadline):
+    """Two 60-step stages with a fake clock that advances `tick` s at every reading
+    (or `tick(n)` s at the n-th reading)."""
     clock = itertools.count()
-    monkeypatch.setattr(train_mod.time, "monotonic", lambda: next(clock) * tick)
+    now = [0.0]
+
+    def monotonic():
+        n = next(clock)
+        now[0] += tick(n) if callable(tick) else tick
+        return now[0]
+    monkeypatch.setattr(train_mod.time, "monotonic", monotonic)
     x, v = image_samples(tiny_image)
     t = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[60, 60], deadline=deadline), seed=0)
     model = t.run(lambda levels, model, refit: None)
@@ -48,3 +55,13 @@ def test_deadline_setting_defaults_and_rules():
         EncodeSettings(deadline=-1)
     with pytest.raises(SettingsError):
         EncodeSettings(deadline=30, time_budget=60)
+
+
+def test_a_machine_that_turns_busy_after_the_probe_still_ends_by_the_deadline(monkeypatch, tiny_image):
+    # fast through level 1's probe (20 % in), then ten times slower: the probe alone would let
+    # the stage run far past its cap (issue 27: a stage cut at 20 % ran minutes over)
+    t, _ = _train(monkeypatch, tiny_image, lambda n: 0.005 if n < 40 else 0.05, 6.0)
+    assert t.shortened and t.shortened[0][0] == 1
+    assert t.stage_ends[-1] <= 6.0 + 0.2  # the whole, to within a step or two of fake time
+    assert all(asked == 60 for _, _, asked in t.shortened)  # the steps first asked, once per level
+
