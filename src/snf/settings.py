@@ -64,7 +64,9 @@ class EncodeSettings:
                                "small synthesis network per level)")
     grid: str = _opt(DEFAULT_GRID, "grid field levels: per level the log2 downsampling factors of its new grids "
                                    "(dot-separated) and its synthesis width", metavar="F.F:W,F:W,...")
-    widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
+    widths: tuple | None = _opt(None, "cumulative hidden width per level (default: fitted to the picture: "
+                                      "30,69,110,151 above 512x384, fewer and narrower levels below)",
+                                metavar="W1,W2,...")
     mode: str = _opt("progressive", "progressive | slimmable | individual")
     grow: str = _opt("spectral", "growth: spectral (levels add detail) | spatial (level k adds the k-th of K "
                                  "vertical stripes of an image) | temporal (level k adds the k-th of K windows "
@@ -100,8 +102,9 @@ class EncodeSettings:
     def __post_init__(self):
         try:
             set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
-            set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
-                 else tuple(int(w) for w in self.widths))
+            if self.widths is not None:
+                set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
+                     else tuple(int(w) for w in self.widths))
             for name in ("seed",):
                 set_(name, _int(getattr(self, name), name))
             for name in ("layers", "steps", "batch", "bits", "quality"):
@@ -234,11 +237,42 @@ class EncodeSettings:
             s = s.with_(bits=SDF_BITS)
         return s if s.layers is not None else s.with_(layers=s.arch(d_out=3).layers)
 
-    def arch(self, d_in: int | None = None, d_out: int = 3) -> Arch:
+    def widths_for(self, pixels: int | None = None) -> tuple:
+        """The widths an encode uses: the ones given, else those fitted to an image of `pixels`
+        pixels (`presets.fitted`; other signal kinds, and None, the reference widths)."""
+        if self.widths is not None:
+            return self.widths
+        from snf.encode.presets import fitted
+        return fitted(pixels if self.kind == "image" else None)[0]
+
+    def fitted_recipe(self, pixels: int | None) -> tuple:
+        """(steps per level, batch) the default encode of an image of `pixels` pixels uses
+        instead of the preset's, each None where the preset's stand: only with the fast preset,
+        widths, steps and batch not given, and an image."""
+        if self.widths is not None or self.preset != "fast" or self.kind != "image" or self.field != "siren":
+            return None, None
+        from snf.encode.presets import fitted
+        _, steps, batch = fitted(pixels)
+        return (None if self.steps is not None or self.time_budget is not None else steps,
+                None if self.batch is not None else batch)
+
+    def check_pixels(self, pixels: int, what: str = "the image") -> None:
+        """SettingsError if a picture of `pixels` pixels is too small for the field (before any
+        training: a 1x1 picture once trained 20 s, then failed in a singular solve)."""
+        if self.field != "siren":
+            return
+        from snf.encode.presets import min_pixels
+        widths = self.widths_for(pixels)
+        need = min_pixels(widths)
+        if pixels < need:
+            raise SettingsError(f"{what} has {pixels} pixel{'s' if pixels != 1 else ''}: too small for the field "
+                                f"(widths {','.join(map(str, widths))} need at least {need})")
+
+    def arch(self, d_in: int | None = None, d_out: int = 3, pixels: int | None = None) -> Arch:
         """The architecture for `kind` with `d_out` channels (d_in follows from the kind;
-        given, it must agree)."""
+        given, it must agree), for a picture of `pixels` pixels (None: the reference size)."""
         try:
-            arch = arch_for_signal(self.kind, self.widths, channels=d_out, layers=self.layers, mode=self.mode,
+            arch = arch_for_signal(self.kind, self.widths_for(pixels), channels=d_out, layers=self.layers, mode=self.mode,
                                    grow=self.grow, init=self.init)
         except ArchError as e:
             raise SettingsError(str(e)) from None
@@ -249,7 +283,7 @@ class EncodeSettings:
     def to_dict(self) -> dict:
         """JSON-able: the job row, and `from_dict` reads it back."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["widths"] = list(self.widths)
+        d["widths"] = None if self.widths is None else list(self.widths)
         return d
 
     @classmethod

@@ -110,7 +110,7 @@ def encode_params(form, settings: Settings) -> dict:
         enc = EncodeSettings.from_form(form)
     except SettingsError as e:
         raise HTTPException(400, str(e)) from None
-    if max(enc.widths) > settings.max_width:
+    if enc.widths is not None and max(enc.widths) > settings.max_width:
         raise HTTPException(400, f"widths above {settings.max_width} are not accepted by this server")
     if enc.steps is not None and enc.steps > settings.max_steps:
         raise HTTPException(400, f"steps must be in 1..{settings.max_steps} on this server, got {enc.steps}")
@@ -210,3 +210,7 @@ def _save(src, path: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":  # the form table for src/snf/serve/README.md
+    print(form_table(), end="")
