@@ -128,11 +128,12 @@ class EncodeSettings:
             if self.grow != "spectral" or self.signal not in (None, "image"):
                 raise SettingsError("field grid encodes images with spectral growth only (videos, SDFs and "
                                     "spatial or temporal growth are the siren field's)")
-            siren_only = ("preset", "mode", "bits", "quality")  # must stay at their defaults
-            if self.qat or self.rdoq or any(getattr(self, f.name) != f.default for f in fields(self)
-                                            if f.name in siren_only):
-                raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --rdoq, --bits and "
-                                    "--quality apply to the siren field only")
+            siren_only = ("preset", "mode", "bits", "quality", "widths", "layers", "init")  # at their defaults
+            given = [f.name for f in fields(self) if f.name in siren_only and getattr(self, f.name) != f.default]
+            given += [n for n in ("qat", "rdoq") if getattr(self, n)]
+            if given:
+                raise SettingsError(f"field grid has its own recipe: --{given[0].replace('_', '-')} applies to the "
+                                    "siren field only (the grid's levels are set by --grid)")
         if self.mode not in MODES:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
         if self.grow not in GROWS:

@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
                    help="write OUT after each level as a valid prefix file (replaced atomically), so a "
                         "server streams early levels while later ones train; the last write is the "
                         "whole file, byte for byte what a plain encode writes")
+    p.add_argument("--force", action="store_true", help="write an output whose name does not end in .snf "
+                   "(an output that is one of the inputs is refused even so)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary (failures still print)")
     return p
 
@@ -100,6 +102,8 @@ def body(argv) -> int:
         raise UsageError("--scheduler runs batches: give an output folder with -o")
     kind = signal_of_input(args.image[0], settings)
     check_output_path(args.output)
+    from snf.cli.guard import check_output
+    check_output(args.output, args.image, args.force)
     from snf.format.container import write_atomic
     if kind == "video":
         from snf.signals.video import load_video
@@ -110,6 +114,11 @@ def body(argv) -> int:
     else:
         from snf.signals.image import load_image
         signal = load_image(args.image[0])
+        try:  # too small for the field: refused before torch is even imported
+            settings.for_signal("image").check_pixels(signal.shape[0] * signal.shape[1],
+                                                      f"{args.image[0]} ({signal.shape[1]}x{signal.shape[0]})")
+        except SettingsError as e:
+            raise UsageError(str(e)) from None
     try:
         import torch
     except ImportError:
@@ -126,14 +135,19 @@ def body(argv) -> int:
     else:
         result = encoder.compress(signal, settings, **run_args)
     write_atomic(args.output, result["bytes"])
+    if kind == "image":
+        from snf.cli.guard import larger_than_png
+        warning = larger_than_png(signal, len(result["bytes"]))
+        if warning:
+            print(f"{PROG}: {warning}", file=sys.stderr)
     if not args.quiet:
-        samples = 1
-        for n in result["header"]["size"]:
-            samples *= n
+        size = result["header"]["size"]
         last = result["levels"][-1]
         figure = f"{last['psnr']:.2f} dB" if "psnr" in last else f"Chamfer {last['chamfer']}"
-        print(f"wrote {args.output}: {kind}, {len(result['levels'])} levels, {len(result['bytes']):,} bytes, "
-              f"{len(result['bytes']) * 8 / samples:.3f} bits per sample, last level {figure}", file=sys.stderr)
+        # bits per pixel (of a video: per pixel of every frame), as snf-info and the manifest give it
+        rate = "" if kind == "sdf" else f", {len(result['bytes']) * 8 / (size[0] * size[1] * (size[2] if len(size) > 2 else 1)):.3f} bpp"
+        print(f"wrote {args.output}: {kind}, {len(result['levels'])} levels, {len(result['bytes']):,} bytes"
+              f"{rate}, last level {figure}", file=sys.stderr)
     return 0
 
 

@@ -149,8 +149,10 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     if s.field == "grid":
         return compress_grid(img, s, quiet=quiet, device=device, progress=progress, publish=publish)
     s = s.for_signal("image")
+    pixels = img.shape[0] * img.shape[1]
+    s.check_pixels(pixels, f"a {img.shape[1]}x{img.shape[0]} image")  # before any training
     return encode_fit(lambda arch: image_fit(img, arch), s, img.shape[2], quiet=quiet, device=device,
-                      progress=progress, publish=publish, refit=refit, cache_limit=cache_limit)
+                      progress=progress, publish=publish, refit=refit, cache_limit=cache_limit, pixels=pixels)
 
 
 def compress_video(video: np.ndarray, settings: EncodeSettings | None = None, *, fps: float | None = None,
@@ -179,13 +181,15 @@ def _settings(settings, kw) -> EncodeSettings:
 
 def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: bool = True,
                device: str | None = None, progress=None, publish=None, refit: bool | None = None,
-               cache_limit: int | None = None) -> dict:
+               cache_limit: int | None = None, pixels: int | None = None) -> dict:
     """The one encode loop for every signal kind: train, quantise each level as its stage
-    ends (judging it as the decoder will render it), pack."""
+    ends (judging it as the decoder will render it), pack. `pixels`: an image's pixel count,
+    which the default widths, steps and batch are fitted to (`EncodeSettings.fitted_recipe`)."""
     bits, seed, time_budget = s.bits, s.seed, s.time_budget
     qat, quality = s.qat_on, s.quality_on
     torch.manual_seed(seed)
-    arch = s.arch(d_out=channels)
+    arch = s.arch(d_out=channels, pixels=pixels)
+    fit_steps, fit_batch = s.fitted_recipe(pixels)
     fit = make_fit(arch)
     if quality is None:  # experts, and SDFs: fixed bits, steps from each row's peak (small blocks 4 bits finer)
         quant = {"coding": coded.CODING, "bits": bits, "bits_small": min(max(bits, bits + 4), 14)}
@@ -193,7 +197,7 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
         quant = {"coding": coded.CODING, "quality": quality}
     eps = None if quality is None else rd.eps_of_quality(quality)
     use_rdoq = eps is not None and s.rdoq_on and rdoq.applies(arch)
-    p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
+    p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch or fit_batch, steps=fit_steps, refit=refit)
     if s.lr is None:  # the preset's rate for this kind of signal, where it has one
         p = with_overrides(p, lr=dict(p.lr_signal).get(fit.header["signal"]))
         if p.lr_width and (arch.regional or fit.header["signal"] == "video"):  # by width (Preset.lr_width)
@@ -288,6 +292,8 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     trainer.run(on_stage_end)
     for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
         levels[k]["steps"] = n
+        if budget.steps is not None and n < budget.steps[k - 1]:  # cut by the deadline: said in the file
+            levels[k]["steps_asked"] = budget.steps[k - 1]
     header = header_of(train_record())
     header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
     data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
