@@ -207,9 +207,14 @@ class EncodeSettings:
         grid's only the keys the grid field reads (a header byte is a level-1 byte)."""
         if self.field == "grid":
             return {k: v for k, v in self.to_dict().items() if k in GRID_KEYS}
-        # unset options (None) are left out: from_dict reads a missing key as unset
+        # unset options (None) and those at their defaults are left out (from_dict reads a missing
+        # key as the default, and `for_signal` resolves kind and layers alike again): on a small
+        # picture the header is a large part of level 1's bytes
+        implied = {"signal": self.grow != "temporal" and "image" or "video", "layers": DEFAULT_LAYERS.get(self.kind),
+                   "qat": self.with_(qat=None).qat_on}  # qat as it resolves when not given
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
         return {k: v for k, v in self.with_(qat=self.qat_on).to_dict().items()
-                if k not in GRID_ONLY and v is not None}
+                if k not in GRID_ONLY and v is not None and v != defaults.get(k) and v != implied.get(k, MISSING)}
 
     def grid_arch(self, d_out: int) -> GridArch:
         try:
