@@ -241,7 +241,9 @@ class EncodeSettings:
         s = self if self.signal == signal else self.with_(signal=signal)
         if signal == "sdf" and s.bits is None:
             s = s.with_(bits=SDF_BITS)
-        return s if s.layers is not None else s.with_(layers=s.arch(d_out=3).layers)
+        if s.layers is not None or s.field != "siren":  # the grid field has no SIREN layers
+            return s
+        return s.with_(layers=s.arch(d_out=3).layers)
 
     def widths_for(self, pixels: int | None = None) -> tuple:
         """The widths an encode uses: the ones given, else those fitted to an image of `pixels`

@@ -115,7 +115,7 @@ def body(argv) -> int:
         from snf.signals.image import load_image
         signal = load_image(args.image[0])
         try:  # too small for the field: refused before torch is even imported
-            settings.for_signal("image").check_pixels(signal.shape[0] * signal.shape[1],
+            settings.check_pixels(signal.shape[0] * signal.shape[1],
                                                       f"{args.image[0]} ({signal.shape[1]}x{signal.shape[0]})")
         except SettingsError as e:
             raise UsageError(str(e)) from None
