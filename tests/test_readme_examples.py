@@ -85,11 +85,10 @@ def test_the_python_example_runs_as_printed(cwd, capfd):
     exec(compile(code, "docs/usage.md", "exec"), scope)
     out = scope["out"]
     assert len(out["levels"]) >= 1 and all(lv["psnr"] > 15 for lv in out["levels"])
-    pic = scope["pic"]
-    want = int(re.search(r'"level": (\d+)', code).group(1)) if '"level": ' in code else None
-    if want is not None:
-        assert pic["level"] == want
-    assert pic["image"].dtype.name == "uint8"
+    pic, part = scope["pic"], scope["part"]
+    levels = [int(n) for n in re.findall(r'"level": (\d+)', code)]  # what the comments promise
+    assert [pic["level"], part["level"]] == levels
+    assert pic["image"].shape == (128, 192, 3) and pic["image"].dtype.name == "uint8"
     assert "level 1/" in capfd.readouterr().err  # quiet=False: progress on stderr
 
 

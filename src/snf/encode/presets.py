@@ -84,7 +84,7 @@ GRID_PRESET = Preset("grid", None, 1e-2, "cosine", (1000, 1000, 1000), (0.4, 0.3
 REFERENCE_WIDTHS = (30, 69, 110, 151)  # the seed's widths: 768x512 and up
 SIZES = (
     (6_144, (8, 16), (1000,), 2048),                      # up to 96x64
-    (49_152, (16, 32), (2000,), 4096),                    # up to 256x192 (a 192x128 crop)
+    (49_152, (16, 32), (1500,), 4096),                    # up to 256x192 (a 192x128 crop)
     (196_608, (24, 50, 80), (3000, 2300), 8192),          # up to 512x384
     (None, REFERENCE_WIDTHS, None, None),                 # above: the preset's own recipe
 )
