@@ -1,9 +1,9 @@
-"""What `snf-encode` checks so that it never destroys an input or writes a surprise:
-an output that is one of the inputs, an output name that does not say .snf, and a file
-larger than the input's own lossless PNG (torch-free; issue 27)."""
+"""What `snf-encode` checks before any work so that it never destroys an input: an output
+that is one of the inputs, an output name that does not say .snf (torch-free; issue 27).
+(A picture too small for the field is refused by `snf.encode.service.encode`, a file larger
+than the input's PNG said by its `Summary.warning`.)"""
 from __future__ import annotations
 
-import io
 import os
 
 from snf.cli.common import UsageError
@@ -27,20 +27,3 @@ def check_output(output: str, inputs: list, force: bool = False) -> None:
     if not output.lower().endswith(SUFFIX) and not force:
         raise UsageError(f"{output}: the output is an .snf file, so its name should end in {SUFFIX} "
                          f"(--force writes it anyway)")
-
-
-def png_bytes(img) -> int:
-    """The size of the picture as a lossless PNG (Pillow, its default compression)."""
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format="PNG")
-    return buf.tell()
-
-
-def larger_than_png(img, n_bytes: int) -> str | None:
-    """A warning when `n_bytes` of .snf exceed the picture's own lossless PNG, else None."""
-    png = png_bytes(img)
-    if n_bytes <= png:
-        return None
-    return (f"warning: the .snf file ({n_bytes:,} bytes) is larger than this picture as a lossless PNG "
-            f"({png:,} bytes); lower --quality or give fewer/narrower --widths")
