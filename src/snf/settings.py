@@ -250,7 +250,7 @@ class EncodeSettings:
         pixels (`presets.fitted`; other signal kinds, and None, the reference widths)."""
         if self.widths is not None:
             return self.widths
-        from snf.encode.presets import fitted
+        from snf.sizes import fitted
         return fitted(pixels if self.kind == "image" else None)[0]
 
     def fitted_recipe(self, pixels: int | None) -> tuple:
@@ -259,7 +259,7 @@ class EncodeSettings:
         widths, steps and batch not given, and an image."""
         if self.widths is not None or self.preset != "fast" or self.kind != "image" or self.field != "siren":
             return None, None
-        from snf.encode.presets import fitted
+        from snf.sizes import fitted
         _, steps, batch = fitted(pixels)
         return (None if self.steps is not None or self.time_budget is not None else steps,
                 None if self.batch is not None else batch)
@@ -269,7 +269,7 @@ class EncodeSettings:
         training: a 1x1 picture once trained 20 s, then failed in a singular solve)."""
         if self.field != "siren":
             return
-        from snf.encode.presets import min_pixels
+        from snf.sizes import min_pixels
         widths = self.widths_for(pixels)
         need = min_pixels(widths)
         if pixels < need:
