@@ -6,12 +6,20 @@ torch-free and outside `snf.encode`: settings (and so the server) use it to vali
 from __future__ import annotations
 
 # Defaults that fit the picture (images, siren field, preset fast, widths not given): the
-# widths, so the levels, and the steps and batch scale with the pixel count. Why: the seed's
-# widths on a 192x128 crop made files larger than its PNG (55-60 kB against 40 kB) below the
-# progressive-JPEG prefix of the same bytes at every level, since the bytes follow the
-# parameters, not the pixels; and the steps, sized for 768x512, took as long on a thumbnail.
-# Rows: (at most this many pixels, widths, steps per level (None: the preset's), batch (None:
-# the preset's)); measured on 192x128 crops of Kodak photos (bench/RESULTS.md, issue 27).
+# widths, so the levels, and the steps and batch scale with the pixel count. Why: with the
+# seed's widths a 192x128 photo became a 55-60 kB file, larger than its 40 kB PNG, because
+# the bytes follow the parameters, not the pixels; and the steps, sized for 768x512, took as
+# long on a thumbnail. Rows: (at most this many pixels, widths, steps per level (None: the
+# preset's), batch (None: the preset's)).
+#
+# The 192x128 row, measured on centre crops of kodim03/08/14/21 (issue 27; q75, one thread on
+# a loaded 2-core machine): files of 3,458-3,581 bytes (6-9 % of their PNGs), 1-3 minutes
+# under that load against about 35 for the 768x512 default beside it. Level 1 (about 1.5 kB)
+# is 0.6 dB above the progressive-JPEG prefix of the same bytes on kodim03 and kodim14 and
+# 0.6-1.1 dB below it on kodim21 and kodim08; level 2 is 0.8-3.5 dB below it on all four
+# (narrower or deeper nets, other widths and qualities, the grid field: no better). The other
+# rows follow the same rule (parameters about in proportion to pixels, at least two levels);
+# they were not measured against the prefix.
 REFERENCE_WIDTHS = (30, 69, 110, 151)  # the seed's widths: 768x512 and up
 SIZES = (
     (6_144, (8, 16), (1000,), 2048),                      # up to 96x64
