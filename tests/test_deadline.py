@@ -65,3 +65,17 @@ def test_a_machine_that_turns_busy_after_the_probe_still_ends_by_the_deadline(mo
     assert t.stage_ends[-1] <= 6.0 + 0.2  # the whole, to within a step or two of fake time
     assert all(asked == 60 for _, _, asked in t.shortened)  # the steps first asked, once per level
 
+
+
+def test_a_cut_is_recorded_in_the_file_and_shown_by_snf_info(tiny_image, tmp_path):
+    from snf import compress
+    from snf.cli.info import describe, table
+    out = compress(tiny_image, widths=(4, 8), layers=3, steps=400, deadline=0.02)  # far too short
+    cut = [lv for lv in out["header"]["levels"] if "steps_asked" in lv]
+    assert cut and all(lv["steps"] < lv["steps_asked"] == 400 for lv in cut)
+    path = tmp_path / "cut.snf"
+    path.write_bytes(out["bytes"])
+    text = table(describe(str(path)))
+    assert "of 400 steps (cut by the encoder's --deadline" in text
+    whole = compress(tiny_image, widths=(4, 8), layers=3, steps=20, deadline=0)  # no deadline: no record
+    assert not any("steps_asked" in lv for lv in whole["header"]["levels"])
