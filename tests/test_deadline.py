@@ -79,3 +79,20 @@ def test_a_cut_is_recorded_in_the_file_and_shown_by_snf_info(tiny_image, tmp_pat
     assert "of 400 steps (cut by the encoder's --deadline" in text
     whole = compress(tiny_image, widths=(4, 8), layers=3, steps=20, deadline=0)  # no deadline: no record
     assert not any("steps_asked" in lv for lv in whole["header"]["levels"])
+
+
+def test_an_overrun_that_quantising_alone_makes_is_foreseen_and_said(monkeypatch, tiny_image):
+    # each stage's quantisation (the callback) takes 5 s of fake time: with a 6 s deadline the
+    # second stage cannot even be quantised in time, and the trainer says so after the first
+    x, v = image_samples(tiny_image)
+    now = [0.0]
+    monkeypatch.setattr(train_mod.time, "monotonic", lambda: now[0])
+
+    def quantise(levels, model, refit):
+        now[0] += 5.0
+    t = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[20, 20], deadline=6.0), seed=0)
+    t.run(quantise)
+    assert t.overrun == pytest.approx(4.0)  # 5 s needed, 1 s left
+    free = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[20, 20], deadline=60.0), seed=0)
+    free.run(quantise)
+    assert free.overrun == 0.0 and free.stage_steps == [20, 20]

@@ -97,6 +97,7 @@ class Trainer:
         self.stage_ends = []      # wall time from the start to the end of each stage (after on_stage_end)
         self.shortened = []       # (level, steps trained, steps asked) where the deadline cut a stage
         self._said = False        # the deadline's cut was said on stderr (once a stage)
+        self.overrun = 0.0        # seconds past the deadline foreseen (and said) once quantising alone overran
 
     @property
     def rows(self) -> int:
@@ -169,6 +170,8 @@ class Trainer:
             obj.close()
             self.stage_ends.append(time.monotonic() - t_start)
             post = max(post, time.monotonic() - t_trained)
+            if self.budget.deadline and si < len(stages) - 1 and not self.overrun:
+                self._say_overrun(post, len(stages) - 1 - si, self.budget.deadline - self.stage_ends[-1])
         return self.model
 
     def _train_stage(self, obj, levels: list, steps: int | None, seconds: float | None,
@@ -352,6 +355,18 @@ class Trainer:
             return steps
         fewer = max(step + 1, step + int((cap - elapsed) / max(pace, 1e-9)))
         return steps if fewer >= steps else self._cut(level, fewer, steps)
+
+    def _say_overrun(self, post: float, stages_left: int, left: float) -> None:
+        """Once, as soon as it is known: the levels still to come cannot even be quantised
+        within what is left of the deadline, so the encode will end late by about this much
+        (each of those stages then trains one step and is recorded as cut)."""
+        need = post * stages_left
+        if need <= left:
+            return
+        self.overrun = need - max(left, 0.0)
+        self.bar.line(f"the --deadline of {self.budget.deadline:g} s cannot be kept on this machine now: quantising "
+                      f"a level takes about {post:.0f} s here, so the encode will end about {self.overrun:.0f} s "
+                      f"late, with the remaining levels barely trained (--deadline 0 trains every step)")
 
     def _cut(self, level: int, fewer: int, steps: int) -> int:
         """The stage trains `fewer` of its `steps`: recorded (with the steps first asked), and
