@@ -97,6 +97,10 @@ def test_the_shipped_sample_is_the_default_encode_of_the_shipped_image():
     from snf.cli.info import describe
     info = describe(os.path.join(ROOT, "samples", "kodim03.snf"))
     assert info["complete"] and (info["width"], info["height"]) == (768, 512)
-    s = info["encoder"]["settings"]
-    assert "steps" not in s and "widths" not in s  # the default encode: widths fitted, the preset's steps
+    from snf.settings import EncodeSettings
+    pixels = info["width"] * info["height"]
+    made = EncodeSettings.from_dict({k: v for k, v in info["encoder"]["settings"].items() if k != "deadline"})
+    assert made.widths_for(pixels) == EncodeSettings().widths_for(pixels)  # the default (fitted) widths
+    assert made.with_(widths=None).for_signal("image").header_record() == \
+        EncodeSettings().for_signal("image").header_record()  # every other setting the default
     assert not any(lv.get("steps_asked") for lv in info["levels"])  # every step trained
