@@ -91,8 +91,9 @@ class EncodeSettings:
     steps: int | None = _opt(None, "training steps per level (overrides the preset)")
     time_budget: float | None = _opt(None, "wall-clock seconds for all training, split across levels; "
                                            "NOT deterministic", metavar="SECONDS")
-    deadline: float | None = _opt(None, "seconds of training the preset's steps must fit in: on a machine too "
-                                        "slow for them, stages train fewer steps (said on stderr; the bytes then "
+    deadline: float | None = _opt(None, "seconds the training and quantisation of the preset's steps must fit "
+                                        "in: on a machine too slow or busy for them, stages train fewer steps "
+                                        "(said on stderr and recorded in the file as steps_asked; the bytes then "
                                         f"depend on the machine). Default {DEFAULT_DEADLINE:.0f} with the fast "
                                         "preset's steps, none with --steps; 0: none", form=False, metavar="SECONDS")
     seed: int = _opt(0, "random seed")

@@ -21,7 +21,10 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Encode an image as a streamable neural field: each level's parameter delta is a "
                     "quantised chunk, so any prefix of the file decodes. The same input, settings and seed "
-                    "give the same bytes on the same machine, except with --time-budget (wall-clock stops). "
+                    "give the same bytes on the same machine, except with --time-budget (wall-clock stops) or "
+                    "where the --deadline cut a level short on a slow or busy machine (said on stderr, recorded "
+                    "in the file, shown by snf-info; --deadline 0 turns it off). "
+                    "The default widths, levels and steps fit the picture's pixel count. 
                     "Several inputs (files or folders of images) make a batch into the folder -o: one "
                     "OUT/NAME.snf each, finished outputs skipped, failures reported per file.")
     p.add_argument("image", metavar="input", nargs="+",
