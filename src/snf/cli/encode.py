@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
                     "give the same bytes on the same machine, except with --time-budget (wall-clock stops) or "
                     "where the --deadline cut a level short on a slow or busy machine (said on stderr, recorded "
                     "in the file, shown by snf-info; --deadline 0 turns it off). "
-                    "The default widths, levels and steps fit the picture's pixel count. 
+                    "The default widths, levels and steps fit the picture's pixel count. "
                     "Several inputs (files or folders of images) make a batch into the folder -o: one "
                     "OUT/NAME.snf each, finished outputs skipped, failures reported per file.")
     p.add_argument("image", metavar="input", nargs="+",
