@@ -109,6 +109,10 @@ def _db(v) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def _bits(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def _bpp(v) -> str:
     return "-" if v is None else f"{v:.3f}"
 
@@ -161,7 +165,7 @@ def table(info: dict) -> str:
         value = lv.get("chamfer") if sdf else lv["psnr"]
         rows.append(f"{lv['level']:>5} {lv['width']:>5} {lv['params']:>9,} "
                     f"{_n(lv['chunk_bytes']):>8} {_n(cum):>9} "
-                    f"{_bpp(lv['bpp']):>7} {lv['bits_per_param'] if cum else '-':>10} "
+                    f"{_bpp(lv['bpp']):>7} {_bits(lv['bits_per_param']):>10} "
                     f"{(_db(value) if not sdf else value) if value is not None else '-':>8}"
                     + (f" {lv[region]:>7}" if region else ""))
     rows += cut_lines(info)
