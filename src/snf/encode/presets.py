@@ -39,7 +39,8 @@ class Preset:
 
 
 # The recipes `--preset` names, and why each value is what it is. Measurements (2-core CPU,
-# kodim03 / kodim08 768x512 unless said) are in bench/RESULTS.md and bench/rd/RESULTS.md.
+# kodim03 / kodim08 768x512 unless said) are in bench/RESULTS.md (the
+# rounds before it: `git show f49b19c:bench/rd/RESULTS.md`).
 #
 # fast (the default; CPU)
 #   batch 16,384          random batches: a full-batch step on 393,216 pixels costs 24x more
