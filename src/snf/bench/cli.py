@@ -61,8 +61,9 @@ def parser() -> argparse.ArgumentParser:
                        "and the progressive-JPEG prefix; CompressAI JSON, BD-rates, PNG plot")
     _images_and_budget(r, "seconds per snf encode (default scales with pixels: 15 s for 128x96, at most "
                        "200 s)", "(deterministic: same bytes on any machine load)")
-    r.add_argument("--values", help="comma-separated --quality values (or --bits, where the encoder has no "
-                   "quality setting) to measure (default: 25,50,75 or 8,6,4)")
+    r.add_argument("--values", help="comma-separated --quality values to measure, for each field family that "
+                   "takes --quality (default: 25,50,75); a family that takes neither --quality nor --bits "
+                   "(grid) is measured once at its own recipe, and the run says so")
     f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
                        "reconstructions and spectra, PSNR per step for both growth inits, residuals, "
                        "loss landscape")

@@ -81,6 +81,10 @@ def os_error_handler(request: Request, exc: OSError) -> JSONResponse:
 
 
 PATTERNS = {"asset_id": ASSET_ID.pattern, "job_id": JOB_ID.pattern, "k": "[1-9][0-9]{0,2}"}
+# The bearer token (snf.serve.auth) as an OpenAPI security scheme: /docs shows an Authorize
+# button, and "Try it out" on the routes that need the token sends it.
+BEARER = {"bearer": {"type": "http", "scheme": "bearer",
+                     "description": "the value of $SNF_TOKEN (or --token-env) when the server started"}}
 
 
 def declare_patterns(app: FastAPI) -> dict:
@@ -94,6 +98,9 @@ def declare_patterns(app: FastAPI) -> dict:
                     if param.get("in") == "path" and param["name"] in PATTERNS:
                         param["schema"]["pattern"] = f"^{PATTERNS[param['name']]}$"
                         param["schema"]["maxLength"] = 128
+                if "401" in op.get("responses", {}):  # the routes behind `require_writer`
+                    op["security"] = [{name: []} for name in BEARER]
+        schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER)
         app.openapi_schema = schema
     return app.openapi_schema
 
