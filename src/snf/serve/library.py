@@ -68,10 +68,11 @@ def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, he
     for lv in info["levels"]:
         end = lv["bytes"]
         levels.append({
-            "level": lv["level"], "width": lv["width"], "params": lv["params"],
-            "level_params": lv["level_params"], "complete": lv["complete"],
+            # a latent file's levels add grids, not widths: those keys are None there
+            "level": lv["level"], "width": lv.get("width"), "params": lv.get("params"),
+            "level_params": lv.get("level_params"), "grids": lv.get("grids"), "complete": lv["complete"],
             "offset": offset if lv["complete"] else None, "end": end,
-            "bytes": lv["chunk_bytes"], "bpp": lv["bpp"], "psnr": lv["psnr"], "steps": lv["steps"],
+            "bytes": lv["chunk_bytes"], "bpp": lv["bpp"], "psnr": lv["psnr"], "steps": lv.get("steps"),
             "png_url": f"{base}/levels/{lv['level']}.png" if lv["complete"] else None,
             "stream_url": f"{base}/stream?level={lv['level']}" if lv["complete"] else None,
         })
@@ -81,8 +82,8 @@ def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, he
         "channels": info["channels"], "bytes": st.st_size, "etag": etag_of(sha256),
         "modified": http_date(st), "sha256": sha256, "version": version, "mime": MIME_TYPE,
         # the field family first: a grid file has no SIREN mode or quant block (None then)
-        "field": info.get("field", "siren"), "mode": info.get("mode"), "widths": info["widths"],
-        "layers": info["layers"], "quant": info.get("quant"),
+        "field": info.get("field", "siren"), "mode": info.get("mode"), "widths": info.get("widths"),
+        "layers": info.get("layers"), "quant": info.get("quant"),
         "encoder": info["encoder"], "header_bytes": header_end,
         "levels_complete": info["levels_complete"], "complete": info["complete"], "error": info["error"],
         "growing": not info["complete"],  # no end chunk yet: an encoder may still publish levels
