@@ -60,6 +60,7 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
     if h["signal"] != "image":
         raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
     w_, h_ = size or tuple(h["size"][:2])
+    _check_cost(parsed, level, (w_, h_))
     if isinstance(parsed.arch, GridArch):  # the latent-grid family: no regional growth
         from snf.decode.grid_render import GridNetwork
         values = GridNetwork(parsed.arch, parsed.levels, level).grid((w_, h_))
@@ -80,6 +81,15 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
     return np.concatenate([img, alpha], axis=2)
 
 
+def _check_cost(parsed: Parsed, level: int, size: tuple | None) -> None:
+    """The cost model's hard limits for this render (format_spec.md 5.1), as a DecodeError."""
+    from snf.format.cost import CostError, check
+    try:
+        check(parsed.header, parsed.arch, level, size)
+    except CostError as e:
+        raise DecodeError(str(e)) from None
+
+
 def to_pil(img: np.ndarray):
     """uint8 (H, W, C) -> a Pillow image: L, LA, RGB or RGBA by channel count."""
     from PIL import Image
@@ -88,8 +98,13 @@ def to_pil(img: np.ndarray):
 
 def decompress(data: bytes, level: int | None = None, size: tuple | None = None, crop: bool = False) -> dict:
     """Decode bytes (a whole file or any prefix): picture, level used, what the file holds."""
-    parsed = read(data)
-    k = pick_level(parsed, level)
+    framed = read(data, decode=False)
+    k = pick_level(framed, level)
+    if framed.header["signal"] != "image":
+        raise DecodeError(f"this file holds a {framed.header['signal']} signal, not an image")
+    _check_cost(framed, k, size)
+    parsed = read(data, upto=k)  # levels 1..k only
+    pick_level(parsed, k)
     img = render_image(parsed, k, size, crop)
     return {
         "image": img,

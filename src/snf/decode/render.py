@@ -157,7 +157,7 @@ class Network:
         out = np.empty((n, self.d_out), np.float32)
         threads = max(1, min(threads or min(4, os.cpu_count() or 1), blocks))
         cuts = [blocks * i // threads for i in range(threads + 1)]
-        rows = 1 + self.width
+        rows = 1 + max(self.width, self.d_in)  # activation rows: the coordinates need d_in of them
 
         def job(i: int) -> None:
             _fast.forward(self.groups, self.d_in, self.d_out, rows, coords, out, n, cuts[i], cuts[i + 1])
@@ -178,7 +178,7 @@ class Network:
         out = np.empty((tiles, self.d_out, TILE), np.float32)
 
         def job(span: range) -> None:
-            h = np.empty((1 + self.width, TILE), np.float32)
+            h = np.empty((1 + max(self.width, self.d_in), TILE), np.float32)
             h[0] = 1.0
             for t in span:
                 self.tile(xt[t], h, out[t])

@@ -187,6 +187,7 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     torch.manual_seed(seed)
     arch = s.arch(d_out=channels)
     fit = make_fit(arch)
+    s.check_decodable(arch, fit.header)  # before training: what no decoder would render is refused now
     if quality is None:  # experts, and SDFs: fixed bits, steps from each row's peak (small blocks 4 bits finer)
         quant = {"coding": coded.CODING, "bits": bits, "bits_small": min(max(bits, bits + 4), 14)}
     else:

@@ -42,6 +42,12 @@ def parser() -> argparse.ArgumentParser:
                    help="open connections; past it 503 + Retry-After (default: %(default)s)")
     p.add_argument("--max-paced-streams", type=int, default=1000,
                    help="?kbps= streams at once; past it 503 + Retry-After (default: %(default)s)")
+    p.add_argument("--max-render-params", type=int, default=1 << 24,
+                   help="most parameters a level render may decode (default: %(default)s; the format's limit is 2^26)")
+    p.add_argument("--max-render-macs", type=int, default=1 << 38,
+                   help="most multiply-adds of one level render (default: %(default)s; the format's limit is 2^42)")
+    p.add_argument("--max-render-mb", type=int, default=2048,
+                   help="memory (MiB) of one render process (default: %(default)s)")
     p.add_argument("--header-timeout", type=float, default=10.0,
                    help="seconds a client has to send its request headers (default: %(default)s)")
     p.add_argument("--idle-timeout", type=float, default=30.0,
@@ -65,7 +71,8 @@ def settings_from(args) -> Settings:
     if args.workers < 1 or (args.encode_threads is not None and args.encode_threads < 1):
         raise UsageError("--workers and --encode-threads must be at least 1")
     if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.max_steps < 1 or min(
-            args.max_queue, args.max_encode_mb, args.max_connections, args.max_paced_streams) < 1 \
+            args.max_queue, args.max_encode_mb, args.max_connections, args.max_paced_streams,
+            args.max_render_params, args.max_render_macs, args.max_render_mb) < 1 \
             or args.header_timeout <= 0 or args.idle_timeout <= 0:
         raise UsageError("limits must be positive")
     if args.scheduler:
@@ -79,7 +86,9 @@ def settings_from(args) -> Settings:
                     max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
                     max_steps=args.max_steps, max_queue=args.max_queue, max_encode_mb=args.max_encode_mb,
                     max_connections=args.max_connections, max_paced_streams=args.max_paced_streams,
-                    header_timeout=args.header_timeout, idle_timeout=args.idle_timeout)
+                    header_timeout=args.header_timeout, idle_timeout=args.idle_timeout,
+                    max_render_params=args.max_render_params, max_render_macs=args.max_render_macs,
+                    max_render_mb=args.max_render_mb)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -20,6 +20,11 @@ class Settings:
     max_time_budget: float = 3600.0    # seconds, for time-budgeted uploads
     max_width: int = 512               # widest level of an uploaded encode
     max_render_pixels: int = 16_000_000
+    # ---- a level render's cost, from the header before decoding (format_spec.md 5.1); the spec's
+    # hard limits are 2^26 parameters and 2^42 multiply-adds: these defaults are lower
+    max_render_params: int = 1 << 24   # parameters decoded for one render (64 MiB of float32)
+    max_render_macs: int = 1 << 38     # multiply-adds of one render (~5 s at 57 GMAC/s on 2 cores)
+    max_render_mb: int = 2048          # address space of a render process (plus 1 GiB of mappings)
     max_attempts: int = 2              # runs of a job before an interruption fails it
     # ---- bounds under hostile load (figures and reasons: serve/README.md, "Limits")
     max_queue: int = 16                # jobs queued (not running) before uploads get 429

@@ -14,6 +14,7 @@ import os
 import threading
 from email.utils import formatdate
 
+from snf.cli.common import json_safe
 from snf.cli.info import summary
 from snf.format.container import MIME_TYPE, Parser, SnfError
 from snf.serve.caching import version_of
@@ -63,8 +64,11 @@ def read_manifest_fd(fd: int, st: os.stat_result, asset_id: str) -> dict:
     parsed = parser.finish()
     if parsed.header is None:
         raise BadAsset(f"{asset_id}: {parsed.error or 'no header'}")
-    info = summary(parsed, st.st_size)
-    return manifest_from(info, asset_id, st, sha.hexdigest(), parsed.header_end)
+    try:
+        info = summary(parsed, st.st_size)
+        return json_safe(manifest_from(info, asset_id, st, sha.hexdigest(), parsed.header_end))
+    except Exception as e:  # noqa: BLE001 - one bad file is one bad entry, never a failed listing
+        raise BadAsset(f"{asset_id}: not a readable .snf file ({e.__class__.__name__})") from None
 
 
 def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, header_end: int) -> dict:
@@ -174,6 +178,9 @@ class Library:
                 m = self.manifest(asset_id)
             except BadAsset as e:
                 out.append({"id": asset_id, "error": str(e)})
+                continue
+            except OSError as e:  # unreadable (permissions, a vanished file): its own entry too
+                out.append({"id": asset_id, "error": f"{asset_id}: {e.strerror or e.__class__.__name__}"})
                 continue
             if m is not None:
                 out.append(brief(m))
