@@ -116,6 +116,7 @@ class Library:
         self.root = os.path.realpath(root)
         self.catalog = catalog
         self._memo = {}
+        self._frames = {}   # asset id -> (stat key, streaming.Frames)
         self._lock = threading.Lock()
 
     def path(self, asset_id: str) -> str | None:
@@ -134,6 +135,25 @@ class Library:
             return self.manifest_of(asset_id, fd, os.fstat(fd))
         finally:
             os.close(fd)
+
+    def cached_frames(self, asset_id: str, st: os.stat_result):
+        """The chunk walk of this version of the asset if it is in memory (no I/O), else None."""
+        with self._lock:
+            hit = self._frames.get(asset_id)
+        return hit[1] if hit is not None and hit[0] == stat_key(st) else None
+
+    def frames_of(self, asset_id: str, fd: int, st: os.stat_result):
+        """The chunk walk (streaming.Frames) of this open version of the asset, kept per version:
+        a worker thread walks a file once, the event loop reuses the walk."""
+        hit = self.cached_frames(asset_id, st)
+        if hit is not None:
+            return hit
+        from snf.serve.streaming import walk_frames
+        frames = walk_frames(fd, st.st_size)
+        if stat_key(os.fstat(fd)) == stat_key(st):
+            with self._lock:
+                self._frames[asset_id] = (stat_key(st), frames)
+        return frames
 
     def cached(self, asset_id: str, st: os.stat_result) -> dict | None:
         """The in-memory manifest of this version of the asset, or None (no I/O: safe on the event loop)."""
@@ -188,4 +208,6 @@ class Library:
         with self._lock:
             for gone in set(self._memo) - set(ids):
                 del self._memo[gone]
+            for gone in set(self._frames) - set(ids):
+                del self._frames[gone]
         return out
