@@ -38,6 +38,7 @@ MAX_SIDE = 65536
 MAX_FRAMES = 4096
 MAX_SAMPLE_BITS = 16
 MAX_HEADER_DEPTH = 64  # msgpack nesting: the header map is depth 0, its values depth 1, ... (section 2)
+MAX_SAFE_INT = (1 << 53) - 1  # header integers a JavaScript reader holds exactly
 SIGNAL_DIMS = {"image": 2, "signal1d": 1, "video": 3, "sdf": 3}  # axes of `size`, = arch.d_in
 SIGNALS = tuple(SIGNAL_DIMS)
 DEFAULT_COORDS = {"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"}
@@ -174,6 +175,8 @@ def check_tree(h) -> None:
                 todo.append((item, depth + 1))
         elif isinstance(v, list):
             todo.extend((item, depth + 1) for item in v)
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_SAFE_INT:
+            raise _header_error(f"integer {_short(v)} beyond 2^53 - 1 (not exact in JavaScript)")
         elif not (v is None or isinstance(v, (bool, int, float, str))):
             raise _header_error(f"a header value of msgpack type {type(v).__name__} (only nil, bool, int, float, "
                                 "str, array and map are allowed)")
