@@ -53,7 +53,7 @@ def body(argv) -> int:
     size = parse_size(args.size) if args.size else None
     check_output_path(args.output)
     fmt = _format_for(args.output)
-    parsed = load(args.input, framed, k, size)
+    parsed, k = load(args.input, framed, k, args.level, size)
     img = render_image(parsed, k, size, crop=args.crop)
     if fmt == "PNG":  # our own writer: no Pillow import, deflate on two threads (snf.decode.png)
         from snf.decode.png import png_bytes
@@ -76,16 +76,16 @@ def body(argv) -> int:
 _ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "GIF")
 
 
-def load(path: str, framed, k: int, size=None):
+def load(path: str, framed, k: int, asked: int | None, size=None) -> tuple:
     """Check level k's render against the cost model's hard limits (format_spec.md 5.1) from the
-    header alone, then decode levels 1..k only: nothing past k is dequantised or allocated."""
+    header alone, then decode levels 1..k only: nothing past k is dequantised or allocated.
+    -> (parsed, level to render): without --level, one below k if level k's payload fails."""
     from snf.format.container import read_path
     from snf.format.cost import check
+    from snf.decode.decoder import pick_level
     check(framed.header, framed.arch, k, size)
     parsed = read_path(path, upto=k)
-    from snf.decode.decoder import pick_level
-    pick_level(parsed, k)
-    return parsed
+    return parsed, pick_level(parsed, asked)
 
 
 def _report(args, parsed, k: int, what: str) -> None:
@@ -101,7 +101,7 @@ def _decode_video(args, framed, k: int, size) -> int:
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise UsageError(f"{args.output}: a video decodes to a folder, and this is a file")
     check_output_path(args.output, directory=True)
-    parsed = load(args.input, framed, k, size)
+    parsed, k = load(args.input, framed, k, args.level, size)
     frames = render_frames(parsed, k, size)
     written = write_frames(args.output, frames, parsed.header.get("fps"), mp4=not args.no_mp4)
     mp4 = " and video.mp4" if written and written[-1].endswith(".mp4") else ""
@@ -128,7 +128,7 @@ def _decode_sdf(args, framed, k: int) -> int:
         import skimage  # noqa: F401
     except ImportError:
         raise UsageError("decoding shapes needs scikit-image and trimesh: pip install 'snf[sdf]'") from None
-    parsed = load(args.input, framed, k, (resolution_for(framed.header, res),))
+    parsed, k = load(args.input, framed, k, args.level, (resolution_for(framed.header, res),))
     verts, faces = extract_mesh(sdf_grid(parsed, k, res), parsed.header.get("transform"))
     write_atomic(args.output, mesh_bytes(verts, faces, ext), durable=False)
     _report(args, parsed, k, f"{args.output} ({len(verts)} vertices, {len(faces)} faces)")

@@ -104,7 +104,7 @@ def decompress(data: bytes, level: int | None = None, size: tuple | None = None,
         raise DecodeError(f"this file holds a {framed.header['signal']} signal, not an image")
     _check_cost(framed, k, size)
     parsed = read(data, upto=k)  # levels 1..k only
-    pick_level(parsed, k)
+    k = pick_level(parsed, level)  # the framing may hold a level whose payload then fails: one fewer
     img = render_image(parsed, k, size, crop)
     return {
         "image": img,

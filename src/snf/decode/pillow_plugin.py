@@ -65,6 +65,7 @@ class SnfImageFile(ImageFile.ImageFile):
         self.info["levels"] = parsed.arch.levels
         self.tile = []
         self._frame = None
+        self._seeked = False
         self._rendered = None
 
     def _complete_levels(self) -> int:
@@ -98,6 +99,7 @@ class SnfImageFile(ImageFile.ImageFile):
         if not self._seek_check(frame):
             return
         self._frame = frame
+        self._seeked = True
         self._set_info()
 
     def tell(self) -> int:
@@ -108,6 +110,10 @@ class SnfImageFile(ImageFile.ImageFile):
         if self._rendered != k:
             self.fp.seek(0)
             parsed = read(self.fp.read(), upto=k)  # levels 1..k only
+            if parsed.levels_complete < k and not self._seeked and parsed.levels_complete:
+                k = parsed.levels_complete  # the last framed level's payload fails: the best one that decodes
+                self._frame, self._levels_complete = k - 1, k
+                self._set_info()
             if parsed.levels_complete < k:
                 raise OSError(f"level {k} is not complete in this .snf file: {parsed.error}")
             self.im = to_pil(render_image(parsed, k)).im

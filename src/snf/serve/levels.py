@@ -62,7 +62,7 @@ def render_png(path: str, level: int, end: int, budget: Budget, ext: str = "png"
             raise RenderError(f"this asset holds a {signal} signal: its levels render as .{extension(signal)}")
         check(framed.header, framed.arch, k, preview_size(framed.header), budget)
         parsed = read(data, upto=k)   # levels 1..k only
-        pick_level(parsed, k)
+        pick_level(parsed, k)         # (a payload error in level k: its reason)
         return render_level(parsed, k)[0]
     except CostError as e:
         raise RenderError(f"above this server's render limits: {e}") from None
