@@ -178,7 +178,7 @@ class Network:
         out = np.empty((tiles, self.d_out, TILE), np.float32)
 
         def job(span: range) -> None:
-            h = np.empty((1 + max(self.width, self.d_in), TILE), np.float32)
+            h = np.empty((1 + self.width, TILE), np.float32)
             h[0] = 1.0
             for t in span:
                 self.tile(xt[t], h, out[t])
