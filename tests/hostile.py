@@ -15,7 +15,7 @@ import msgpack
 import numpy as np
 
 from snf.field.arch import Arch
-from snf.format import coded, container as C
+from snf.format import coded, container as C, entropy
 from snf.format.entropy import MODEL
 
 
@@ -26,11 +26,16 @@ def zero_level(arch: Arch, k: int) -> bytes:
 
 
 def random_level(arch: Arch, k: int, seed: int = 0) -> bytes:
-    """Level k's rans-laplace payload from small random weights (decodes to a picture)."""
+    """Level k's rans-laplace payload of random integers -7..7 at a step of 2^-4 (weights of
+    magnitude up to 0.44: a picture, not noise), under one fixed model per block (fitting
+    models to millions of integers would take the encoder's time)."""
     rng = np.random.default_rng(seed + k)
-    tensors = [rng.uniform(-0.5, 0.5, b.shape).astype(np.float32) for b in arch.blocks(k)]
-    codes = [coded.min_codes(t, b) for t, b in zip(tensors, arch.blocks(k))]
-    return coded.encode_level(arch, k, tensors, codes)[0]
+    model = entropy.Laplace(7, 50000)
+    head, segs = [], []
+    for b in arch.blocks(k):
+        head.append(bytes([8 * 20]) * coded.n_codes(b) + MODEL.pack(model.amax, model.ratio))  # STEP = 2^-4
+        segs.append((rng.integers(-7, 8, b.size), model))
+    return b"".join(head) + entropy.encode_segments(segs)
 
 
 def header(signal: str, size, arch: dict, channels: int | None = None, **extra) -> dict:
