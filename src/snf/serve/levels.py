@@ -40,11 +40,15 @@ def cache_name(asset_id: str, etag: str, level: int, ext: str = "png") -> str:
     return f"{asset_id}.{tag}.L{level}.{ext}"
 
 
-def render_png(path: str, level: int, end: int, budget: Budget, ext: str = "png", memory_mb: int | None = None) -> bytes:
+def render_png(path: str, level: int, end: int, budget: Budget | int, ext: str = "png",
+               memory_mb: int | None = None) -> bytes:
     """Decode the first `end` bytes of the file (levels 1..level) and render the level's
     preview file: a PNG for an image, a frame strip PNG for a video, a PLY for an SDF.
-    The cost is checked from the header before any level is decoded; every refusal is a
-    RenderError (one line), whatever part of the decoder refused."""
+    The cost is checked from the header before any level is decoded (`budget`: a Budget, or
+    a number of samples with the spec's other limits); every refusal is a RenderError (one
+    line), whatever part of the decoder refused."""
+    if isinstance(budget, int):
+        budget = Budget(samples=budget)
     from snf.format.container import SnfError, read
     from snf.format.cost import CostError, check
     from snf.decode.decoder import pick_level
