@@ -27,7 +27,7 @@ WIDTHS = {
                  "progressive": (30, 69, 110, 151)},
     # spatial: individual is one width-59 network per stripe, trained on its stripe only under
     # preset fast, on the whole canvas with the other stripes black (the seed's code) under
-    # preset paper (Preset.individual_fill; bench/RESULTS-modalities.md)
+    # preset paper (Preset.individual_fill; bench/RESULTS.md)
     "spatial": {"individual": (59, 59, 59, 59), "slimmable": (59, 84, 104, 120),
                 "progressive": (59, 96, 126, 149)},
 }

@@ -116,7 +116,7 @@ class SnfImageFile(ImageFile.ImageFile):
                 self._set_info()
             if parsed.levels_complete < k:
                 raise OSError(f"level {k} is not complete in this .snf file: {parsed.error}")
-            self.im = to_pil(render_image(parsed, k)).im
+            self.im = to_pil(render_image(parsed, k), parsed.header["values"].get("bit_depth", 8)).im
             self._rendered = k
         return Image.Image.load(self)
 

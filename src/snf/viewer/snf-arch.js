@@ -87,6 +87,21 @@ export function payloadSize(arch, k, quant) {
   return total;
 }
 
+const PER_ROW_MIN_COLS = 9; // snf/format/coded.py: matrix blocks this wide get a step code per row
+
+/** Step codes of a block in a "rans-laplace" level (format_spec.md 3.2). */
+export function nCodes(block) {
+  return block.cols && block.nCols >= PER_ROW_MIN_COLS ? block.nRows : 1;
+}
+
+/** The header's size of a "rans-laplace" level (format_spec.md section 5): its head (step
+ * codes and a 4-byte model per block) plus one byte per integer. */
+export function codedSize(arch, k) {
+  let total = 0;
+  for (const b of blocks(arch, k)) total += nCodes(b) + 4 + b.size;
+  return total;
+}
+
 /** Check an architecture map against the rules and limits; return a normalised copy. */
 export function checkArch(d) {
   if (!isMap(d)) throw new HeaderError("header: architecture must be a map");
@@ -167,9 +182,8 @@ export function validateHeader(h, major = 2) {
   checkQuant(h.quant, major);
   const coded = h.quant.coding === "rans-laplace";
   for (let k = 1; k <= arch.levels; k++) {
-    // entropy-coded: the head (step codes and models) plus one byte per parameter, as Python's check
-    const bytes = coded ? codedHeadSize(arch, k) + levelParams(arch, k) : payloadSize(arch, k, h.quant);
-    if (bytes > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`, "limit");
+    const size = coded ? codedSize(arch, k) : payloadSize(arch, k, h.quant);
+    if (size > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`, "limit");
   }
   checkCost(h, arch);
   return arch;
