@@ -37,21 +37,26 @@ def run_cli(src: str, argv: list, timeout: float = TIMEOUT, cap_mb: int = CAP_MB
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (cap_mb << 20, cap_mb << 20))
     t0 = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    try:
-        r = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, preexec_fn=cap)
+    peak = None
+    try:  # /usr/bin/time -f %M: the child's own peak resident memory (KiB), on the last stderr line
+        r = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, capture_output=True, timeout=timeout, env=env,
+                           preexec_fn=cap)
         code, err = r.returncode, r.stderr.decode("utf-8", "replace")
+        *rest, last = err.rstrip("\n").rsplit("\n", 1) if "\n" in err.rstrip("\n") else ("", err.strip())
+        if last.strip().isdigit():
+            peak, err = int(last) * 1024, "".join(rest)
+        if "Command exited with non-zero status" in err:
+            err = err[:err.rindex("Command exited")]
     except subprocess.TimeoutExpired:
         code, err = "timeout", f"still running after {timeout} s (killed)"
     secs = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     what = lines[-1] if lines else ""
     if "Traceback" in err:
         what = "traceback: " + what
     if "MemoryError" in err or "out of memory" in err:
         what = f"memory cap ({cap_mb} MiB) reached: " + what
-    return {"status": code, "peak_mb": (peak // 1024) if peak > before else None, "secs": round(secs, 2),
+    return {"status": code, "peak_mb": peak >> 20 if peak else None, "secs": round(secs, 2),
             "says": what[:160]}
 
 
