@@ -61,6 +61,8 @@ def macs_per_sample(arch, k: int) -> int:
     from snf.field.grid import GridArch
     if isinstance(arch, GridArch):
         return arch.macs(k)
+    if not hasattr(arch, "composite"):  # the latent family: bounded by its own limits (section 11), not modelled here
+        return 0
     if arch.composite:
         return max(_dense_macs(arch, w) for w in arch.widths[:k])
     return _dense_macs(arch, arch.widths[k - 1])
@@ -71,6 +73,8 @@ def params_upto(arch, k: int, size: tuple | None = None) -> int:
     from snf.field.grid import GridArch
     if isinstance(arch, GridArch):
         return arch.params(k, tuple(int(s) for s in size))
+    if not hasattr(arch, "level_params"):  # the latent family (section 11): its own limits
+        return 0
     return sum(arch.level_params(j) for j in range(1, k + 1))
 
 
