@@ -72,9 +72,14 @@ class SnfImageFile(ImageFile.ImageFile):
         """Complete levels in the file: the chunk framing and CRCs, nothing decoded."""
         if self._levels_complete is None:
             self.fp.seek(0)
-            self._levels_complete = read(self.fp.read(), decode=False).levels_complete
+            framed = read(self.fp.read(), decode=False)
+            self._levels_complete = framed.levels_complete
+            self._meta = framed.meta
             if self._levels_complete == 0:
                 raise OSError("no complete level in this .snf file")
+            if self._frame is None:  # a fresh image sits on the highest complete level
+                self._frame = self._levels_complete - 1
+                self._set_info()
         return self._levels_complete
 
     @property
@@ -82,16 +87,16 @@ class SnfImageFile(ImageFile.ImageFile):
         return self._complete_levels()
 
     def _current(self) -> int:
-        if self._frame is None:
-            self._frame = self._complete_levels() - 1
-            self._set_info()
+        self._complete_levels()  # sets the default frame and its info the first time
         return self._frame
 
     def _set_info(self) -> None:
         from snf.cli.info import level_stats
         k = self._frame + 1
         self.info["level"] = k
-        stats = level_stats(self._header_parser.parsed.header, k)
+        header = self._header_parser.parsed.header
+        meta = getattr(self, "_meta", None)  # per-level figures may travel in the ancillary meta chunk
+        stats = level_stats(header if "levels" in header or not isinstance(meta, dict) else meta, k)
         if "psnr" in stats:
             self.info["psnr"] = stats["psnr"]
 
