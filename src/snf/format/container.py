@@ -359,6 +359,7 @@ def _validate_latent_header(h: dict) -> LatentArch:
     for k in range(1, arch.levels + 1):
         if latentcode.max_coded_size(arch, k, size) > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
+    _check_cost(h, arch)
     return arch
 
 

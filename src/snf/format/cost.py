@@ -57,12 +57,13 @@ def _dense_macs(arch, width: int) -> int:
 def macs_per_sample(arch, k: int) -> int:
     """Multiply-adds per sample of level k: the dense network of width widths[k-1] (one
     network per region under composite growth: the widest of networks 1..k); for the
-    grid family its synthesis networks 1..k (bilinear taps not counted)."""
+    grid family its synthesis networks 1..k (bilinear taps not counted); for the latent
+    family its synthesis and convs (the same at every level)."""
     from snf.field.grid import GridArch
     if isinstance(arch, GridArch):
         return arch.macs(k)
-    if not hasattr(arch, "composite"):  # the latent family: bounded by its own limits (section 11), not modelled here
-        return 0
+    if getattr(arch, "family", None) == "latent" or type(arch).__name__ == "LatentArch":
+        return arch.macs()
     if arch.composite:
         return max(_dense_macs(arch, w) for w in arch.widths[:k])
     return _dense_macs(arch, arch.widths[k - 1])
@@ -73,8 +74,8 @@ def params_upto(arch, k: int, size: tuple | None = None) -> int:
     from snf.field.grid import GridArch
     if isinstance(arch, GridArch):
         return arch.params(k, tuple(int(s) for s in size))
-    if not hasattr(arch, "level_params"):  # the latent family (section 11): its own limits
-        return 0
+    if type(arch).__name__ == "LatentArch":  # weights and the latents of levels 1..k
+        return arch.params(k, tuple(int(s) for s in size))
     return sum(arch.level_params(j) for j in range(1, k + 1))
 
 

@@ -8,7 +8,7 @@ import {
   LIMITS, MODE_RULES, GROWS, GROW_AXIS, INITS, FAMILIES, ARCH_DEFAULTS, SIGNAL_DIMS, DEFAULT_COORDS, CODINGS, FEATURES,
 } from "./snf-constants.js";
 import { gridTensors, validateGridHeader } from "./snf-grid.js";
-import { checkLatentHeader, latentChunkLimits } from "./snf-latent.js";
+import { checkLatentHeader, latentChunkLimits, latentMacs, latentParams } from "./snf-latent.js";
 
 export { LIMITS };
 
@@ -172,6 +172,7 @@ export function validateHeader(h, major = 2) {
     checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
     checkValues(h.values);
     latentChunkLimits(latent, h.size, LIMITS.chunkBytes);
+    checkCost(h, latent);
     return latent;
   }
   const arch = checkArch(h.arch);
@@ -226,6 +227,7 @@ const denseMacs = (arch, w) => w * (arch.d_in + (arch.layers - 1) * w + arch.d_o
 
 /** Multiply-adds per sample of level k (composite growth: the widest network of 1..k). */
 export function macsPerSample(arch, k) {
+  if (arch.family === "latent") return latentMacs(arch);
   if (arch.family === "grid") {
     let total = 0, fan = 0;
     for (let j = 1; j <= k; j++) {
@@ -243,6 +245,7 @@ export function macsPerSample(arch, k) {
 export function paramsUpTo(arch, k, size) {
   let n = 0;
   for (let j = 1; j <= k; j++) {
+    if (arch.family === "latent") return latentParams(arch, k, size);
     n += arch.family === "grid" ? gridTensors(arch, j, size).reduce((m, t) => m + t.size, 0) : levelParams(arch, j);
   }
   return n;
