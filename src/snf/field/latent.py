@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 FAMILY = "latent"
-FEATURE = "latent-arm"   # the header `requires` entry of a latent file
 
 # Hard limits, checked before anything is allocated (format_spec.md section 11.6).
 MAX_LEVELS = 8
