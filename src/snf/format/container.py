@@ -307,22 +307,7 @@ def _validate_grid_header(h: dict) -> GridArch:
         arch = GridArch.from_dict(h.get("arch"))
     except GridArchError as e:
         raise _header_error(str(e)) from None
-    if h.get("signal") != "image":
-        raise _header_error(f"a grid field holds an image, not {h.get('signal')!r}")
-    size = h.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
-        raise _header_error(f"bad size {size!r}")
-    size = (int(size[0]), int(size[1]))
-    if size[0] * size[1] > MAX_PIXELS:
-        raise _header_error(f"{size[0] * size[1]} samples exceed the limit {MAX_PIXELS}")
-    if not _is_int(h.get("channels")) or h.get("channels") != arch.d_out:
-        raise _header_error("channels differ from the architecture's outputs")
-    try:
-        arch.check_size(size)
-    except GridArchError as e:
-        raise _header_error(str(e)) from None
-    _check_coords(h.get("coords", DEFAULT_COORDS))
-    _check_values(h.get("values"))
+    size = _check_image_family(h, arch, "grid", GridArchError)
     ctx = grid_ctx(h)
     if ctx and not grid_coded(h):
         raise _header_error(f"requires {gridcode.FEATURE_CTX} without {gridcode.FEATURE}")
@@ -334,14 +319,12 @@ def _validate_grid_header(h: dict) -> GridArch:
     return arch
 
 
-def _validate_latent_header(h: dict) -> LatentArch:
-    """The latent family's header (format_spec.md section 11.2 and the limits of 11.6)."""
-    try:
-        arch = LatentArch.from_dict(h.get("arch"))
-    except LatentArchError as e:
-        raise _header_error(str(e)) from None
+def _check_image_family(h: dict, arch, family: str, arch_error: type) -> tuple:
+    """What the grid and latent families check alike (sections 9.2, 11.2): an image of a
+    bounded size, channels = the outputs, the family's own size rule, coords and values.
+    Returns (W, H)."""
     if h.get("signal") != "image":
-        raise _header_error(f"a latent field holds an image, not {h.get('signal')!r}")
+        raise _header_error(f"a {family} field holds an image, not {h.get('signal')!r}")
     size = h.get("size")
     if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
         raise _header_error(f"bad size {size!r}")
@@ -352,10 +335,20 @@ def _validate_latent_header(h: dict) -> LatentArch:
         raise _header_error("channels differ from the architecture's outputs")
     try:
         arch.check_size(size)
-    except LatentArchError as e:
+    except arch_error as e:
         raise _header_error(str(e)) from None
     _check_coords(h.get("coords", DEFAULT_COORDS))
     _check_values(h.get("values"))
+    return size
+
+
+def _validate_latent_header(h: dict) -> LatentArch:
+    """The latent family's header (format_spec.md section 11.2 and the limits of 11.6)."""
+    try:
+        arch = LatentArch.from_dict(h.get("arch"))
+    except LatentArchError as e:
+        raise _header_error(str(e)) from None
+    size = _check_image_family(h, arch, "latent", LatentArchError)
     for k in range(1, arch.levels + 1):
         if latentcode.max_coded_size(arch, k, size) > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
