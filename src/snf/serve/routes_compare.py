@@ -19,7 +19,7 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse
 
-from snf.serve.ids import valid_asset_id
+from snf.serve.routes_assets import asset_file
 from snf.viewer import STATIC_DIR
 
 router = APIRouter(tags=["compare"])
@@ -34,15 +34,6 @@ def original_path(root: str, asset_id: str) -> str | None:
     """`ID.png` directly in DIR (symlinks resolved must stay there), or None."""
     path = os.path.realpath(os.path.join(root, asset_id + ".png"))
     return path if os.path.dirname(path) == root and os.path.isfile(path) else None
-
-
-def _asset(request: Request, asset_id: str) -> str:
-    if not valid_asset_id(asset_id):
-        raise HTTPException(400, "invalid asset id")
-    path = request.app.state.library.path(asset_id)
-    if path is None:
-        raise HTTPException(404, f"no asset {asset_id}")
-    return path
 
 
 def _cache_key(manifest: dict, original: str) -> str:
@@ -86,7 +77,7 @@ def build(cache_root: str, asset_id: str, manifest: dict, original: str) -> tupl
 
 @router.get("/compare/{asset_id}", include_in_schema=False)
 async def compare_page(asset_id: str, request: Request):
-    _asset(request, asset_id)
+    asset_file(request, asset_id)
     return FileResponse(os.path.join(STATIC_DIR, "compare.html"), media_type="text/html",
                         headers={"cache-control": "no-cache"})
 
@@ -98,7 +89,7 @@ async def compare_page(asset_id: str, request: Request):
                        422: {**ERROR, "description": "not an image asset, or an original of another size"}})
 async def compare_table(asset_id: str, request: Request):
     from snf.bench.compare import CompareError
-    _asset(request, asset_id)
+    asset_file(request, asset_id)
     state = request.app.state
     m = await anyio.to_thread.run_sync(state.library.manifest, asset_id)
     if m is None:
@@ -137,7 +128,7 @@ MEDIA = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
                        400: {**ERROR, "description": "malformed id or file name"},
                        404: {**ERROR, "description": "no such asset or file (ask /compare first)"}})
 async def compare_file(asset_id: str, name: str, request: Request):
-    _asset(request, asset_id)
+    asset_file(request, asset_id)
     ext = os.path.splitext(name)[1]
     if not FILE_NAME.fullmatch(name) or ".." in name or ext not in MEDIA:
         raise HTTPException(400, "invalid file name")
