@@ -125,7 +125,12 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
                        "reconstructions and spectra, PSNR per step for both growth inits, residuals, "
                        "loss landscape")
-    f.add_argument("image", help="an image file")
+    f.add_argument("image", nargs="?", help="an image file (or --from a paper run)")
+    f.add_argument("--from", dest="from_", metavar="RUN", help="draw the seed's Fig. 4-8 from a `snf-bench paper` "
+                   "run's folder (its --out): spectra and strips per level, SDF meshes, video residuals")
+    f.add_argument("--input", help="with --from: which input of each table to draw (default: the first by name)")
+    f.add_argument("--mesh-resolution", type=_resolution, default=96, help="with --from: marching-cubes grid "
+                   "per side for the mesh renders (default 96)")
     g = f.add_mutually_exclusive_group()
     g.add_argument("--budget", type=_budget, help="seconds per encode (default scales with pixels)")
     g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget")
@@ -150,8 +155,13 @@ def main(argv=None) -> int:
 def _run(args, argv: list) -> int:
     from snf.signals.image import SignalError
     from snf.settings import SettingsError
-    if args.command == "figures" and not os.path.isfile(args.image):
-        raise BenchError(f"{args.image}: no such file")
+    if args.command == "figures":
+        if (args.image is None) == (args.from_ is None):
+            raise BenchError("figures takes an image file or --from a paper run's folder (one of them)")
+        if args.image is not None and not os.path.isfile(args.image):
+            raise BenchError(f"{args.image}: no such file")
+        if args.from_ is not None and not os.path.isdir(args.from_):
+            raise BenchError(f"--from {args.from_}: not a folder")
     if getattr(args, "images", None) is not None:
         from snf.bench.results import list_images
         list_images(args.images)  # fail before creating the output folder
@@ -190,7 +200,10 @@ def _run(args, argv: list) -> int:
             extra = {"files": [f"{s}.json" for s in res["files"]], "plots": [os.path.basename(p) for p in res["pngs"]],
                      "budgets_s": res["budgets"]}
         else:
-            from snf.bench import figures
+            if args.from_ is not None:
+                from snf.bench import paper_figures as figures
+            else:
+                from snf.bench import figures
             res = figures.run(args, out, bar, say)
             text = "\n".join(f"- {os.path.basename(p)}: {what}" for p, what in res.items()) + "\n"
             extra = {"files": [os.path.basename(p) for p in res]}

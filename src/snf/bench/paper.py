@@ -104,6 +104,7 @@ class Input:
     data: object
     samples: int
     fps: float | None = None
+    cut: dict | None = None   # a video's frames [start, stop] and scale, as read
 
 
 def inputs_for(t: Table, args) -> list:
@@ -133,7 +134,8 @@ def inputs_for(t: Table, args) -> list:
     n, h, w = video.shape[:3]
     what = (f"frames {start}:{start + n} ({n} frames{f' at {fps:g} fps' if fps else ''}), "
             + (f"downscaled x{args.scale:g} to {w}x{h}" if args.scale != 1 else f"{w}x{h}, full size"))
-    return [Input(_stem(args.video), os.path.abspath(args.video), what, video, video.size // video.shape[3], fps)]
+    return [Input(_stem(args.video), os.path.abspath(args.video), what, video, video.size // video.shape[3], fps,
+                  {"frames": [start, start + n], "scale": args.scale})]
 
 
 def _stem(path: str) -> str:
@@ -293,7 +295,7 @@ def run(args, out: str, bar: Bar, say) -> dict:
                 bar.line(f"table {n} {inp.stem} {m}: {'PSNR' if t.signal != 'sdf' else 'Chamfer'} {figs}, "
                          f"{r['bytes']:,} bytes, {r['seconds']} s, steps {r['steps']}"
                          + (" (kept from an earlier run)" if r["resumed"] else ""))
-            per_input[inp.stem] = {"what": inp.what, "path": inp.path, "budget_s": budget,
+            per_input[inp.stem] = {"what": inp.what, "path": inp.path, "cut": inp.cut, "budget_s": budget,
                                    "steps_per_level": args.steps, "methods": cells}
         for m, why in skipped.items():
             say(f"{t.title}: {m} not measured: the encoder cannot do it ({why})")
