@@ -129,6 +129,7 @@ def test_figures_are_drawn_from_the_run_cells(paper_run, tmp_path):
             assert hashlib.sha256(open(path, "rb").read()).hexdigest()[:16] == digest
         img = np.asarray(Image.open(out / name).convert("L"), np.float64)
         assert img.shape[0] > 200 and img.std() > 5  # drawn, not blank
+    assert len(doc["numbers"]["table1_mean_frequency_of_what_each_level_adds"]) == 4
     change = doc["numbers"]["table4_mean_abs_change_on_covered_frames"]
     assert change[0] is None and all(c > 0 for c in change[1:])
 
@@ -162,3 +163,17 @@ def test_load_video_takes_a_frame_range_and_a_downscale(inputs):
             parse_frames(bad)
     with pytest.raises(SignalError, match="no frames"):
         load_video(str(inputs / "clip"), frames=(10, 12))
+
+
+def test_encode_time_estimate_is_timed_per_level_and_scales_with_steps():
+    from snf.encode.estimate import describe, estimate_seconds
+    from snf.settings import EncodeSettings
+    s = EncodeSettings(grow="temporal", widths=(8, 16, 20), steps=100, batch=256)
+    est = estimate_seconds(s, 6 * 24 * 32)
+    assert [r[1] for r in est["levels"]] == [100, 100, 100] and [r[2] for r in est["levels"]] == [256] * 3
+    assert [r[0] for r in est["levels"]] == [8, 14, 12]  # progressive: the new units' multiply-adds
+    assert est["seconds"] > 0 and abs(est["seconds"] - sum(r[3] for r in est["levels"])) < 0.5
+    longer = estimate_seconds(s.with_(steps=10_000), 6 * 24 * 32)
+    assert longer["seconds"] > 20 * est["seconds"]
+    assert "estimate: training takes about" in describe(longer)
+    assert estimate_seconds(s.with_(steps=None, time_budget=90.0), 100)["seconds"] == 90.0

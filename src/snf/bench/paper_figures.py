@@ -104,7 +104,17 @@ def fig_strip(run: str, table: int, stem: str, cells: dict, doc: dict | None, pa
     return used
 
 
-def fig_spectrum(stem: str, cell: str, doc: dict | None, path: str) -> dict:
+def mean_frequency(img: np.ndarray) -> float:
+    """Energy-weighted mean spatial frequency (cycles per pixel, 0..0.71) of a picture's luminance:
+    whether a level adds finer detail than the one before (the claim of the seed's Fig. 4)."""
+    y = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if img.ndim == 3 else img.astype(np.float64)
+    power = np.abs(np.fft.fft2(y - y.mean())) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(y.shape[0]), np.fft.fftfreq(y.shape[1]), indexing="ij")
+    total = power.sum()
+    return float((np.hypot(fx, fy) * power).sum() / total) if total > 0 else 0.0
+
+
+def fig_spectrum(stem: str, cell: str, doc: dict | None, path: str) -> tuple:
     """Per progressive level: picture, its spectrum, the spectrum of what it adds (Fig. 4)."""
     from snf.decode.decoder import render_image
     plt = _plt()
@@ -116,6 +126,7 @@ def fig_spectrum(stem: str, cell: str, doc: dict | None, path: str) -> dict:
     specs = [log_spectrum(r) for r in recs] + ([log_spectrum(original)] if original is not None else [])
     vmax = max(s.max() for s in specs)
     prev = None
+    freqs = []
     for k in range(n):
         pic = recs[k] if k < len(recs) else original
         title = f"level {k + 1} (w {parsed.arch.widths[k]})" if k < len(recs) else "original"
@@ -127,8 +138,10 @@ def fig_spectrum(stem: str, cell: str, doc: dict | None, path: str) -> dict:
         ax[1, k].set_title("log |FFT|", fontsize=7)
         if k < len(recs):
             add = recs[k].astype(np.float64) - (prev if prev is not None else 0.0)
+            freqs.append(round(mean_frequency(add), 4))
             ax[2, k].imshow(log_spectrum(add), cmap="magma", vmin=0, vmax=vmax)
-            ax[2, k].set_title("log |FFT| of what it adds" if k else "log |FFT| (level 1)", fontsize=7)
+            ax[2, k].set_title(("log |FFT| of what it adds" if k else "log |FFT| (level 1)")
+                               + f"\nmean freq {freqs[-1]:.3f} c/px", fontsize=7)
             prev = recs[k].astype(np.float64)
         for a in ax[:, k]:
             a.axis("off")
@@ -136,7 +149,7 @@ def fig_spectrum(stem: str, cell: str, doc: dict | None, path: str) -> dict:
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
-    return {cell: digest}
+    return {cell: digest}, freqs
 
 
 def shaded(verts: np.ndarray, faces: np.ndarray, max_faces: int = 60_000, seed: int = 0) -> tuple:
@@ -248,7 +261,8 @@ def run(args, out: str, bar, say) -> dict:
         stem = args.input if args.input in t1 else next(iter(t1))
         if "progressive" in t1[stem]:
             p = os.path.join(out, "spectrum-table1.png")
-            sources[os.path.basename(p)] = fig_spectrum(stem, t1[stem]["progressive"], d1, p)
+            sources[os.path.basename(p)], freqs = fig_spectrum(stem, t1[stem]["progressive"], d1, p)
+            numbers["table1_mean_frequency_of_what_each_level_adds"] = freqs
             files[p] = f"{stem}: progressive levels, their spectra and the spectra of what each adds (seed Fig. 4)"
         p = os.path.join(out, "strip-table1.png")
         sources[os.path.basename(p)] = fig_strip(run_dir, 1, stem, t1[stem], d1, p)
