@@ -395,7 +395,8 @@ def table(doc: dict) -> str:
                 lines.append(f"| {m} | {k + 1} | {doc['widths'][m][k]} | {mean[m][k]['params']:,} | "
                              + " | ".join(_f(c, 4) for c in ours) + f" | {_f(ref['params'][m][k], 0, True)} | "
                              + " | ".join(_f(ref["chamfer"][m][s][k], 3) for s in shapes) + " |")
-        return "\n".join(lines) + "\n"
+            notes = untrained(doc)
+        return "\n".join(lines) + "\n" + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else "")
     lines += ["| method | sub-network | width | params | PSNR | SSIM | LPIPS | reference params | reference PSNR "
               "| reference SSIM | reference LPIPS |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -407,13 +408,28 @@ def table(doc: dict) -> str:
             lines.append(f"| {m} | {k + 1} | {doc['widths'][m][k]} | {c['params']:,} | {_f(c['psnr'])} | "
                          f"{_f(c['ssim'], 3)} | {_f(c['lpips'], 3, skipped=True)} | {_f(r[0], 0, True)} | {_f(r[1])} | "
                          f"{_f(r[2], 3)} | {_f(r[3], 3)} |")
-    notes = [f"{m}: not measured ({why})" for m, why in doc.get("skipped", {}).items()]
+    notes = [f"{m}: not measured ({why})" for m, why in doc.get("skipped", {}).items()] + untrained(doc)
     if doc.get("lpips_skipped"):
         notes.append(f"LPIPS skipped: {doc['lpips_skipped']}")
     if t.signal == "video":
         notes.append("PSNR and SSIM of level k over the frames it covers (the first k of 3 windows); "
                      "an mp4 of each level beside each cell")
     return "\n".join(lines) + "\n" + "".join(f"\n- {n}" for n in notes) + ("\n" if notes else "")
+
+
+def untrained(doc: dict) -> list:
+    """A level that trained 0 steps (a time budget spent before it began) is no result: say so."""
+    out = []
+    for m in METHODS:
+        counts = {}
+        for v in doc["per_input"].values():
+            steps = v["methods"].get(m, {}).get("steps") or []
+            for k, n in enumerate(steps if len(steps) > 1 else []):
+                if n == 0:
+                    counts[k + 1] = counts.get(k + 1, 0) + 1
+        out += [f"{m} level {k}: 0 training steps on {n} input(s) (the time budget was spent before it began): "
+                "an untrained level, not a result" for k, n in sorted(counts.items())]
+    return out
 
 
 def _f(x, nd: int = 2, thousands: bool = False, skipped: bool = False) -> str:
