@@ -177,3 +177,12 @@ def test_encode_time_estimate_is_timed_per_level_and_scales_with_steps():
     assert longer["seconds"] > 20 * est["seconds"]
     assert "estimate: training takes about" in describe(longer)
     assert estimate_seconds(s.with_(steps=None, time_budget=90.0), 100)["seconds"] == 90.0
+
+
+def test_a_level_with_zero_steps_is_flagged_untrained():
+    from snf.bench.paper import untrained
+    doc = {"per_input": {"a": {"methods": {"progressive": {"steps": [267, 157, 0]},
+                                           "individual": {"steps": [149, 175, 322]},
+                                           "slimmable": {"steps": [400]}}}}}
+    assert untrained(doc) == ["progressive level 3: 0 training steps on 1 input(s) (the time budget was spent "
+                              "before it began): an untrained level, not a result"]
