@@ -102,8 +102,8 @@ def parser() -> argparse.ArgumentParser:
                    help="Table 2: marching-cubes grid per side for the meshes and Chamfer (default 128)")
     a.add_argument("--video", help="Table 4: a video file or a folder of frames")
     a.add_argument("--frames", type=_frames, help="Table 4: frames START:STOP of the video (from 0; e.g. 0:32)")
-    a.add_argument("--scale", type=_scale, default=1.0, help="Table 4: downscale each frame by this factor "
-                   "(e.g. 0.5)")
+    a.add_argument("--scale", type=_scale, default=1.0, help="downscale each photo (Tables 1, 3) or frame "
+                   "(Table 4) by this factor (Lanczos; e.g. 0.5; stated in the table)")
     g = a.add_mutually_exclusive_group()
     g.add_argument("--budget", type=_budget, help="seconds of training per method per input (default scales "
                    "with samples: 10 s for 128x96, at most 200 s)")

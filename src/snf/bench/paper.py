@@ -117,8 +117,14 @@ def inputs_for(t: Table, args) -> list:
         out = []
         for p in paths:
             img = load_rgb(p)
+            h0, w0 = img.shape[:2]
+            what = f"{w0}x{h0}"
+            if args.scale != 1:
+                from snf.signals.video import downscale
+                img = downscale(img, args.scale)
+                what += f" downscaled x{args.scale:g} to {img.shape[1]}x{img.shape[0]} (Lanczos)"
             h, w = img.shape[:2]
-            out.append(Input(_stem(p), os.path.abspath(p), f"{w}x{h}", img, w * h))
+            out.append(Input(_stem(p), os.path.abspath(p), what, img, w * h, cut={"scale": args.scale}))
         return out
     if t.signal == "sdf":
         from snf.signals.sdf import load_shape
@@ -376,8 +382,9 @@ def table(doc: dict) -> str:
     t = TABLES[doc["table"]]
     ref, mean = doc["reference"], doc["mean"]
     inputs = doc["per_input"]
+    sizes = sorted({v["what"] for v in inputs.values()})
     what = "; ".join(f"{k} ({v['what']})" for k, v in inputs.items()) if t.signal != "image" else \
-        f"{len(inputs)} image(s): {', '.join(inputs)}"
+        f"{len(inputs)} image(s): {', '.join(inputs)} ({'; '.join(sizes)})"
     lines = [f"**{t.title}** (measured: {what}; budget: {doc['budget']}; machine: {doc['machine']}, shared; "
              f"reference: {ref['name']})", ""]
     if t.signal == "sdf":

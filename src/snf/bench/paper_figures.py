@@ -65,7 +65,12 @@ def _source(doc: dict | None, stem: str) -> np.ndarray | None:
         return None
     if doc["signal"] == "image":
         from snf.bench.results import load_rgb
-        return load_rgb(path)
+        img = load_rgb(path)
+        scale = (doc["per_input"][stem].get("cut") or {}).get("scale", 1)
+        if scale != 1:  # as the run cut it
+            from snf.signals.video import downscale
+            img = downscale(img, scale)
+        return img
     return None
 
 

@@ -70,7 +70,7 @@ def load_video(path: str, max_frames: int | None = None, frames: tuple | None = 
     scale = check_scale(scale)
     if os.path.isdir(path):
         files = frame_files(path)
-        frames_ = [_scaled(load_image(f), scale) for f in files[start:stop]]
+        frames_ = [downscale(load_image(f), scale) for f in files[start:stop]]
         if not frames_:
             raise SignalError(f"{path}: no frames in {start}:{'' if stop is None else stop} "
                               f"(the folder has {len(files)})")
@@ -89,7 +89,8 @@ def load_video(path: str, max_frames: int | None = None, frames: tuple | None = 
     return video, fps
 
 
-def _scaled(frame: np.ndarray, scale: float) -> np.ndarray:
+def downscale(frame: np.ndarray, scale: float) -> np.ndarray:
+    """A frame or picture scaled by `scale` (Lanczos, sides rounded, at least 1 pixel)."""
     if scale == 1:
         return frame
     from PIL import Image
@@ -116,7 +117,7 @@ def _read_video_file(path: str, start: int = 0, stop: int | None = None, scale: 
                 break
             if i >= start:
                 f = np.asarray(f, np.uint8)[..., :3] if f.ndim == 3 else np.asarray(f, np.uint8)[..., None]
-                frames.append(_scaled(f, scale))
+                frames.append(downscale(f, scale))
     except Exception as e:  # imageio raises many kinds for a file it cannot read
         raise SignalError(f"{path}: not a readable video ({e.__class__.__name__})") from None
     if not frames:
