@@ -93,6 +93,8 @@ def test_paper_runs_the_four_tables_with_budget_reference_and_files_per_level(pa
             + [f"{m}-level{k}.mp4" for m in ("individual", "progressive") for k in (1, 2, 3)])
     except ImportError:
         pass
+    floor = json.load(open(paper_run / "paper-sdf.json"))["per_input"]["ball"]["chamfer_floor"]
+    assert 0 < floor < 0.05 and f"ball: the metric's floor (the input against itself, sampled twice) is {floor:.5f}" in text
     meshes = sorted(f for f in os.listdir(paper_run / "table2" / "ball") if f.endswith(".ply"))
     sdf = json.load(open(paper_run / "paper-sdf.json"))["per_input"]["ball"]["methods"]
     assert meshes == sorted(f for m, c in sdf.items() for f in c["files"])  # a mesh for each level with a surface
