@@ -314,7 +314,7 @@ def plant_running_job(catalog, settings, asset_id: str, attempts: int, with_inpu
     os.makedirs(settings.job_dir(job_id))
     if with_input:
         shutil.copy(png, os.path.join(settings.job_dir(job_id), "input"))
-        Path(settings.job_dir(job_id), "out.snf.tmp").write_bytes(b"\x89SNF half")  # a crash mid-write
+        Path(settings.job_dir(job_id), ".snf-half.tmp").write_bytes(b"\x89SNF half")  # a crash in write_atomic
     settings_row = {"widths": [8, 16], "mode": "progressive", "bits": 8, "steps": 10, "time_budget": None, "seed": 0}
     # one job in the row format before settings were one object: a restart must still run it
     params = ({"settings": settings_row} if asset_id != "again" else dict(settings_row)) | {"threads": 1, "replace": False}

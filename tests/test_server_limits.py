@@ -302,7 +302,7 @@ def test_output_in_place_with_its_hash_is_done(tmp_path):
     from snf.serve.catalog import Catalog
     from snf.serve.config import Settings
     from snf.serve.jobs import recover
-    from snf.serve.worker import place
+    from snf.serve.placing import place
     settings = Settings(root=str(tmp_path))
     catalog = Catalog(settings.db_path)
     data = b"the encoded bytes"

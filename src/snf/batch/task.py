@@ -1,4 +1,5 @@
-"""The one function a batch worker runs: input bytes + settings dict -> .snf bytes.
+"""The one function a batch worker runs: input bytes + settings dict -> .snf bytes
+(through the encode service, `snf.encode.service`: load, torch set-up, compress).
 
 It takes bytes, not a path, so a worker on another machine needs no shared file
 system; it returns bytes, so the output is written (atomically) only by the
@@ -27,23 +28,20 @@ class _Named(io.BytesIO):
 
 def encode_bytes(name: str, data: bytes, settings: dict, threads: int | None = None, device: str | None = None,
                  progress=None) -> dict:
-    """Encode one image; returns {"name", "bytes", "levels", "psnr", "seconds"}; TaskError on failure."""
+    """Encode one image; returns {"name", "bytes", "levels", "psnr", "sha256", "seconds"}; TaskError on failure."""
     t0 = time.monotonic()
     try:
+        from snf.encode import service
         from snf.settings import EncodeSettings
-        from snf.signals.image import load_image
         s = EncodeSettings.from_dict(settings)
-        img = load_image(_Named(data, name))
-        import torch
-        if threads:
-            torch.set_num_threads(threads)
-        from snf.encode.encoder import compress
-        result = compress(img, s, quiet=True, device=device, progress=progress)
+        signal = service.load(_Named(data, name), s)
+        result = service.encode(signal, s, threads=threads, device=device, progress=progress)
     except Exception as e:  # the input's failure, never the pool's
         text = (str(e).strip().splitlines() or [e.__class__.__name__])[0]
         raise TaskError(text if name in text else f"{name}: {text}") from None
-    return {"name": name, "bytes": result["bytes"], "levels": len(result["levels"]),
-            "psnr": result["levels"][-1]["psnr"], "seconds": round(time.monotonic() - t0, 2)}
+    summary = service.summarise(result, signal.kind, time.monotonic() - t0)
+    return {"name": name, "bytes": result["bytes"], "levels": summary.levels, "psnr": summary.last["psnr"],
+            "sha256": summary.sha256, "seconds": summary.seconds}
 
 
 def encode_file(name: str, path: str, settings: dict, threads: int | None = None, device: str | None = None,

@@ -178,8 +178,8 @@ def _run(args, argv: list) -> int:
     if args.threads is not None:
         if not 1 <= args.threads <= 1024:
             raise BenchError("--threads must be 1..1024")
-        import torch
-        torch.set_num_threads(args.threads)
+        from snf.encode.runtime import set_threads
+        set_threads(args.threads)
     out = make_out(args.out, args.command)
     bar = Bar(quiet=args.quiet)
 

@@ -100,48 +100,12 @@ def body(argv) -> int:
         raise UsageError("--scheduler runs batches: give an output folder with -o")
     kind = signal_of_input(args.image[0], settings)
     check_output_path(args.output)
-    from snf.format.container import write_atomic
-    if kind == "video":
-        from snf.signals.video import load_video
-        signal, fps = load_video(args.image[0])
-    elif kind == "sdf":
-        from snf.signals.sdf import load_shape
-        signal = load_shape(args.image[0], seed=settings.seed)
-    else:
-        from snf.signals.image import load_image
-        signal = load_image(args.image[0])
-    try:
-        import torch
-    except ImportError:
-        raise UsageError("encoding needs torch: pip install 'snf[encode]' (torch==2.13.0 on CPU)") from None
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    check_device(torch, args.device)
-    from snf.encode import encoder
-    publish = (lambda prefix: write_atomic(args.output, prefix, durable=False)) if args.publish_levels else None
-    run_args = {"quiet": args.quiet, "device": args.device, "publish": publish}
-    if kind == "video":
-        result = encoder.compress_video(signal, settings, fps=fps, **run_args)
-    elif kind == "sdf":
-        result = encoder.compress_sdf(*signal, settings, **run_args)
-    else:
-        result = encoder.compress(signal, settings, **run_args)
-    write_atomic(args.output, result["bytes"])
+    from snf.encode.service import encode_file
+    summary = encode_file(args.image[0], args.output, settings, kind=kind, threads=args.threads,
+                          device=args.device, quiet=args.quiet, publish_levels=args.publish_levels)
     if not args.quiet:
-        samples = 1
-        for n in result["header"]["size"]:
-            samples *= n
-        last = result["levels"][-1]
-        figure = f"{last['psnr']:.2f} dB" if "psnr" in last else f"Chamfer {last['chamfer']}"
-        print(f"wrote {args.output}: {kind}, {len(result['levels'])} levels, {len(result['bytes']):,} bytes, "
-              f"{len(result['bytes']) * 8 / samples:.3f} bits per sample, last level {figure}", file=sys.stderr)
+        print(summary.line(args.output), file=sys.stderr)
     return 0
-
-
-def check_device(torch, device: str | None) -> None:
-    """`--device cuda` on a machine without CUDA: one line, before any work."""
-    if device and device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: no CUDA device here (torch {torch.__version__}"
-                         f"{'' if torch.version.cuda else ', a CPU-only build'})")
 
 
 def batch(args, settings: EncodeSettings) -> int:

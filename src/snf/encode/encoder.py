@@ -1,13 +1,28 @@
-"""Image -> .snf bytes: train, quantise each level as its stage ends, pack.
+"""Signal -> .snf bytes: train, quantise each level as its stage ends, pack.
 
-`compress` returns a plain dict (CompressAI style): the file bytes, the header,
-and per-level figures. This is the only module of the codec that imports torch.
+Every field family's compress function (`compress` for images, `compress_video`,
+`compress_sdf`, `compress_grid`; the table `FAMILIES` below maps `settings.field`
+and the signal kind to them) takes the signal, an `EncodeSettings` and the run-time
+keywords ``quiet, device, progress, publish, cache_limit`` (none of which changes
+the bytes), and returns the same shape, an `Encoded` dict (CompressAI style):
+
+    bytes           the whole .snf file
+    header          the file's header (a dict, as written)
+    levels          header["levels"]: per level its figures (psnr or chamfer, ...) and steps
+    arch            the architecture (`Arch`, `GridArch`, ...) the levels belong to
+    timing          {"stage_seconds", "stage_ends", "stage_steps"}: lists, one entry a stage
+    bits_per_param  per level, {tensor kind: bits per parameter} (side information
+                    included); a family that cannot split its payload by kind gives {"all": ...}
+
+A new family adds a compress function with that signature and result, and one entry
+in `FAMILIES` (`snf.encode.service` dispatches on it). This is the only module of the
+codec that imports torch with `snf.encode`'s training modules.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypedDict
 
 import numpy as np
 import torch
@@ -21,7 +36,7 @@ from snf.encode.qat import RDFakeQuant, fake_quantiser
 from snf.decode.grid_render import GridNetwork
 from snf.format import coded
 from snf.encode import rd, rdoq
-from snf.decode.render import Network, render_field, to_samples
+from snf.decode.render import render_field, to_samples
 from snf.format.gridcode import FEATURE as GRID_FEATURE, FEATURE_CTX as GRID_CTX, encode_level as encode_level_grid
 from snf.signals.image import VALUE_RANGE, image_samples, psnr
 from snf.signals.regions import region_order
@@ -30,10 +45,71 @@ from snf.encode.presets import GRID_PRESET, PRESETS, per_level, with_overrides
 from snf.encode.train import Budget, Trainer
 
 
+class Encoded(TypedDict):
+    """What every family's compress function returns (see the module docstring)."""
+    bytes: bytes
+    header: dict
+    levels: list
+    arch: object
+    timing: dict
+    bits_per_param: list
+
+
+# -- the one header builder ------------------------------------------------------
+
+def file_header(signal: dict, arch: dict, train: dict, levels: list, *, quant: dict | None = None,
+                family: dict | None = None) -> dict:
+    """A file's header, for every family. Key order is part of the bytes: `family`'s keys
+    (field, requires), then signal, size, channels, arch, the signal's other keys as given
+    (values, coords, fps, transform), quant, levels, encoder. Callers leave out keys at the
+    spec's defaults themselves (a header byte is a level-1 byte)."""
+    head = dict(family or {})
+    head.update({k: signal[k] for k in ("signal", "size", "channels")})
+    head["arch"] = arch
+    head.update({k: v for k, v in signal.items() if k not in ("signal", "size", "channels")})
+    if quant is not None:
+        head["quant"] = quant
+    head["levels"] = levels
+    head["encoder"] = {"name": "snf", "version": __version__, **train}
+    return head
+
+
+def train_record(s: EncodeSettings, preset_name: str, steps: int | None = None) -> dict:
+    """The header's `encoder` record past name and version: the settings that made the file
+    (informative: a decoder never needs them); `steps`: a jointly trained field's one stage."""
+    train = {"preset": preset_name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
+             "settings": s.header_record()}  # qat resolved: what ran
+    if steps is not None:
+        train["steps"] = steps
+    return train
+
+
+def _arch_record(arch: Arch) -> dict:
+    """The header's `arch`: widths, and only the keys whose value differs from the spec's default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Arch) if f.name not in ("widths", "extra")}
+    return {k: v for k, v in arch.to_dict().items() if k not in defaults or v != defaults[k]}
+
+
+def _values_record(v: dict) -> dict:
+    """The header's `values`: an integral range bound as an int (1 byte, not 9), bit_depth only if not 8."""
+    out = {"range": [int(x) if float(x).is_integer() else x for x in v["range"]]}
+    out.update({k: x for k, x in v.items() if k != "range" and not (k == "bit_depth" and x == 8)})
+    return out
+
+
+def _siren_signal_record(header: dict) -> dict:
+    """A SIREN fit's signal keys as its header records them (defaults left out)."""
+    return {k: _values_record(v) if k == "values" else v for k, v in header.items()
+            if not (k == "coords" and v == DEFAULT_COORDS)}
+
+
+# -- what a SIREN fits, per signal kind -----------------------------------------------
+
 @dataclass
 class Fit:
     """What the trainer fits for one signal kind, and how a decoded level is judged.
 
+    header: the signal's header keys (signal, size, channels, values, ...);
     coords/values: training samples, ordered region by region under spatial or
     temporal growth (`region_rows[j]` is where region j starts); `measure(arch,
     levels, k)` -> the level's figures from dequantised blocks (numpy, as a decoder
@@ -46,21 +122,6 @@ class Fit:
     region_rows: list | None = None
     objective: Callable | None = None
     measure_float: bool = True
-
-
-def image_header(img: np.ndarray, arch: Arch, quant: dict, train: dict) -> dict:
-    h, w, c = img.shape
-    return {
-        "signal": "image",
-        "size": [w, h],
-        "channels": c,
-        "arch": arch.to_dict(),
-        "coords": {"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"},
-        "values": {"range": list(VALUE_RANGE), "bit_depth": 8},
-        "quant": quant,
-        "levels": [],
-        "encoder": {"name": "snf", "version": __version__, **train},
-    }
 
 
 def _ordered(arch: Arch, size: tuple, coords: np.ndarray, values: np.ndarray) -> tuple:
@@ -79,8 +140,9 @@ def image_fit(img: np.ndarray, arch: Arch) -> Fit:
         out, stop = render_field(arch, levels, k, (w, h))
         stop = w if stop is None else stop  # PSNR over the revealed columns
         return {"psnr": psnr(img[:, :stop].reshape(-1, c), to_samples(out[:, :stop], VALUE_RANGE).reshape(-1, c))}
-    hd = image_header(img, arch, {}, {})
-    return Fit({k: hd[k] for k in ("signal", "size", "channels", "coords", "values")}, coords, values, measure, rows)
+    header = {"signal": "image", "size": [w, h], "channels": c, "coords": dict(DEFAULT_COORDS),
+              "values": {"range": list(VALUE_RANGE), "bit_depth": 8}}
+    return Fit(header, coords, values, measure, rows)
 
 
 def video_fit(video: np.ndarray, arch: Arch, fps: float | None = None) -> Fit:
@@ -102,6 +164,7 @@ def video_fit(video: np.ndarray, arch: Arch, fps: float | None = None) -> Fit:
 
 SDF_RESOLUTION = 64       # the header's default extraction grid (per side)
 SDF_MEASURE_RESOLUTION = 48
+SDF_REFERENCE_POINTS = 30_000  # surface points the Chamfer distance of each level is measured against
 
 
 def sdf_fit(points: np.ndarray, normals: np.ndarray, arch: Arch, seed: int = 0) -> Fit:
@@ -113,7 +176,7 @@ def sdf_fit(points: np.ndarray, normals: np.ndarray, arch: Arch, seed: int = 0) 
     transform = normalisation(points)
     pts = to_field(points, transform)
     rng = np.random.default_rng(seed)
-    ref = pts[rng.choice(len(pts), min(len(pts), 30_000), replace=False)]
+    ref = pts[rng.choice(len(pts), min(len(pts), SDF_REFERENCE_POINTS), replace=False)]
 
     def measure(arch, levels, k):
         r = SDF_MEASURE_RESOLUTION
@@ -129,10 +192,12 @@ def sdf_fit(points: np.ndarray, normals: np.ndarray, arch: Arch, seed: int = 0) 
     return Fit(header, pts, normals.astype(np.float32), measure, None, objective, measure_float=False)
 
 
+# -- the compress functions (one per family and signal kind) ---------------------------
+
 def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
-             device: str | None = None, progress=None, publish=None, refit: bool | None = None,
-             cache_limit: int | None = None, **kw) -> dict:
-    """Encode a uint8 image (H, W, C) into .snf bytes.
+             device: str | None = None, progress=None, publish=None, cache_limit: int | None = None,
+             **kw) -> Encoded:
+    """Encode a uint8 image (H, W, C) into .snf bytes with the family `settings.field` names.
 
     `settings` decides the bytes (keyword arguments such as ``widths=`` or
     ``bits=`` build or override one, CompressAI style); `quiet`, `device` and
@@ -146,30 +211,34 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
     train (a growing file). The final bytes do not depend on it.
     """
     s = _settings(settings, kw)
-    if s.field == "grid":
-        return compress_grid(img, s, quiet=quiet, device=device, progress=progress, publish=publish)
-    s = s.for_signal("image")
-    return encode_fit(lambda arch: image_fit(img, arch), s, img.shape[2], quiet=quiet, device=device,
-                      progress=progress, publish=publish, refit=refit, cache_limit=cache_limit)
+    return FAMILIES[s.field]["image"](img, s, quiet=quiet, device=device, progress=progress, publish=publish,
+                                      cache_limit=cache_limit)
+
+
+def compress_image(img: np.ndarray, s: EncodeSettings, **run) -> Encoded:
+    """The SIREN family on an image (`compress` picks the family; this is its SIREN entry)."""
+    return encode_fit(lambda arch: image_fit(img, arch), s.for_signal("image"), img.shape[2], **run)
 
 
 def compress_video(video: np.ndarray, settings: EncodeSettings | None = None, *, fps: float | None = None,
-                   quiet: bool = True, device: str | None = None, progress=None, publish=None, **kw) -> dict:
+                   quiet: bool = True, device: str | None = None, progress=None, publish=None,
+                   cache_limit: int | None = None, **kw) -> Encoded:
     """Encode a uint8 clip (T, H, W, C); under grow temporal level k covers the first k of K windows.
     `--quality` applies as to images (the rate-distortion steps weigh the sample MSE of the frames)."""
     s = _settings(settings, kw).for_signal("video")
     return encode_fit(lambda arch: video_fit(video, arch, fps), s, video.shape[3], quiet=quiet, device=device,
-                      progress=progress, publish=publish)
+                      progress=progress, publish=publish, cache_limit=cache_limit)
 
 
 def compress_sdf(points: np.ndarray, normals: np.ndarray, settings: EncodeSettings | None = None, *,
-                 quiet: bool = True, device: str | None = None, progress=None, publish=None, **kw) -> dict:
+                 quiet: bool = True, device: str | None = None, progress=None, publish=None,
+                 cache_limit: int | None = None, **kw) -> Encoded:
     """Encode a shape given as oriented surface samples (N, 3) + unit normals (N, 3).
     Always fixed bits (`settings.for_signal` fills 8 if none): the rate-distortion steps of
     `--quality` weigh sample MSE, which the SDF objective (distance and normals) is not."""
     s = _settings(settings, kw).for_signal("sdf")
     return encode_fit(lambda arch: sdf_fit(points, normals, arch, s.seed), s, 1, quiet=quiet, device=device,
-                      progress=progress, publish=publish)
+                      progress=progress, publish=publish, cache_limit=cache_limit)
 
 
 def _settings(settings, kw) -> EncodeSettings:
@@ -177,208 +246,251 @@ def _settings(settings, kw) -> EncodeSettings:
     return s.with_(**kw) if kw else s
 
 
+# -- what every family's encode shares: levels coded as stages end, prefixes, the file ---
+
+class _LevelCoder:
+    """One encode's coded levels: `stage_end` is the Trainer's callback (code each level
+    of the stage, then publish a prefix file), `result` packs the file. A family
+    subclass says how a level is coded (`code_level`) and what its header holds."""
+    joint = False  # True: one stage trains every level (the header then records its steps once)
+
+    def __init__(self, arch, s: EncodeSettings, preset_name: str, bar: Bar, publish):
+        self.arch, self.s, self.preset_name, self.bar, self.publish = arch, s, preset_name, bar, publish
+        self.trainer = None  # set once built (its fake quantiser may call back into the coder)
+        self.payloads, self.deq, self.levels = {}, {}, {}
+
+    def code_level(self, k: int, model, refit) -> None:
+        raise NotImplementedError
+
+    def header(self, levels: list) -> dict:
+        raise NotImplementedError
+
+    def bits_per_param(self, k: int) -> dict:
+        raise NotImplementedError
+
+    def level_records(self, done: int) -> list:
+        """The header's `levels` for levels 1..done: figures, and each stage's steps."""
+        if self.joint:
+            return [self.levels[j] for j in range(1, done + 1)]
+        return [{**self.levels[j], "steps": self.trainer.stage_steps[j - 1]} for j in range(1, done + 1)]
+
+    def stage_end(self, stage_levels: list, model, refit) -> None:
+        for k in stage_levels:
+            self.code_level(k, model, refit)
+        done = max(stage_levels)
+        if self.publish is not None and done < self.arch.levels:  # a valid prefix while later levels train
+            self.publish(build(self.header(self.level_records(done)), self._payloads(done), end=False))
+
+    def _payloads(self, done: int) -> list:
+        return [self.payloads[j] for j in range(1, done + 1)]
+
+    def result(self) -> Encoded:
+        n = self.arch.levels
+        header = self.header(self.level_records(n))
+        t = self.trainer
+        return {"bytes": build(header, self._payloads(n)), "header": header, "levels": header["levels"],
+                "arch": self.arch,
+                "timing": {"stage_seconds": t.stage_seconds, "stage_ends": t.stage_ends, "stage_steps": t.stage_steps},
+                "bits_per_param": [self.bits_per_param(k) for k in range(1, n + 1)]}
+
+
+# -- the SIREN family -------------------------------------------------------------
+
 def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: bool = True,
-               device: str | None = None, progress=None, publish=None, refit: bool | None = None,
-               cache_limit: int | None = None) -> dict:
-    """The one encode loop for every signal kind: train, quantise each level as its stage
+               device: str | None = None, progress=None, publish=None,
+               cache_limit: int | None = None) -> Encoded:
+    """The one SIREN encode for every signal kind: train, quantise each level as its stage
     ends (judging it as the decoder will render it), pack."""
-    bits, seed, time_budget = s.bits, s.seed, s.time_budget
-    qat, quality = s.qat_on, s.quality_on
-    torch.manual_seed(seed)
+    torch.manual_seed(s.seed)
     arch = s.arch(d_out=channels)
     fit = make_fit(arch)
-    if quality is None:  # experts, and SDFs: fixed bits, steps from each row's peak (small blocks 4 bits finer)
-        quant = {"coding": coded.CODING, "bits": bits, "bits_small": min(max(bits, bits + 4), 14)}
-    else:
-        quant = {"coding": coded.CODING, "quality": quality}
-    eps = None if quality is None else rd.eps_of_quality(quality)
-    use_rdoq = eps is not None and s.rdoq_on and rdoq.applies(arch)
-    p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch, refit=refit)
+    quant = _quant_of(s)
+    p = _siren_preset(s, arch, fit.header["signal"], cache_limit)
+    budget = Budget(steps=None, seconds=float(s.time_budget)) if s.time_budget else \
+        Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels),
+               deadline=s.deadline_on if str(device or "cpu").startswith("cpu") else None)
+    bar = Bar(quiet=quiet)
+    coder = _SirenCoder(arch, s, p.name, bar, publish, fit, quant)
+    coder.trainer = Trainer(arch, fit.coords, fit.values, p, budget, seed=s.seed, device=device, bar=bar,
+                            progress=progress, fake_quant=coder.fake_quant,
+                            region_rows=fit.region_rows, objective=fit.objective)
+    coder.trainer.run(coder.stage_end)
+    return coder.result()
+
+
+def _quant_of(s: EncodeSettings) -> dict:
+    """The header's `quant`: fixed bits (experts, and SDFs: steps from each row's peak, small
+    blocks 4 bits finer) or the quality whose rate-distortion steps the coder chooses."""
+    if s.quality_on is None:
+        return {"coding": coded.CODING, "bits": s.bits, "bits_small": min(max(s.bits, s.bits + 4), 14)}
+    return {"coding": coded.CODING, "quality": s.quality_on}
+
+
+def _siren_preset(s: EncodeSettings, arch: Arch, signal: str, cache_limit: int | None):
+    """The preset `s` names, with its overrides, the rate for this kind of signal, and the cache cap."""
+    p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch)
     if s.lr is None:  # the preset's rate for this kind of signal, where it has one
-        p = with_overrides(p, lr=dict(p.lr_signal).get(fit.header["signal"]))
-        if p.lr_width and (arch.regional or fit.header["signal"] == "video"):  # by width (Preset.lr_width)
+        p = with_overrides(p, lr=dict(p.lr_signal).get(signal))
+        if p.lr_width and (arch.regional or signal == "video"):  # by width (Preset.lr_width)
             first = per_level(p.lr, arch.levels)[0]
             p = with_overrides(p, lr=tuple(min(first, p.lr_width / w) for w in arch.widths))
     if cache_limit is not None:
         p = with_overrides(p, cache_limit=min(p.cache_limit, cache_limit))
-    budget = Budget(steps=None, seconds=float(time_budget)) if time_budget else \
-        Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels),
-               deadline=s.deadline_on if str(device or "cpu").startswith("cpu") else None)
-    bar = Bar(quiet=quiet)
+    return p
 
-    def choose_codes(k: int, model) -> list:
+
+class _SirenCoder(_LevelCoder):
+    """A growing SIREN's levels: steps per row (fixed bits, or by rate and distortion),
+    optional rate-distortion rounding and output refit, then the level judged as decoded."""
+
+    def __init__(self, arch: Arch, s: EncodeSettings, preset_name: str, bar: Bar, publish, fit: Fit, quant: dict):
+        super().__init__(arch, s, preset_name, bar, publish)
+        self.fit, self.quant = fit, quant
+        self.joint = arch.trains_jointly
+        self.qat = s.qat_on
+        self.eps = None if s.quality_on is None else rd.eps_of_quality(s.quality_on)
+        self.use_rdoq = self.eps is not None and s.rdoq_on and rdoq.applies(arch)
+        self.stats = {}
+        self.fake_quant = None if not self.qat else \
+            (RDFakeQuant(self.choose_codes) if self.eps is not None else fake_quantiser(arch, quant))
+
+    def rows_of(self, k: int) -> tuple:
+        """The samples level k's stage fitted (all, without regional growth)."""
+        rows = self.fit.region_rows
+        if rows is None:
+            return 0, len(self.fit.coords)
+        r0, r1 = self.arch.trained_regions(k)
+        n = len(rows) - 1
+        return rows[min(r0, n)], rows[min(r1, n)]
+
+    def samples_of(self, k: int) -> tuple:
+        a, b = self.rows_of(k)
+        return self.fit.coords[a:b], self.fit.values[a:b]
+
+    def choose_codes(self, k: int, model) -> list:
         """Level k's steps by rate and distortion: a step per row from the output's sensitivity."""
-        a, b = rows_of(k)  # the samples level k's stage fitted (all, without regional growth)
-        sens, mse = rd.sensitivity(model, k, fit.coords[a:b], fit.values[a:b], seed=seed)
-        return rd.rd_codes(arch, k, sens, mse, eps)
+        sens, mse = rd.sensitivity(model, k, *self.samples_of(k), seed=self.s.seed)
+        return rd.rd_codes(self.arch, k, sens, mse, self.eps)
 
-    fq = None if not qat else (RDFakeQuant(choose_codes) if eps is not None else fake_quantiser(arch, quant))
-    trainer = Trainer(arch, fit.coords, fit.values, p, budget, seed=seed, device=device, bar=bar,
-                      progress=progress, fake_quant=fq,
-                      region_rows=fit.region_rows, objective=fit.objective)
-    payloads, deq, levels, stats = {}, {}, {}, {}
+    def step_codes(self, k: int, model, floats: list) -> list:
+        if self.eps is None:
+            return rd.peak_codes(self.arch, k, floats, self.quant)
+        if isinstance(self.fake_quant, RDFakeQuant) and k in self.fake_quant.codes:
+            return self.fake_quant.codes[k]  # the steps its straight-through phase trained at
+        return self.choose_codes(k, model)  # a step per row from the output's sensitivity (snf.encode.rd)
 
-    def rows_of(k: int) -> tuple:
-        if fit.region_rows is None:
-            return 0, len(fit.coords)
-        r0, r1 = arch.trained_regions(k)
-        n = len(fit.region_rows) - 1
-        return fit.region_rows[min(r0, n)], fit.region_rows[min(r1, n)]
+    def code_level(self, k: int, model, refit) -> None:
+        arch = self.arch
+        floats = model.level_tensors(k)
+        codes = self.step_codes(k, model, floats)
+        rounder = None
+        if self.use_rdoq:  # which integer each weight takes, by rate and distortion (snf.encode.rdoq)
+            rounder = rdoq.LevelRounder(model, k, codes, *self.samples_of(k), self.eps, seed=self.s.seed)
+            rounder.hidden()
+            codes = rounder.codes
+        ints = None if rounder is None else rounder.ints
+        self._encode(k, floats, codes, ints)
+        refits = (self.qat or self.eps is not None) and refit is not None
+        if refits:  # output columns re-solved for the rounded units
+            n_out = 2 if k == 1 else 1
+            model.set_level(k, self.deq[k][:-n_out] + floats[-n_out:])
+            refit()
+        if rounder is not None:
+            rounder.output()
+        if refits or rounder is not None:
+            self._encode(k, model.level_tensors(k), codes if rounder is None else rounder.codes, ints)
+        self._judge(k, model, floats)
 
-    def on_stage_end(stage_levels: list, model, refit) -> None:
-        for k in stage_levels:
-            floats = model.level_tensors(k)
-            if eps is None:
-                codes = rd.peak_codes(arch, k, floats, quant)
-            elif isinstance(fq, RDFakeQuant) and k in fq.codes:  # the steps its straight-through phase trained at
-                codes = fq.codes[k]
-            else:  # a step per row from the output's sensitivity (snf.encode.rd)
-                codes = choose_codes(k, model)
-            rounder = None
-            if use_rdoq:  # which integer each weight takes, by rate and distortion (snf.encode.rdoq)
-                a, b = rows_of(k)
-                rounder = rdoq.LevelRounder(model, k, codes, fit.coords[a:b], fit.values[a:b], eps, seed=seed)
-                rounder.hidden()
-                codes = rounder.codes
-            ints = None if rounder is None else rounder.ints
-            payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, floats, codes, ints)
-            refits = (qat or eps is not None) and refit is not None
-            if refits:  # output columns re-solved for the rounded units
-                n_out = 2 if k == 1 else 1
-                model.set_level(k, deq[k][:-n_out] + floats[-n_out:])
-                refit()
-            if rounder is not None:
-                rounder.output()
-            if refits or rounder is not None:
-                codes = codes if rounder is None else rounder.codes
-                payloads[k], deq[k], stats[k] = coded.encode_level(arch, k, model.level_tensors(k), codes, ints)
-            before = fit.measure(arch, [deq[j] for j in range(1, k)] + [floats], k) if fit.measure_float else {}
-            if not arch.trains_jointly:  # shared weights keep training: set at the end only
-                model.set_level(k, deq[k])
-            after = fit.measure(arch, [deq[j] for j in range(1, k + 1)], k)
-            levels[k] = {m: round(v, 2) if m == "psnr" else v for m, v in after.items()}
-            levels[k].update({f"{m}_float": round(v, 2) if m == "psnr" else v for m, v in before.items()})
-            figures = ", ".join(f"{m} {v}" + (" dB" if m.startswith("psnr") else "") for m, v in levels[k].items())
-            bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, {figures}")
-        done = max(stage_levels)
-        if publish is not None and done < arch.levels:
-            head = header_of(train_record())
-            head["levels"] = [levels[j] if arch.trains_jointly else {**levels[j], "steps": trainer.stage_steps[j - 1]}
-                              for j in range(1, done + 1)]
-            publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
+    def _encode(self, k: int, tensors: list, codes: list, ints) -> None:
+        self.payloads[k], self.deq[k], self.stats[k] = coded.encode_level(self.arch, k, tensors, codes, ints)
 
-    def train_record() -> dict:
-        """The settings that made the file (informative: a decoder never needs them); the
-        grid family's own settings stay out (defaults here; a header byte is a level-1 byte)."""
-        settings = s.header_record()
-        train = {"preset": p.name, "seed": seed, "budget": "time" if time_budget else "steps",
-                 "settings": settings}  # qat resolved: what ran
-        if arch.trains_jointly and trainer.stage_steps:
-            train["steps"] = trainer.stage_steps[0]
-        return train
+    def _judge(self, k: int, model, floats: list) -> None:
+        """Level k's figures as decoded (and before rounding, where measured); the bar's line."""
+        arch, measure, deq = self.arch, self.fit.measure, self.deq
+        before = measure(arch, [deq[j] for j in range(1, k)] + [floats], k) if self.fit.measure_float else {}
+        if not arch.trains_jointly:  # shared weights keep training: set at the end only
+            model.set_level(k, deq[k])
+        after = measure(arch, [deq[j] for j in range(1, k + 1)], k)
+        figures = {m: round(v, 2) if m == "psnr" else v for m, v in after.items()}
+        figures.update({f"{m}_float": round(v, 2) if m == "psnr" else v for m, v in before.items()})
+        self.levels[k] = figures
+        text = ", ".join(f"{m} {v}" + (" dB" if m.startswith("psnr") else "") for m, v in figures.items())
+        self.bar.line(f"level {k}/{arch.levels}: width {arch.widths[k - 1]}, {arch.params(k)} params, {text}")
 
-    def header_of(train: dict) -> dict:
-        f = fit.header  # key order as images always had it
-        # keys at the spec's defaults are left out (a header byte is a level-1 byte; readers fill them in)
-        return {"signal": f["signal"], "size": f["size"], "channels": f["channels"], "arch": _arch_record(arch),
-                **{k: _values_record(v) if k == "values" else v for k, v in f.items()
-                   if k not in ("signal", "size", "channels") and not (k == "coords" and v == DEFAULT_COORDS)},
-                "quant": quant, "levels": [], "encoder": {"name": "snf", "version": __version__, **train}}
+    def header(self, levels: list) -> dict:
+        steps = self.trainer.stage_steps
+        train = train_record(self.s, self.preset_name, steps[0] if self.joint and steps else None)
+        return file_header(_siren_signal_record(self.fit.header), _arch_record(self.arch), train, levels,
+                           quant=self.quant)
 
-    trainer.run(on_stage_end)
-    for k, n in enumerate([] if arch.trains_jointly else trainer.stage_steps, 1):
-        levels[k]["steps"] = n
-    header = header_of(train_record())
-    header["levels"] = [levels[k] for k in range(1, arch.levels + 1)]
-    data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
-    timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
-              "stage_steps": trainer.stage_steps}
-    # bits per parameter by tensor kind, per level (not in the header: ~60 bytes a level)
-    kinds = [rd.bits_per_param(stats[k]) for k in range(1, arch.levels + 1)]
-    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing,
-            "bits_per_param": kinds}
+    def bits_per_param(self, k: int) -> dict:
+        return rd.bits_per_param(self.stats[k])  # not in the header: ~60 bytes a level
 
 
-def _arch_record(arch: Arch) -> dict:
-    """The header's `arch`: widths, and only the keys whose value differs from the spec's default."""
-    defaults = {f.name: f.default for f in dataclasses.fields(Arch) if f.name not in ("widths", "extra")}
-    return {k: v for k, v in arch.to_dict().items() if k not in defaults or v != defaults[k]}
-
-
-def _values_record(v: dict) -> dict:
-    """The header's `values`: an integral range bound as an int (1 byte, not 9), bit_depth only if not 8."""
-    out = {"range": [int(x) if float(x).is_integer() else x for x in v["range"]]}
-    out.update({k: x for k, x in v.items() if k != "range" and not (k == "bit_depth" and x == 8)})
-    return out
-
-
-def _render_psnr(arch: Arch, levels: list, k: int, img: np.ndarray) -> float:
-    h, w, c = img.shape
-    values = Network(arch, levels, k).grid((w, h))
-    return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))
-
+# -- the latent-grid family ----------------------------------------------------------
 
 def compress_grid(img: np.ndarray, s: EncodeSettings, *, quiet: bool = True, device: str | None = None,
-                  progress=None, publish=None) -> dict:
+                  progress=None, publish=None, cache_limit: int | None = None) -> Encoded:
     """The latent-grid family: the same Trainer, one stage per level; after each, the
     level's latents are rounded and its weights quantised (`gridcode`), and the next
-    level trains on top of exactly what the decoder will see. `publish` as `compress`."""
+    level trains on top of exactly what the decoder will see. `publish` as `compress`;
+    `cache_limit` does not apply (a grid field caches no activations)."""
     h, w, c = img.shape
     torch.manual_seed(s.seed)
     arch = s.grid_arch(d_out=c)
-    size = (w, h)
     p = with_overrides(GRID_PRESET, lr=s.lr, batch=s.batch)
     budget = Budget(steps=None, seconds=float(s.time_budget)) if s.time_budget else \
         Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels))
     _, values = image_samples(img)
     bar = Bar(quiet=quiet)
-    trainer = Trainer(arch, None, values, p, budget, seed=s.seed, device=device, bar=bar, progress=progress,
-                      size=size)
-    payloads, deq, levels = {}, {}, {}
+    coder = _GridCoder(arch, s, p.name, bar, publish, img)
+    coder.trainer = Trainer(arch, None, values, p, budget, seed=s.seed, device=device, bar=bar, progress=progress,
+                            size=coder.size)
+    coder.trainer.run(coder.stage_end)
+    return coder.result()
 
-    def grid_header(done: int) -> dict:
+
+class _GridCoder(_LevelCoder):
+    """A latent-grid field's levels: latents rounded, weights quantised (`gridcode`), the
+    level set to exactly what the decoder will see before the next one trains."""
+
+    def __init__(self, arch, s: EncodeSettings, preset_name: str, bar: Bar, publish, img: np.ndarray):
+        super().__init__(arch, s, preset_name, bar, publish)
+        self.img = img
+        self.size = (img.shape[1], img.shape[0])
+
+    def code_level(self, k: int, model, refit) -> None:
+        arch, deq = self.arch, self.deq
+        floats = model.level_tensors(k)
+        before = self._psnr([deq[j] for j in range(1, k)] + [floats], k)
+        self.payloads[k], deq[k] = encode_level_grid(arch, k, self.size, floats, ctx=True)
+        model.set_level(k, deq[k])
+        after = self._psnr([deq[j] for j in range(1, k + 1)], k)
+        self.levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
+        self.bar.line(f"level {k}/{arch.levels}: grids 1/{', 1/'.join(str(1 << f) for f in arch.grids[k - 1])}, "
+                      f"width {arch.hidden[k - 1]}, PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
+
+    def _psnr(self, levels: list, k: int) -> float:
+        h, w, c = self.img.shape
+        values = GridNetwork(self.arch, levels, k).grid((w, h))
+        return psnr(self.img.reshape(-1, c), to_samples(values, VALUE_RANGE))
+
+    def header(self, levels: list) -> dict:
         # the settings that made the file, those the grid field reads (a header byte is a level-1 byte)
-        train = {"preset": p.name, "seed": s.seed, "budget": "time" if s.time_budget else "steps",
-                 "settings": s.header_record()}
-        return {
-            "field": "grid",
-            "requires": [GRID_FEATURE, GRID_CTX],
-            "signal": "image",
-            "size": [w, h],
-            "channels": c,
-            "arch": arch.to_dict(),
-            "values": {"range": list(VALUE_RANGE), "bit_depth": 8},
-            "levels": [levels[k] for k in range(1, done + 1)],
-            "encoder": {"name": "snf", "version": __version__, **train},
-        }
+        h, w, c = self.img.shape
+        signal = {"signal": "image", "size": [w, h], "channels": c,
+                  "values": {"range": list(VALUE_RANGE), "bit_depth": 8}}
+        return file_header(signal, self.arch.to_dict(), train_record(self.s, self.preset_name), levels,
+                           family={"field": "grid", "requires": [GRID_FEATURE, GRID_CTX]})
 
-    def on_stage_end(stage_levels: list, model, refit) -> None:
-        for k in stage_levels:
-            floats = model.level_tensors(k)
-            before = _render_psnr_grid(arch, [deq[j] for j in range(1, k)] + [floats], k, img)
-            payloads[k], deq[k] = encode_level_grid(arch, k, size, floats, ctx=True)
-            model.set_level(k, deq[k])
-            after = _render_psnr_grid(arch, [deq[j] for j in range(1, k + 1)], k, img)
-            levels[k] = {"psnr": round(after, 2), "psnr_float": round(before, 2)}
-            bar.line(f"level {k}/{arch.levels}: grids 1/{', 1/'.join(str(1 << f) for f in arch.grids[k - 1])}, "
-                     f"width {arch.hidden[k - 1]}, PSNR {after:.2f} dB quantised ({before:.2f} dB before)")
-        done = max(stage_levels)
-        if publish is not None and done < arch.levels:  # a valid prefix file while later levels train
-            head = grid_header(done)
-            head["levels"] = [{**levels[j], "steps": trainer.stage_steps[j - 1]} for j in range(1, done + 1)]
-            publish(build(head, [payloads[j] for j in range(1, done + 1)], end=False))
-
-    trainer.run(on_stage_end)
-    for k, n in enumerate(trainer.stage_steps, 1):
-        levels[k]["steps"] = n
-    header = grid_header(arch.levels)
-    data = build(header, [payloads[k] for k in range(1, arch.levels + 1)])
-    timing = {"stage_seconds": trainer.stage_seconds, "stage_ends": trainer.stage_ends,
-              "stage_steps": trainer.stage_steps}
-    return {"bytes": data, "header": header, "levels": header["levels"], "arch": arch, "timing": timing}
+    def bits_per_param(self, k: int) -> dict:
+        """The level's payload (latents, weights and their side information) over its parameters."""
+        return {"all": round(len(self.payloads[k]) * 8 / self.arch.params(k, self.size), 3)}
 
 
-def _render_psnr_grid(arch, levels: list, k: int, img: np.ndarray) -> float:
-    h, w, c = img.shape
-    values = GridNetwork(arch, levels, k).grid((w, h))
-    return psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE))
+# settings.field -> {signal kind -> compress function(*signal, settings, **run) -> Encoded}.
+# `snf.encode.service` dispatches on it; a new family is one entry here.
+FAMILIES = {
+    "siren": {"image": compress_image, "video": compress_video, "sdf": compress_sdf},
+    "grid": {"image": compress_grid},
+}

@@ -12,7 +12,6 @@ cap of local workers does not apply: a Dask worker's own `--memory-limit` does.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -22,7 +21,8 @@ import anyio
 from snf.batch.cluster import TOPIC, explain, remote_encode
 from snf.serve.catalog import Catalog
 from snf.serve.config import Settings
-from snf.serve.worker import JOB_KEYS, OUTPUT_TMP, place
+from snf.serve.placing import deliver
+from snf.serve.worker import job_settings
 
 log = logging.getLogger("snf.serve.jobs")
 
@@ -59,7 +59,7 @@ class ClusterJobs:
             self.catalog.finish(job_id, "failed", f"cannot reach the Dask scheduler at {self.settings.scheduler}: {e}")
             return
         data = await anyio.to_thread.run_sync(_read, os.path.join(folder, job["input_name"]))
-        given = p["settings"] if "settings" in p else {k: v for k, v in p.items() if k not in JOB_KEYS}
+        given = job_settings(p)
         key = f"snf-job-{job_id}-{job['attempts']}"
         self.keys[key] = job_id
         self.catalog.progress(job_id, 0.0, f"submitted to Dask at {self.settings.scheduler}")
@@ -83,16 +83,8 @@ class ClusterJobs:
         shutil.rmtree(folder, ignore_errors=True)
 
     def _publish(self, job: dict, result: dict) -> None:
-        """As a local worker does: the hash recorded before the file is linked into DIR."""
-        tmp = os.path.join(self.settings.job_dir(job["id"]), OUTPUT_TMP)
-        with open(tmp, "wb") as f:
-            f.write(result["bytes"])
-            f.flush()
-            os.fsync(f.fileno())
-        sha = hashlib.sha256(result["bytes"]).hexdigest()
-        self.catalog.set_output(job["id"], sha)
-        place(tmp, os.path.join(self.settings.root, job["asset_id"] + ".snf"), job["params"].get("replace", False),
-              sha)
+        """As a local worker does: written to the job's folder, its hash recorded, linked into DIR."""
+        deliver(self.settings, self.catalog, job, result["sha256"], data=result["bytes"])
 
     async def stop(self) -> None:
         """Cancel what runs (the jobs go back to the queue) and close the client."""

@@ -12,7 +12,6 @@ the interrupted run as an attempt.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
@@ -21,7 +20,9 @@ import sys
 import time
 
 from snf.serve.catalog import Catalog, server_id
+from snf.serve.cluster_jobs import ClusterJobs
 from snf.serve.config import Settings
+from snf.serve.placing import output_in_place
 
 log = logging.getLogger("snf.serve.jobs")
 POLL_SECONDS = 2.0
@@ -63,24 +64,6 @@ def owner_alive(owner: str | None, updated: float) -> bool:
         return False
 
 
-def file_sha256(path: str) -> str | None:
-    """The hex SHA-256 of a file, or None if it cannot be read."""
-    sha = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            while piece := f.read(1 << 20):
-                sha.update(piece)
-    except OSError:
-        return None
-    return sha.hexdigest()
-
-
-def output_in_place(settings: Settings, job: dict) -> bool:
-    """True if the job's asset is in DIR with the hash its worker recorded before placing it."""
-    want = job.get("output_sha256")
-    return bool(want) and file_sha256(os.path.join(settings.root, job["asset_id"] + ".snf")) == want
-
-
 def recover(settings: Settings, catalog: Catalog) -> tuple:
     """Deal with jobs left `running` by a server that died: done, re-queue or fail. Returns counts.
     Jobs of another live server on the same folder are left alone."""
@@ -116,7 +99,6 @@ class JobRunner:
         self._stopping = False
         self.cluster = None
         if settings.scheduler:  # encodes run on Dask; how many at once is the cluster's business
-            from snf.serve.cluster_jobs import ClusterJobs
             self.cluster = ClusterJobs(settings, catalog)
 
     def start(self) -> None:

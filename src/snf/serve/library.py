@@ -45,12 +45,6 @@ def http_date(st: os.stat_result) -> str:
     return formatdate(st.st_mtime, usegmt=True)
 
 
-def read_manifest(path: str, asset_id: str) -> dict:
-    """Parse a file's framing (no level decoding) and describe it for clients."""
-    with open(path, "rb") as f:
-        return read_manifest_fd(f.fileno(), os.fstat(f.fileno()), asset_id)
-
-
 def read_manifest_fd(fd: int, st: os.stat_result, asset_id: str) -> dict:
     """The manifest of the open file `fd` (read with pread: its offset is left alone)."""
     sha = hashlib.sha256()

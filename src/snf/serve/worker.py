@@ -7,7 +7,6 @@ step, so readers never see a half-written asset. The worker dies with its server
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
@@ -15,9 +14,14 @@ import sys
 
 from snf.serve.catalog import Catalog
 from snf.serve.config import Settings
+from snf.serve.placing import deliver, output_path
 
-OUTPUT_TMP = "out.snf.tmp"
 JOB_KEYS = ("threads", "replace", "image", "memory_mb", "estimate_mb")  # job params that are not encode settings
+
+
+def job_settings(params: dict) -> dict:
+    """A job row's encode settings (rows queued before settings were one object hold them at the top level)."""
+    return params["settings"] if "settings" in params else {k: v for k, v in params.items() if k not in JOB_KEYS}
 
 
 def die_with_parent() -> None:
@@ -32,57 +36,23 @@ def die_with_parent() -> None:
         sys.exit(3)  # the server is already gone
 
 
-def place(tmp: str, final: str, replace: bool, sha256: str | None = None) -> None:
-    """Move the finished file into DIR in one step; without `replace`, never clobber
-    (but a file already there with this output's hash is this job's own, placed by an
-    earlier run that died before saying so: done, not a failure)."""
-    if replace:
-        os.replace(tmp, final)
-    else:
-        try:
-            os.link(tmp, final)
-        except FileExistsError:
-            from snf.serve.jobs import file_sha256
-            if sha256 is None or file_sha256(final) != sha256:
-                raise RuntimeError(f"asset {os.path.basename(final)[:-4]} already exists") from None
-        os.unlink(tmp)
-    fd = os.open(os.path.dirname(final), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def encode(settings: Settings, catalog: Catalog, job: dict) -> str:
-    from snf.signals.image import load_image
-    p, folder = job["params"], settings.job_dir(job["id"])
-    img = load_image(os.path.join(folder, job["input_name"]))
+    """Encode the job's upload through the encode service, place the file; the job's message."""
+    from snf.encode import service
+    from snf.settings import EncodeSettings
+    from snf.serve.limits import cache_budget_bytes
+    p = job["params"]
+    enc = EncodeSettings.from_dict(job_settings(p))
+    signal_ = service.load(os.path.join(settings.job_dir(job["id"]), job["input_name"]), enc)
+    cache = cache_budget_bytes(signal_.samples, enc, p["memory_mb"]) if p.get("memory_mb") else None
     catalog.progress(job["id"], 0.0, "loading torch")
-    import torch
-    if p.get("threads"):
-        torch.set_num_threads(p["threads"])
-    from snf.encode import encoder
 
     def progress(state: dict) -> None:
         catalog.progress(job["id"], min(0.99, state["fraction"]), state["text"])
-
-    from snf.settings import EncodeSettings
-    from snf.serve.limits import cache_budget_bytes
-    # rows queued before settings were one object hold the settings at the top level
-    given = p["settings"] if "settings" in p else {k: v for k, v in p.items() if k not in JOB_KEYS}
-    enc = EncodeSettings.from_dict(given)
-    cache = cache_budget_bytes(img.shape[0] * img.shape[1], enc, p["memory_mb"]) if p.get("memory_mb") else None
-    result = encoder.compress(img, enc, quiet=True, progress=progress, cache_limit=cache)
-    tmp = os.path.join(folder, OUTPUT_TMP)
-    with open(tmp, "wb") as f:
-        f.write(result["bytes"])
-        f.flush()
-        os.fsync(f.fileno())
-    sha = hashlib.sha256(result["bytes"]).hexdigest()
-    catalog.set_output(job["id"], sha)  # before placing: a crash after it is then recognisable
-    place(tmp, os.path.join(settings.root, job["asset_id"] + ".snf"), p.get("replace", False), sha)
-    last = result["levels"][-1]
-    return f"{len(result['levels'])} levels, {len(result['bytes']):,} bytes, last level {last['psnr']:.2f} dB"
+    summary = service.encode_file(signal_, output_path(settings, job), enc, threads=p.get("threads"),
+                                  progress=progress, cache_limit=cache)
+    deliver(settings, catalog, job, summary.sha256)
+    return summary.brief()
 
 
 def main(argv=None) -> int:

@@ -32,9 +32,3 @@ def region_order(arch: Arch, size: tuple) -> tuple:
         bounds.append(bounds[-1] + part.size)
     return np.concatenate(parts), bounds
 
-
-def revealed_slice(arch: Arch, k: int, size: tuple) -> tuple:
-    """(axis, stop): level k covers samples 0..stop along `axis` of `size` (axis None: all)."""
-    if not arch.regional:
-        return None, None
-    return arch.axis, arch.revealed(k, size[arch.axis])
