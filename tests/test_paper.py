@@ -188,3 +188,26 @@ def test_a_level_with_zero_steps_is_flagged_untrained():
                                            "slimmable": {"steps": [400]}}}}}
     assert untrained(doc) == ["progressive level 3: 0 training steps on 1 input(s) (the time budget was spent "
                               "before it began): an untrained level, not a result"]
+
+
+def test_snf_encode_takes_a_frame_range_and_downscale_and_says_its_estimate(inputs, tmp_path, monkeypatch, capsys):
+    import snf.encode.estimate as estimate
+    from snf.cli.common import run
+    from snf.cli.encode import body
+    from snf.format.container import read
+    out = tmp_path / "clip.snf"
+    monkeypatch.setattr(estimate, "LONG_JOB_S", 0.0)  # every job is long: the estimate line is printed
+    argv = [str(inputs / "clip"), "-o", str(out), "--grow", "temporal", "--widths", "8,12", "--steps", "3",
+            "--frames", "1:5", "--scale", "0.5", "--threads", "1"]
+    assert run("snf-encode", body, argv) == 0
+    err = capsys.readouterr().err
+    assert "snf-encode: 4 frames of 16x12, 768 samples; estimate: training takes about" in err
+    header = read(out.read_bytes()).header
+    assert header["size"] == [16, 12, 4]
+    for bad, why in ((["--frames", "5:2"], "--frames"), (["--scale", "2"], "--scale")):
+        assert run("snf-encode", body, argv[:3] + argv[3:9] + bad) == 2
+        e = capsys.readouterr().err.strip()
+        assert len(e.splitlines()) == 1 and why in e, e
+    img = inputs / "imgs" / "pic.png"
+    assert run("snf-encode", body, [str(img), "-o", str(tmp_path / "p.snf"), "--frames", "0:2"]) == 2
+    assert "apply to a video input" in capsys.readouterr().err
