@@ -7,8 +7,9 @@ machine with the threads set, and multiplies by the level's steps. An SDF step c
 (the objective differentiates the field: timed as such); a progressive level trains
 only its new units over cached frozen features, so a progressive level is timed as a dense network with its level's multiply-adds
 (sqrt(w_k^2 - w_(k-1)^2) wide). Timings on a busy machine are what that machine gives now.
-Under --time-budget the budget is the answer. Quantising and checking each level add
-a little on top (not estimated).
+Under --time-budget the budget is the answer. Not estimated: quantising and checking each
+level and caching frozen features, which grow with the samples (a minute or more for a
+million-sample clip on a loaded CPU).
 """
 from __future__ import annotations
 
