@@ -57,6 +57,14 @@ def _frames(text: str) -> tuple:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _methods(text: str) -> tuple:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in names if x not in ("individual", "slimmable", "progressive")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"methods are individual, slimmable, progressive; got {text!r}")
+    return names
+
+
 def _factor(text: str) -> float:
     try:
         v = float(text)
@@ -109,6 +117,8 @@ def parser() -> argparse.ArgumentParser:
                    "with samples: 10 s for 128x96, at most 200 s)")
     g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget "
                    "(slimmable: one joint stage of that many)")
+    a.add_argument("--methods", type=_methods, help="comma-separated: run only these of individual, slimmable, "
+                   "progressive (default: all the table has)")
     a.add_argument("--widths-scale", type=_factor, default=1.0, help="scale the seed's widths by this factor "
                    "(a CPU budget for Tables 2 and 4; stated in the table; default 1)")
     a.add_argument("--batch", type=_steps, help="Tables 2 and 4: samples per step (overrides the preset)")

@@ -304,6 +304,9 @@ def run(args, out: str, bar: Bar, say) -> dict:
             for m in METHODS:
                 if m not in t.widths:
                     continue
+                if args.methods and m not in args.methods:
+                    skipped[m] = "not run: left out by --methods"
+                    continue
                 s, why = settings_for(t, m, args, budget)
                 if s is None:
                     skipped[m] = why
@@ -319,7 +322,8 @@ def run(args, out: str, bar: Bar, say) -> dict:
             if t.signal == "sdf":
                 per_input[inp.stem]["chamfer_floor"] = chamfer_floor(inp.path)
         for m, why in skipped.items():
-            say(f"{t.title}: {m} not measured: the encoder cannot do it ({why})")
+            say(f"{t.title}: {m} " + (why if why.startswith("not run") else f"not measured: the encoder cannot "
+                                      f"do it ({why})"))
         doc = {"name": f"snf-bench paper, {t.title}", "table": n, "file": f"paper-{t.slug}.json", "grow": t.grow, "signal": t.signal,
                "preset": args.preset, "widths_scale": args.widths_scale,
                "widths": {m: list(scaled(v, args.widths_scale)) for m, v in t.widths.items()},
@@ -432,7 +436,8 @@ def table(doc: dict) -> str:
             lines.append(f"| {m} | {k + 1} | {doc['widths'][m][k]} | {c['params']:,} | {_f(c['psnr'])} | "
                          f"{_f(c['ssim'], 3)} | {_f(c['lpips'], 3, skipped=True)} | {_f(r[0], 0, True)} | {_f(r[1])} | "
                          f"{_f(r[2], 3)} | {_f(r[3], 3)} |")
-    notes = [f"{m}: not measured ({why})" for m, why in doc.get("skipped", {}).items()] + untrained(doc)
+    notes = [f"{m}: " + (why if why.startswith("not run") else f"not measured ({why})")
+             for m, why in doc.get("skipped", {}).items()] + untrained(doc)
     if doc.get("lpips_skipped"):
         notes.append(f"LPIPS skipped: {doc['lpips_skipped']}")
     if t.signal == "video":
