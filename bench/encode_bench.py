@@ -1,14 +1,14 @@
-"""Encode benchmark (field core + container issues): progressive fast preset vs a naive dense SIREN.
+"""Encode benchmark: the default `snf-encode` (SIREN, preset fast) level by level against a naive
+dense SIREN trained for the same wall time.
 
-For each image: the default 4-level encode (seed widths, preset fast), per level
-PSNR after and before quantisation, cumulative wall time, steps, ms/step, GFLOP/s;
-beside it a dense SIREN of the same width trained naively (full model every step,
-same batch, Adam with cosine decay from 1e-3) for the same wall time as the
-progressive encode took to finish that level; bytes and bpp per level; numpy
-decode time per level against a naive torch forward of the same network.
+For each image: per level PSNR of the file and before rounding, cumulative wall time, steps,
+ms/step, GFLOP/s, bytes and bpp, the in-process decode time against a naive torch forward;
+beside it a dense SIREN of that level's width trained naively (whole model every step, same
+batch, Adam with cosine decay from 1e-3) for the same wall time as the progressive encode
+took to reach that level. Prints a markdown table per image.
 
     python bench/encode_bench.py ../shared/data/kodak/kodim03.png ../shared/data/kodak/kodim08.png \
-        --out bench/results-encode.json
+        [--out results.json] [--no-naive] [--steps 20]    # --steps: a quick run, fixed steps a level
 
 Timings need a quiet machine: run nothing else meanwhile.
 """
@@ -49,9 +49,12 @@ def flops_dense(arch: Arch, w: int, batch: int) -> float:
 def bench_image(path: str, args) -> dict:
     img = load_image(path)
     h, w, _ = img.shape
-    kw = dict(widths=args.widths, preset="fast", seed=args.seed, init=args.init, qat=args.qat, bits=args.bits)
-    if args.time_budget:
-        kw["time_budget"] = args.time_budget
+    kw = dict(widths=args.widths, seed=args.seed, init=args.init)
+    for key in ("quality", "bits", "time_budget", "steps"):
+        if getattr(args, key) is not None:
+            kw[key] = getattr(args, key)
+    if args.qat:
+        kw["qat"] = True
     t0 = time.perf_counter()
     res = compress(img, quiet=not args.verbose, **kw)
     total = time.perf_counter() - t0
@@ -71,7 +74,7 @@ def bench_image(path: str, args) -> dict:
                "decode_s": round(median_time(lambda: render_image(parsed, k), 3), 3),
                "naive_forward_s": round(naive_forward_seconds(arch, arch.widths[k - 1], (w, h)), 3)}
         if not args.no_naive:
-            nv = compress(img, widths=(arch.widths[k - 1],), mode="individual", preset="fast",
+            nv = compress(img, widths=(arch.widths[k - 1],), mode="individual",
                           time_budget=timing["stage_ends"][k - 1], seed=args.seed, quiet=True, lr=args.naive_lr)
             ns, nsec = nv["timing"]["stage_steps"][0], nv["timing"]["stage_seconds"][0]
             dense = Arch((arch.widths[k - 1],))
@@ -104,9 +107,11 @@ def main() -> None:
     p.add_argument("--widths", type=lambda s: tuple(int(x) for x in s.split(",")), default=(30, 69, 110, 151))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", default="siren")
-    p.add_argument("--bits", type=int, default=8)
+    p.add_argument("--quality", type=int, help="as snf-encode -q (default: the encoder's)")
+    p.add_argument("--bits", type=int, help="as snf-encode --bits (fixed bits instead of --quality)")
     p.add_argument("--qat", action="store_true")
     p.add_argument("--time-budget", type=float)
+    p.add_argument("--steps", type=int, help="fixed training steps a level (a quick run; default: the preset's)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive dense baselines")
     p.add_argument("--naive-lr", type=float, default=1e-3,
                    help="peak lr of the naive dense SIREN (default 1e-3: the best single rate measured for it)")

@@ -9,8 +9,8 @@ for people (index, error pages, offline API docs) are checked here too.
 
 Each state worth a look is saved as a screenshot in a folder this module prints
 (`viewer-screenshots` under pytest's temporary directory); with
-SNF_VIEWER_SCREENSHOTS=1 they are also copied to bench/viewer-screenshots/.
-Chromium missing: skipped locally, a failure when CI=true.
+SNF_VIEWER_SCREENSHOTS=DIR they are also copied to DIR.
+Chromium missing: skipped locally, a failure under CI (tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import httpx
 import numpy as np
 import pytest
 
+from conftest import hardware_skip
 from snf.field.arch import Arch
 from snf.field.grid import GridArch
 from snf.format.container import build, read
@@ -46,10 +47,7 @@ OFF_FRACTION = 0.01      # most samples allowed to differ at all
 def _need_chromium() -> None:
     if os.path.exists(CHROMIUM):
         return
-    message = "Debian's chromium is not installed (apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)")  # a failure under CI (conftest)
 
 
 def _free_port() -> int:
@@ -175,18 +173,18 @@ def _stop(proc: subprocess.Popen, kill: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
-    """Save screenshots for review: shots(page, name). Printed folder; copied to bench/ on request."""
+    """Save screenshots for review: shots(page, name). Printed folder; also copied to the folder
+    $SNF_VIEWER_SCREENSHOTS names, when set."""
     folder = tmp_path_factory.mktemp("viewer-screenshots")
     print(f"\nviewer screenshots: {folder}")
-    keep = os.environ.get("SNF_VIEWER_SCREENSHOTS") == "1"
-    bench = Path(__file__).resolve().parent.parent / "bench" / "viewer-screenshots"
+    keep = os.environ.get("SNF_VIEWER_SCREENSHOTS")
 
     def save(page, name: str) -> Path:
         path = folder / f"{name}.png"
         page.screenshot(path=str(path))
         if keep:
-            bench.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, bench / path.name)
+            os.makedirs(keep, exist_ok=True)
+            shutil.copyfile(path, Path(keep) / path.name)
         return path
     return save
 
@@ -564,7 +562,7 @@ def test_auto_mode_reports_how_it_renders(site, page):
     page.goto(f"{site['base']}/view/tiny")
     snf = wait_done(page)
     if snf["webgl"] == "ok":
-        pytest.skip(f"this Chromium has a hardware GPU: {snf['gpu']}")
+        hardware_skip(f"this Chromium has a hardware GPU: {snf['gpu']}")
     assert snf["renderer"] == "fallback", snf["rendererNote"]
     assert snf["webgl"] in ("software", "unavailable", "slow", "inaccurate")
     assert "without a GPU" in page.inner_text("#renderer")

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 torch = pytest.importorskip("torch")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (CPU-only machine)")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="hardware: no CUDA device (CPU-only machine)")
 BIN = os.path.dirname(sys.executable)
 
 
@@ -35,7 +35,7 @@ def test_cli_device_cuda(tiny_png, tmp_path):
     assert read(out.read_bytes()).complete
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="hardware: this machine has CUDA")
 def test_cli_device_cuda_without_cuda_is_one_line(tiny_png, tmp_path):
     out = tmp_path / "c.snf"
     r = subprocess.run([os.path.join(BIN, "snf-encode"), tiny_png, "-o", str(out), "--device", "cuda",

@@ -17,9 +17,9 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from snf.field.arch import (DEFAULT_LAYERS, FAMILIES, GROWS, INITS, MODES, SIGNALS, Arch, ArchError,
                             arch_for_signal, parse_widths)
 from snf.field.grid import GridArch, GridArchError, parse_grid_levels
+from snf.format.entropy import MAX_CODED_BITS  # --bits: levels are rANS-coded, integers within +-MAX_AMAX
 from snf.format.quant import MIN_BITS
 
-MAX_BITS = 14            # --bits: the entropy coder holds integers up to +-8191
 DEFAULT_QUALITY = 75     # --quality when neither it nor --bits is given (see snf.encode.rd)
 SDF_BITS = 8             # --bits of an SDF when not given: its steps are fixed, never from --quality
 
@@ -76,7 +76,7 @@ class EncodeSettings:
     init: str = _opt("siren", "growth init: siren (paper) | zero-out (new output columns zero)")
     quality: int | None = _opt(None, "0..100: higher is better and bigger; steps chosen by rate and distortion "
                                      f"(default: {DEFAULT_QUALITY} unless --bits is given; not for an sdf)", flag="-q")
-    bits: int | None = _opt(None, f"experts, instead of --quality: fixed bits per weight, {MIN_BITS}..{MAX_BITS} "
+    bits: int | None = _opt(None, f"experts, instead of --quality: fixed bits per weight, {MIN_BITS}..{MAX_CODED_BITS} "
                                   f"(each row's step from its peak; an sdf's default: {SDF_BITS})")
     qat: bool | None = _opt(None, "quantisation-aware training: the last 15%% of each stage's steps "
                                   "run at the quantised values (straight-through; with --quality at the "
@@ -140,8 +140,8 @@ class EncodeSettings:
             raise SettingsError(f"init {self.init!r} is not known (choose {', '.join(INITS)})")
         if self.preset not in PRESET_NAMES:
             raise SettingsError(f"preset {self.preset!r} is not known (choose {', '.join(PRESET_NAMES)})")
-        if self.bits is not None and not MIN_BITS <= self.bits <= MAX_BITS:
-            raise SettingsError(f"bits must be {MIN_BITS}..{MAX_BITS}, got {self.bits}")
+        if self.bits is not None and not MIN_BITS <= self.bits <= MAX_CODED_BITS:
+            raise SettingsError(f"bits must be {MIN_BITS}..{MAX_CODED_BITS}, got {self.bits}")
         if self.quality is not None and not 0 <= self.quality <= 100:
             raise SettingsError(f"quality must be 0..100, got {self.quality}")
         if self.quality is not None and self.bits is not None:
@@ -194,7 +194,7 @@ class EncodeSettings:
 
     @property
     def rdoq_on(self) -> bool:
-        """Rate-distortion rounding: with --quality, on unless turned off (bench/rd/RESULTS.md)."""
+        """Rate-distortion rounding: with --quality, on unless turned off (bench/RESULTS.md)."""
         return self.quality_on is not None and self.rdoq is not False
 
     def header_record(self) -> dict:

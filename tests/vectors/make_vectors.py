@@ -30,7 +30,7 @@ from snf.format import container as C  # noqa: E402
 from snf.format.quant import default_quant, encode_level  # noqa: E402
 from snf.decode.decoder import render_image  # noqa: E402
 from snf.field.grid import GridArch  # noqa: E402
-from snf.format import entropy, gridcode, latentctx  # noqa: E402
+from snf.format import coded, entropy, gridcode, latentctx  # noqa: E402
 
 SIZE = (4, 3)              # width, height of every good SIREN image vector (1.0 files; grid ones are 2.0)
 WIDTHS = (2, 4, 6)         # three levels: the slimmable mode's lateral blocks appear from level 2
@@ -135,6 +135,29 @@ def grid_file(ch: int, seed: int, *, levels: list | None = None, end: bool = Tru
     return data, h, payloads
 
 
+def rans_file(ch: int, seed: int, *, levels: list | None = None, header: dict | None = None,
+              end: bool = True) -> tuple:
+    """A 2.0 SIREN file with entropy-coded levels (quant.coding "rans-laplace", section 3.2),
+    as the encoder writes them; returns (bytes, header, payloads)."""
+    arch = Arch(WIDTHS, layers=LAYERS, d_in=2, d_out=ch)
+    payloads = []
+    for k, tensors in enumerate(random_levels(arch, seed), 1):
+        codes = [coded.min_codes(t, blk) + 40 for blk, t in zip(arch.blocks(k), tensors)]  # coarser than needed
+        payloads.append(coded.encode_level(arch, k, tensors, codes)[0])
+    h = header or header_for(arch, {"coding": coded.CODING, "quality": 75}, ch)
+    data = assemble(h, payloads if levels is None else levels, compress=lambda raw: raw, major=2,
+                    end=b"" if end else None)
+    return data, h, payloads
+
+
+def with_dictionary_id_0(frame: bytes) -> bytes:
+    """The same zstd frame with a Dictionary_ID field (1 byte) present and 0 (RFC 8878 3.1.1.1.1)."""
+    fhd = frame[4]
+    assert fhd & 3 == 0, "frame already has a Dictionary_ID field"
+    at = 5 + (0 if fhd & 0x20 else 1)  # after the Window_Descriptor, absent in a single-segment frame
+    return frame[:4] + bytes([fhd | 1]) + frame[5:at] + b"\0" + frame[at:]
+
+
 def good_vectors() -> dict:
     out = {}
     seed = 0
@@ -161,6 +184,13 @@ def good_vectors() -> dict:
     out["rule-defaults"] = assemble({k: v for k, v in h.items() if k not in ("coords", "levels", "encoder")}
                                     | {"arch": {"widths": list(WIDTHS), "layers": LAYERS}}, payloads)
     out["rule-samples-16bit"] = assemble(header_for(arch, quant, 3, bit_depth=16), payloads)
+    full = assemble(h, payloads)
+    out["rule-cut-inside-end-chunk"] = full[:-3]  # after level K: no error, not complete (section 6)
+    tail = assemble(h, payloads, end=None, extra={3: [C.chunk(b"tEXt", 0, b"a note cut short")]})
+    out["rule-cut-inside-chunk-after-last-level"] = tail[:-6]
+    for ch in (1, 3):  # SIREN levels entropy-coded (2.0, section 3.2), as the encoder writes them
+        out[f"rans-c{ch}"] = rans_file(ch, 7000 + ch)[0]
+    out["grid-latent-5000"] = grid_file(3, 3100, tail=5000)[0]  # grid-rans alone: no 4,095 limit (9.3)
     for ch in CHANNELS:  # the grid family, entropy-coded levels (section 9)
         out[f"grid-c{ch}"] = grid_file(ch, 3000 + ch)[0]
     for ch in CHANNELS:  # ... with latent grids coded by context (grid-ctx, section 9.3)
@@ -238,6 +268,23 @@ def bad_vectors() -> dict:
     for name, hh in unsupported.items():
         put(name, with_header(hh), "unsupported")
     put("header-payload-over-limit", with_header(dict(h, arch=dict(h["arch"], widths=[4096], layers=16))), "limit")
+    # must-understand values of the wrong type are unknown values (2.1); `requires` itself must be a list
+    put("field-not-a-string", with_header(dict(h, field=3)), "unsupported")
+    put("quant-coding-not-a-string", with_header(dict(h, quant=dict(quant, coding=3))), "unsupported")
+    put("coords-order-not-a-string", with_header(dict(h, coords=dict(C.DEFAULT_COORDS, order=3))), "unsupported")
+    put("requires-not-a-list", with_header(dict(h, requires="grid-rans")), "header")
+    put("zstd-dictionary-id-0", assemble(h, payloads, compress=lambda raw: with_dictionary_id_0(
+        zstandard.ZstdCompressor(level=19, write_content_size=True).compress(raw))), "payload", 1)
+    # SIREN entropy-coded levels (section 3.2)
+    rfile, rh, rp = rans_file(3, 7100)
+    put("rans-laplace-in-1x", assemble(rh, rp, compress=lambda raw: raw, major=1), "header")
+    put("rans-level2-stream-cut", rans_file(3, 7100, levels=[rp[0], rp[1][:-1]])[0], "payload", 2, 1)
+    put("rans-level2-bytes-after-stream", rans_file(3, 7100, levels=[rp[0], rp[1] + b"\0"])[0], "payload", 2, 1)
+    # the header's size check of a rans-laplace level: its head plus one byte per integer (section 5)
+    wide = dict(rh, arch=dict(rh["arch"], widths=[1600], layers=16), levels=[{}])
+    put("rans-1600-wide-cut-after-header", rans_file(3, 7100, header=wide, levels=[], end=False)[0], "truncated", 1, 0)
+    wider = dict(wide, arch=dict(wide["arch"], widths=[2200]))
+    put("rans-header-over-limit", rans_file(3, 7100, header=wider, levels=[], end=False)[0], "limit")
     put("header-length-over-limit", C.SIGNATURE + bytes([1, 0]) + struct.pack(">I4sH", C.MAX_HEADER_BYTES + 1,
                                                                                     b"HEAD", 0), "limit")
     head_end = parsed.header_end

@@ -59,7 +59,9 @@ TABLES = {
     # give the counts by the block layout (tests/test_modalities.py::test_sdf_params_table2)
     2: Table(2, "spectral", "sdf", "Table 2: SDF (spectral growing)",
              {"individual": (148, 210, 256), "progressive": (148, 240, 309)}, ("chamfer",), "sdf"),
-    # spatial: individual is one width-59 network per stripe (bench/RESULTS-modalities.md)
+    # spatial: individual is one width-59 network per stripe, trained on its stripe only under preset
+    # fast, on the whole canvas with the other stripes black (the seed's code) under preset paper
+    # (Preset.individual_fill; bench/RESULTS.md)
     3: Table(3, "spatial", "image", "Table 3: spatial growing",
              {"individual": (59, 59, 59, 59), "slimmable": (59, 84, 104, 120), "progressive": (59, 96, 126, 149)},
              ("psnr", "ssim", "lpips"), "spatial"),

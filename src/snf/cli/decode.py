@@ -6,7 +6,6 @@ installed); a signed distance field to a mesh (PLY, OBJ, STL, OFF, GLB by extens
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 
@@ -33,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", action="store_true",
                    help="spatially grown image: write only the revealed stripes (default: the whole canvas, "
                         "unrevealed pixels transparent)")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), dest="bit_depth",
+                   help="bits a sample in the output (default: 16 where the file holds more than 8 and the "
+                        "format can (.png, .tiff, .ppm/.pgm/.pnm), else 8)")
     p.add_argument("--no-mp4", action="store_true", help="video: write the frames only")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     return p
@@ -41,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
 def body(argv) -> int:
     args = parser().parse_args(argv)
     from snf.format.container import read_path, write_atomic
-    from snf.decode.decoder import parse_size, pick_level, render_image, to_pil
+    from snf.decode.decoder import parse_size, pick_level, render_image
 
     parsed = read_path(args.input, decode=False)  # the header first: what kind of output to check
     if parsed.header is None:
@@ -54,20 +56,20 @@ def body(argv) -> int:
         return _decode_sdf(args)
     size = parse_size(args.size) if args.size else None
     check_output_path(args.output)
-    fmt = _format_for(args.output)
+    from snf.decode.image_file import FormatError, format_for, image_bytes, output_depth
+    bits = signal_bits(parsed)
+    try:
+        fmt = format_for(args.output)
+        depth = output_depth(args.output, fmt, bits, args.bit_depth)
+    except FormatError as e:
+        raise UsageError(str(e)) from None
     parsed = read_path(args.input)
     k = pick_level(parsed, args.level)
     img = render_image(parsed, k, size, crop=args.crop)
-    if fmt == "PNG":  # our own writer: no Pillow import, deflate on two threads (snf.decode.png)
-        from snf.decode.png import png_bytes
-        data = png_bytes(img)
-    else:
-        buf = io.BytesIO()
-        pil = to_pil(img)
-        if img.shape[2] > parsed.header["channels"] and fmt not in _ALPHA_FORMATS:
-            pil = pil.convert(pil.mode[:-1])  # our reveal alpha only: unrevealed stripes stay black
-        pil.save(buf, format=fmt)
-        data = buf.getvalue()
+    try:
+        data = image_bytes(img, args.output, fmt, bits, depth, reveal_alpha=img.shape[2] > parsed.header["channels"])
+    except FormatError as e:
+        raise UsageError(str(e)) from None
     write_atomic(args.output, data, durable=False)
     if not args.quiet:
         total = parsed.arch.levels
@@ -76,7 +78,9 @@ def body(argv) -> int:
     return 0
 
 
-_ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "GIF")
+def signal_bits(parsed) -> int:
+    """The file's bits a sample (values.bit_depth, 8 when absent)."""
+    return parsed.header["values"].get("bit_depth", 8)
 
 
 def _report(args, parsed, k: int, what: str) -> None:
@@ -97,7 +101,10 @@ def _decode_video(args, size) -> int:
     parsed = read_path(args.input)
     k = pick_level(parsed, args.level)
     frames = render_frames(parsed, k, size)
-    written = write_frames(args.output, frames, parsed.header.get("fps"), mp4=not args.no_mp4)
+    bits = signal_bits(parsed)
+    depth = args.bit_depth or (16 if bits > 8 else 8)
+    written = write_frames(args.output, frames, parsed.header.get("fps"), mp4=not args.no_mp4,
+                           bits=bits, depth=depth)
     mp4 = " and video.mp4" if written and written[-1].endswith(".mp4") else ""
     _report(args, parsed, k, f"{args.output}/ ({len(frames)} frames{mp4})")
     return 0
@@ -128,20 +135,6 @@ def _decode_sdf(args) -> int:
     write_atomic(args.output, mesh_bytes(verts, faces, ext), durable=False)
     _report(args, parsed, k, f"{args.output} ({len(verts)} vertices, {len(faces)} faces)")
     return 0
-
-
-def _format_for(path: str) -> str:
-    from PIL import Image
-    ext = os.path.splitext(path)[1].lower()
-    if ext in ("", ".png"):
-        return "PNG"
-    Image.preinit()  # the common formats; loading every plugin costs ~50 ms of a 0.5 s decode
-    if ext not in Image.EXTENSION:
-        Image.init()
-    fmt = Image.EXTENSION.get(ext)
-    if fmt is None or fmt not in Image.SAVE:
-        raise UsageError(f"{path}: cannot write images with extension {ext}")
-    return fmt
 
 
 def main(argv=None) -> int:

@@ -66,7 +66,8 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
         samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
         return samples.reshape(h_, w_, -1)
     values, stop = render_field(parsed.arch, parsed.levels, level, (w_, h_))
-    img = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
+    bits = h["values"].get("bit_depth", 8)
+    img = to_samples(values, tuple(h["values"]["range"]), bits)
     if stop is None or stop >= w_:
         return img
     if crop:
@@ -76,13 +77,17 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
     if c in (2, 4):  # the picture has alpha: unrevealed pixels get alpha 0 in it
         return img
     alpha = np.zeros((h_, w_, 1), img.dtype)
-    alpha[:, :stop] = np.iinfo(img.dtype).max
+    alpha[:, :stop] = (1 << bits) - 1  # opaque at the samples' own depth
     return np.concatenate([img, alpha], axis=2)
 
 
-def to_pil(img: np.ndarray):
-    """uint8 (H, W, C) -> a Pillow image: L, LA, RGB or RGBA by channel count."""
+def to_pil(img: np.ndarray, bits: int = 8):
+    """(H, W, C) samples of `bits` bits -> an 8-bit Pillow image: L, LA, RGB or RGBA by channel
+    count (Pillow holds no 16-bit colour; snf.decode.image_file writes 16-bit files)."""
     from PIL import Image
+    if img.dtype != np.uint8 or bits != 8:
+        from snf.decode.image_file import rescale
+        img = rescale(img, bits, 8)
     return Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)  # Pillow infers the mode from the shape
 
 

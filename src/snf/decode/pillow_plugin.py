@@ -59,7 +59,7 @@ class SnfImageFile(ImageFile.ImageFile):
     def load(self):
         if self._rendered != self._frame:
             arr = render_image(self._parsed, self._frame + 1)
-            pic = to_pil(arr)
+            pic = to_pil(arr, self._parsed.header["values"].get("bit_depth", 8))
             self.im = pic.im
             self._rendered = self._frame
         return Image.Image.load(self)

@@ -7,8 +7,6 @@ sdf: a PLY mesh (marching cubes on the header's grid; needs the `sdf` extra).
 """
 from __future__ import annotations
 
-import io
-
 from snf.format.container import Parsed
 
 EXTENSIONS = {"image": "png", "video": "png", "sdf": "ply"}
@@ -30,14 +28,15 @@ def samples_of(parsed: Parsed) -> int:
 
 
 def render_level(parsed: Parsed, level: int) -> tuple:
-    """-> (bytes, extension) of level `level`'s preview file."""
-    from snf.decode.decoder import DecodeError, render_image, to_pil
+    """-> (bytes, extension) of level `level`'s preview file (PNG at 16 bits for a file of
+    more than 8)."""
+    from snf.decode.decoder import DecodeError, render_image
     signal = parsed.header["signal"]
     if signal == "image":
-        return _png(to_pil(render_image(parsed, level))), "png"
+        return _png(render_image(parsed, level), parsed), "png"
     if signal == "video":
         from snf.decode.video import frame_strip, render_frames
-        return _png(to_pil(frame_strip(render_frames(parsed, level)))), "png"
+        return _png(frame_strip(render_frames(parsed, level)), parsed), "png"
     if signal == "sdf":
         from snf.decode.sdf import extract_mesh, mesh_bytes, sdf_grid
         verts, faces = extract_mesh(sdf_grid(parsed, level), parsed.header.get("transform"))
@@ -45,7 +44,9 @@ def render_level(parsed: Parsed, level: int) -> tuple:
     raise DecodeError(f"no renderer for a {signal} signal")
 
 
-def _png(pil) -> bytes:
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return buf.getvalue()
+def _png(samples, parsed: Parsed) -> bytes:
+    from snf.decode.image_file import rescale
+    from snf.decode.png import png_bytes
+    bits = parsed.header["values"].get("bit_depth", 8)
+    depth = 16 if bits > 8 else 8
+    return png_bytes(rescale(samples, bits, depth), significant=bits if bits < depth else None)

@@ -5,7 +5,6 @@ under spectral growth every level covers all T frames.
 """
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
@@ -28,20 +27,22 @@ def render_frames(parsed: Parsed, level: int, size: tuple | None = None) -> np.n
     return frames[:stop] if stop is not None else frames
 
 
-def write_frames(folder: str, frames: np.ndarray, fps: float | None = None, mp4: bool = True) -> list:
-    """frame_0001.png ... in `folder` (each written atomically), and video.mp4 when imageio-ffmpeg
-    is installed and `mp4`; returns the paths written."""
-    from PIL import Image
+def write_frames(folder: str, frames: np.ndarray, fps: float | None = None, mp4: bool = True,
+                 bits: int = 8, depth: int = 8) -> list:
+    """frame_0001.png ... in `folder` (each written atomically; `frames` hold samples of `bits`
+    bits, written at `depth`, 8 or 16), and video.mp4 (8 bits) when imageio-ffmpeg is installed
+    and `mp4`; returns the paths written."""
+    from snf.decode.image_file import rescale
+    from snf.decode.png import png_bytes
     os.makedirs(folder, exist_ok=True)
     written = []
+    significant = bits if bits < depth else None
     for i, f in enumerate(frames, 1):
-        buf = io.BytesIO()
-        Image.fromarray(f[..., 0] if f.shape[2] == 1 else f).save(buf, format="PNG", compress_level=1)
         path = os.path.join(folder, f"frame_{i:04d}.png")
-        write_atomic(path, buf.getvalue(), durable=False)
+        write_atomic(path, png_bytes(rescale(f, bits, depth), significant=significant), durable=False)
         written.append(path)
     if mp4:
-        data = encode_mp4(frames, fps or 25.0)
+        data = encode_mp4(rescale(frames, bits, 8), fps or 25.0)
         if data is not None:
             path = os.path.join(folder, "video.mp4")
             write_atomic(path, data, durable=False)
@@ -58,7 +59,7 @@ def encode_mp4(frames: np.ndarray, fps: float) -> bytes | None:
     except ImportError:
         return None
     t, h, w, c = frames.shape
-    rgb = frames if c == 3 else np.repeat(frames[..., :1], 3, axis=3)
+    rgb = frames[..., :3] if c >= 3 else np.repeat(frames[..., :1], 3, axis=3)  # alpha dropped
     rgb = np.pad(rgb, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     return iio.imwrite("<bytes>", rgb, extension=".mp4", plugin="FFMPEG", fps=fps, codec="libx264",
                        macro_block_size=1, pixelformat="yuv420p")

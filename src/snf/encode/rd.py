@@ -19,6 +19,10 @@ import torch
 from snf.field.arch import Arch
 from snf.format.coded import code_at_least, n_codes
 
+# Level k's probe pixels come from a generator seeded seed + PROBE_SEED_STRIDE * k: other pixels
+# for each level, the same for the same seed (changing it changes every encode's bytes).
+PROBE_SEED_STRIDE = 1000
+
 
 def eps_of_quality(quality: int) -> float:
     """Relative MSE increase a level may take from rounding: 4x less every 20 quality points.
@@ -30,7 +34,7 @@ def eps_of_quality(quality: int) -> float:
 def sensitivity(model, k: int, coords, values, samples: int = 32768, probes: int = 4,
                 seed: int = 0) -> tuple:
     """(per-block F per step: list of arrays, float MSE on the samples) for level k's blocks."""
-    gen = torch.Generator().manual_seed(seed + 1000 * k)
+    gen = torch.Generator().manual_seed(seed + PROBE_SEED_STRIDE * k)
     n = coords.shape[0]
     idx = torch.randperm(n, generator=gen)[:min(samples, n)]
     dev = next(model.parameters()).device

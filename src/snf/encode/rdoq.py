@@ -34,6 +34,10 @@ from snf.field.arch import Arch
 from snf.format import coded, entropy
 from snf.format.coded import STEPS
 
+# Level k's sample pixels come from a generator seeded seed + SAMPLE_SEED_STRIDE * k: a prime, so
+# they are not the pixels rd.sensitivity probes (rd.PROBE_SEED_STRIDE); changing it changes bytes.
+SAMPLE_SEED_STRIDE = 7919
+
 DAMP = 0.01        # H += DAMP * mean(diag H) * I (as GPTQ): the batch's H is an estimate
 SAMPLES = 16384    # pixel batch for H and the sensitivities
 
@@ -107,7 +111,7 @@ class LevelRounder:
         self.codes = [np.asarray(c, dtype=np.uint8).reshape(-1) for c in codes]
         self.ints = [None] * len(self.blocks)
         self.index = {b.tensor: j for j, b in enumerate(self.blocks)}
-        gen = torch.Generator().manual_seed(seed + 7919 * k)
+        gen = torch.Generator().manual_seed(seed + SAMPLE_SEED_STRIDE * k)
         n = coords.shape[0]
         idx = torch.randperm(n, generator=gen)[:min(samples, n)]
         dev = next(model.parameters()).device

@@ -9,7 +9,6 @@ with a Range request.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import re
@@ -63,13 +62,6 @@ def stream_url(url: str, level: int | None, kbps: int | None) -> tuple:
     if params:
         u = u.copy_merge_params(params)
     return str(u), asset_id if _SAFE_ID.fullmatch(asset_id) and ".." not in asset_id else "asset"
-
-
-def png_bytes(img) -> bytes:
-    from snf.decode.decoder import to_pil
-    buf = io.BytesIO()
-    to_pil(img).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 class LevelWriter:

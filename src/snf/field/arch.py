@@ -48,7 +48,7 @@ DEFAULT_LAYERS = {"image": 5, "video": 6, "sdf": 4}
 # Per signal kind: the sine frequency w0 (the header's arch.w0). SIREN's 30 for pictures and
 # videos; 10 for SDFs: at 30 a 3D field on [-1, 1]^3 starts so rough that, at a CPU budget of
 # a few hundred steps, its zero set is full of spurious sheets (a torus fitted 300 steps at
-# width 64: Chamfer 0.27 at w0 30, 0.04 at w0 10; bench/RESULTS-modalities.md).
+# width 64: Chamfer 0.27 at w0 30, 0.04 at w0 10; bench/RESULTS.md).
 DEFAULT_W0 = {"image": 30.0, "video": 30.0, "sdf": 10.0}
 # Which signal kinds a growth mode can grow, and along which coordinate (index into the input).
 GROW_SIGNALS = {"spectral": ("image", "video", "sdf"), "spatial": ("image",), "temporal": ("video",)}

@@ -37,6 +37,7 @@ PROB_BITS = 15
 PROB_SCALE = 1 << PROB_BITS          # frequencies of a table sum to this
 RANS_L = 1 << 23                     # the state lives in [RANS_L, 2^31)
 MAX_AMAX = 8191                      # symbols -amax..amax: at most half of PROB_SCALE
+MAX_CODED_BITS = (MAX_AMAX + 1).bit_length()  # 14: B-bit integers reach 2^(B-1)-1 = MAX_AMAX
 MAX_RATIO = 65535
 W0 = 1 << 24                         # unnormalised weight of symbol 0
 FLUSH_BYTES = 4

@@ -18,7 +18,7 @@ Two layouts (format_spec.md section 9.3):
   each under the model of its context bucket (`snf.format.latentctx`). Why: a
   factorised model paid ~0.3 bits for every zero of a mostly empty fine grid; the
   context model spends 15-18 % fewer latent bytes on trained grids, and more once
-  the rate term trains with it (bench/grid/RESULTS.md).
+  the rate term trains with it (bench/RESULTS.md).
 - ``raw`` (grid files of the first revision, without `requires`): one zstd frame of
   int8 latents and, per synthesis tensor, a float32 step and int8 values. Still read.
 

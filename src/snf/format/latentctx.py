@@ -13,7 +13,7 @@ only, so Python, C and JavaScript derive the same integers:
     bucket = 0 if s == 0, 1 if s <= 3, 2 if s <= 6, else 3
 
 Measured on trained kodim03 latents (384x256, three recipes): 15-18 % fewer latent
-bytes than a factorised Laplace per grid before training with it (bench/grid/RESULTS.md).
+bytes than a factorised Laplace per grid before training with it (bench/RESULTS.md).
 The encoder (vectorised, numpy) and the training rate term (torch) use `context`;
 the decoders compute the same rule one latent at a time.
 """

@@ -11,7 +11,7 @@ import numpy as np
 
 from snf.field.arch import Arch, Block
 
-MIN_BITS, MAX_BITS = 4, 16
+MIN_BITS, MAX_BITS = 4, 16  # bits, bits_small of a raw-coded level (format_spec.md, limits table)
 
 
 class QuantError(ValueError):

@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from snf.cli.common import UsageError, run
-from snf.serve.config import Settings
+from snf.serve.config import ServerSettingsError, Settings, env_name, flag_fields, from_sources, option
 
 PROG = "snf-serve"
 
@@ -23,35 +23,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="directory of .snf files (must exist and be writable)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)")
-    p.add_argument("--token-env", default="SNF_TOKEN",
-                   help="environment variable holding the bearer token for uploads; unset = read-only "
-                        "(default: %(default)s)")
-    p.add_argument("--workers", type=int, default=1, help="encode jobs run at once (default: %(default)s)")
-    p.add_argument("--encode-threads", type=int, help="torch threads per encode job (default: torch's)")
-    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=os.environ.get("SNF_SCHEDULER") or None,
-                   help="run encode jobs on this Dask distributed scheduler instead of local processes "
-                        "(default: $SNF_SCHEDULER if set); needs pip install 'snf[cluster]'")
-    p.add_argument("--max-upload-mb", type=float, default=20, help="largest upload, MB (default: %(default)s)")
-    p.add_argument("--max-pixels", type=int, default=16_000_000, help="largest uploaded image (default: %(default)s)")
-    p.add_argument("--max-steps", type=int, default=20_000, help="most training steps per level (default: %(default)s)")
-    p.add_argument("--max-queue", type=int, default=16, help="queued encode jobs before uploads get 429 (default: %(default)s)")
-    p.add_argument("--max-encode-mb", type=int, default=3072,
-                   help="memory an encode may take, MiB: larger uploads are refused, workers are capped "
-                        "(default: %(default)s)")
-    p.add_argument("--max-connections", type=int, default=1100,
-                   help="open connections; past it 503 + Retry-After (default: %(default)s)")
-    p.add_argument("--max-paced-streams", type=int, default=1000,
-                   help="?kbps= streams at once; past it 503 + Retry-After (default: %(default)s)")
-    p.add_argument("--header-timeout", type=float, default=10.0,
-                   help="seconds a client has to send its request headers (default: %(default)s)")
-    p.add_argument("--idle-timeout", type=float, default=30.0,
-                   help="seconds a response may stall on a client that does not read (default: %(default)s)")
+    for f in flag_fields():  # every server setting, declared in snf.serve.config.Settings
+        default = "none" if f.default is None else f"{f.default:g}" if isinstance(f.default, float) else f.default
+        env = env_name(f)
+        p.add_argument(option(f), dest=f.name, type=f.metadata["type"], metavar=f.metadata["metavar"] or {int: "N", float: "X"}.get(f.metadata["type"]),
+                       help=f"{f.metadata['help']} (default: {default}" + (f"; ${env} if set)" if env else ")"))
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-access-log", action="store_true", help="do not log each request")
     return p
 
 
-def settings_from(args) -> Settings:
+def settings_from(args, environ=None) -> Settings:
+    """The server's settings: each from its flag, else its environment variable, else the default."""
     root = os.path.realpath(args.dir)
     if not os.path.isdir(root):
         raise UsageError(f"{args.dir}: no such directory")
@@ -62,24 +45,16 @@ def settings_from(args) -> Settings:
         raise UsageError(f"{args.dir}: directory is not writable (the catalogue and cache live in it)") from None
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
-    if args.workers < 1 or (args.encode_threads is not None and args.encode_threads < 1):
-        raise UsageError("--workers and --encode-threads must be at least 1")
-    if args.max_upload_mb <= 0 or args.max_pixels < 1 or args.max_steps < 1 or min(
-            args.max_queue, args.max_encode_mb, args.max_connections, args.max_paced_streams) < 1 \
-            or args.header_timeout <= 0 or args.idle_timeout <= 0:
-        raise UsageError("limits must be positive")
-    if args.scheduler:
+    try:
+        settings = from_sources(root, {f.name: getattr(args, f.name) for f in flag_fields()}, environ)
+    except ServerSettingsError as e:
+        raise UsageError(str(e)) from None
+    if settings.scheduler:
         try:
             import distributed  # noqa: F401
         except ImportError:
             raise UsageError("--scheduler needs Dask: pip install 'snf[cluster]'") from None
-    return Settings(root=root, token=os.environ.get(args.token_env) or None, token_env=args.token_env,
-                    scheduler=args.scheduler,
-                    workers=args.workers, encode_threads=args.encode_threads,
-                    max_upload_bytes=int(args.max_upload_mb * (1 << 20)), max_pixels=args.max_pixels,
-                    max_steps=args.max_steps, max_queue=args.max_queue, max_encode_mb=args.max_encode_mb,
-                    max_connections=args.max_connections, max_paced_streams=args.max_paced_streams,
-                    header_timeout=args.header_timeout, idle_timeout=args.idle_timeout)
+    return settings
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -15,7 +15,7 @@ import time
 from fastapi import HTTPException
 
 # Encoder memory, measured on CPU torch 2.13, default settings, one thread (peak RSS of
-# encoder.compress; bench/attack.py --measure-encoder): without the activation cache
+# encoder.compress, bench/RESULTS.md "Server and viewer"): without the activation cache
 # 395 MiB at 64x64, 648 at 512x512, 743 at 1024x1024 (a fixed part: interpreter, torch,
 # the model, one 16,384-row batch; then about 126 bytes a pixel: image, coordinates,
 # targets). With the cache, 1,502 MiB at 512x512: it costs about 1.7x what

@@ -87,6 +87,21 @@ export function payloadSize(arch, k, quant) {
   return total;
 }
 
+const PER_ROW_MIN_COLS = 9; // snf/format/coded.py: matrix blocks this wide get a step code per row
+
+/** Step codes of a block in a "rans-laplace" level (format_spec.md 3.2). */
+export function nCodes(block) {
+  return block.cols && block.nCols >= PER_ROW_MIN_COLS ? block.nRows : 1;
+}
+
+/** The header's size of a "rans-laplace" level (format_spec.md section 5): its head (step
+ * codes and a 4-byte model per block) plus one byte per integer. */
+export function codedSize(arch, k) {
+  let total = 0;
+  for (const b of blocks(arch, k)) total += nCodes(b) + 4 + b.size;
+  return total;
+}
+
 /** Check an architecture map against the rules and limits; return a normalised copy. */
 export function checkArch(d) {
   if (!isMap(d)) throw new HeaderError("header: architecture must be a map");
@@ -161,9 +176,10 @@ export function validateHeader(h, major = 2) {
   checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
   checkValues(h.values);
   checkQuant(h.quant, major);
-  if (h.quant.coding === "rans-laplace") return arch; // payload sizes are not fixed by the header
+  const coded = h.quant.coding === "rans-laplace";
   for (let k = 1; k <= arch.levels; k++) {
-    if (payloadSize(arch, k, h.quant) > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`, "limit");
+    const size = coded ? codedSize(arch, k) : payloadSize(arch, k, h.quant);
+    if (size > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`, "limit");
   }
   return arch;
 }
