@@ -39,7 +39,7 @@ def estimate_seconds(settings: EncodeSettings, samples: int, channels: int = 3, 
     widths = list(arch.widths)  # level k's network (cumulative widths under progressive/slimmable)
     if arch.trains_jointly:
         widths = [sum(widths)] + widths[1:]  # a joint step runs every width once
-    elif arch.mode == "progressive":  # a stage trains the new units over cached frozen features:
+    elif arch.causal:  # progressive: a stage trains the new units over cached frozen features:
         # about the multiply-adds of a dense network of this width
         widths = [widths[0]] + [max(1, round((w * w - v * v) ** 0.5)) for v, w in zip(widths, widths[1:])]
     for k in range(arch.levels):
