@@ -99,7 +99,8 @@ def one_load(browser, url: str, timeout_s: float, shot: str | None = None) -> di
 
 
 def summarise(s: dict) -> dict:
-    got = {r["level"]: r["t_ms"] for r in s["received"]}
+    # when each level's last byte was read (a latent level is decoded on a worker after that: arrived_ms)
+    got = {r["level"]: r.get("arrived_ms", r["t_ms"]) for r in s["received"]}
     shown = {}
     for r in s["shown"]:
         shown.setdefault(r["level"], r["t_ms"])

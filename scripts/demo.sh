@@ -49,8 +49,9 @@ snf-info "$work/assets/$name.snf"
 echo "== streaming the whole file at $kbps kbit/s with snf-fetch: each level is written as soon as its chunk lands"
 snf-fetch "$url?kbps=$kbps" -o "$work/fetched"
 ls -l "$work/fetched"
-echo "== done in $(since) s; in a browser: http://127.0.0.1:$port/view/$name?kbps=$kbps"
 if [ -n "${KEEP_SERVING:-}" ]; then
-  echo "(serving until Ctrl-C)"
+  echo "== done in $(since) s; serving until Ctrl-C: in a browser, http://127.0.0.1:$port/view/$name?kbps=$kbps"
   wait $server
+else
+  echo "== done in $(since) s; the server stops with this script (KEEP_SERVING=1 ./scripts/demo.sh keeps it up for the browser viewer at /view/$name)"
 fi

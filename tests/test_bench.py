@@ -133,7 +133,7 @@ def test_reference_curves_say_reference_and_their_source():
 
 def test_rd_writes_compressai_json_plot_and_sidecar(tmp_path, monkeypatch, capsys):
     from snf.bench import rd
-    monkeypatch.setattr(rd, "snf_variants", lambda values: [{"bits": 8}])  # one encode keeps it short
+    monkeypatch.setattr(rd, "snf_variants", lambda values: ([{"bits": 8}], []))  # one encode keeps it short
     images = image_folder(tmp_path, "a", 48, 32)
     out = tmp_path / "out"
     assert main(["rd", "--images", str(images), "--budget", "0.5", "--out", str(out), "--quiet"]) == 0
@@ -149,7 +149,9 @@ def test_rd_writes_compressai_json_plot_and_sidecar(tmp_path, monkeypatch, capsy
         assert list(doc["per_image"]) == ["a"]
         assert "reference" not in doc["name"].lower()
     snf = docs["snf-bits8.json"]["per_image"]["a"]
-    assert len(snf["bpp"]) == 4 and snf["bytes"] == sorted(snf["bytes"])
+    from snf.settings import EncodeSettings
+    levels = len(EncodeSettings().widths_for(48 * 32))  # the default fitted to the picture
+    assert len(snf["bpp"]) == levels and snf["bytes"] == sorted(snf["bytes"])
     assert snf["bpp"][0] == pytest.approx(snf["bytes"][0] * 8 / (48 * 32))
     refs = os.listdir(out / "reference")
     assert refs and all("reference" in json.load(open(out / "reference" / f))["name"].lower() for f in refs)
@@ -157,6 +159,20 @@ def test_rd_writes_compressai_json_plot_and_sidecar(tmp_path, monkeypatch, capsy
     side = json.load(open(out / "run.json"))
     assert side["command"].split()[1:3] == ["rd", "--images"] and side["versions"]["snf"]
     assert "bits=8" in text and "BD-rate" in text
+
+
+def test_rd_measures_every_field_family_with_the_knobs_it_takes():
+    from snf.bench import rd
+    from snf.settings import FIELDS
+    variants, notes = rd.snf_variants(None)
+    assert [v["quality"] for v in variants if "field" not in v] == list(rd.QUALITIES)  # the siren, each quality
+    for field in FIELDS[1:]:  # every other family: measured (at its knob, or once) or named with the reason
+        assert any(v.get("field") == field for v in variants) or any(f"field {field} left out" in n for n in notes)
+    assert {"field": "grid"} in variants and any(n.startswith("field grid measured once") for n in notes)
+    # the documented default spelled out is accepted (issue 27: "quality 25 is not accepted")
+    assert rd.snf_variants("25,50,75") == (variants, notes)
+    with pytest.raises(rd.BenchError, match="quality 150"):
+        rd.snf_variants("50,150")
 
 
 def test_paper_prints_the_seed_shaped_table(tmp_path, capsys):

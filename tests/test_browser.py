@@ -464,7 +464,7 @@ def test_a_video_level_plays_in_the_page(site, page):
     assert snf["error"] is None
     assert snf["playing"]["frames"] == 6  # level 3 of 3 covers all 6 frames
     assert [s["level"] for s in snf["levelsShown"]][-1] == 3
-    frames = page.evaluate("""() => { const c = document.querySelector('#remote');
+    frames = page.evaluate("""() => { const c = document.querySelector('#remote canvas');
         return [c.tagName, c.width, c.height]; }""")
     assert frames == ["CANVAS", 24, 16]
 

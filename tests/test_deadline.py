@@ -12,10 +12,17 @@ from snf.settings import DEFAULT_DEADLINE, EncodeSettings, SettingsError
 from snf.signals.image import image_samples
 
 
-def _train(monkeypatch, tiny_image, tick: float, deadline):
-    """Two 60-step stages with a fake clock that advances `tick` s at every reading."""
+def _train(monkeypatch, tiny_image, tick, deadline):
+    """Two 60-step stages with a fake clock that advances `tick` s at every reading
+    (or `tick(n)` s at the n-th reading)."""
     clock = itertools.count()
-    monkeypatch.setattr(train_mod.time, "monotonic", lambda: next(clock) * tick)
+    now = [0.0]
+
+    def monotonic():
+        n = next(clock)
+        now[0] += tick(n) if callable(tick) else tick
+        return now[0]
+    monkeypatch.setattr(train_mod.time, "monotonic", monotonic)
     x, v = image_samples(tiny_image)
     t = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[60, 60], deadline=deadline), seed=0)
     model = t.run(lambda levels, model, refit: None)
@@ -48,3 +55,44 @@ def test_deadline_setting_defaults_and_rules():
         EncodeSettings(deadline=-1)
     with pytest.raises(SettingsError):
         EncodeSettings(deadline=30, time_budget=60)
+
+
+def test_a_machine_that_turns_busy_after_the_probe_still_ends_by_the_deadline(monkeypatch, tiny_image):
+    # fast through level 1's probe (20 % in), then ten times slower: the probe alone would let
+    # the stage run far past its cap (issue 27: a stage cut at 20 % ran minutes over)
+    t, _ = _train(monkeypatch, tiny_image, lambda n: 0.005 if n < 40 else 0.05, 6.0)
+    assert t.shortened and t.shortened[0][0] == 1
+    assert t.stage_ends[-1] <= 6.0 + 0.2  # the whole, to within a step or two of fake time
+    assert all(asked == 60 for _, _, asked in t.shortened)  # the steps first asked, once per level
+
+
+
+def test_a_cut_is_recorded_in_the_file_and_shown_by_snf_info(tiny_image, tmp_path):
+    from snf import compress
+    from snf.cli.info import describe, table
+    out = compress(tiny_image, widths=(4, 8), layers=3, steps=400, deadline=0.02)  # far too short
+    cut = [lv for lv in out["header"]["levels"] if "steps_asked" in lv]
+    assert cut and all(lv["steps"] < lv["steps_asked"] == 400 for lv in cut)
+    path = tmp_path / "cut.snf"
+    path.write_bytes(out["bytes"])
+    text = table(describe(str(path)))
+    assert "of 400 steps (cut by the encoder's --deadline" in text
+    whole = compress(tiny_image, widths=(4, 8), layers=3, steps=20, deadline=0)  # no deadline: no record
+    assert not any("steps_asked" in lv for lv in whole["header"]["levels"])
+
+
+def test_an_overrun_that_quantising_alone_makes_is_foreseen_and_said(monkeypatch, tiny_image):
+    # each stage's quantisation (the callback) takes 5 s of fake time: with a 6 s deadline the
+    # second stage cannot even be quantised in time, and the trainer says so after the first
+    x, v = image_samples(tiny_image)
+    now = [0.0]
+    monkeypatch.setattr(train_mod.time, "monotonic", lambda: now[0])
+
+    def quantise(levels, model, refit):
+        now[0] += 5.0
+    t = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[20, 20], deadline=6.0), seed=0)
+    t.run(quantise)
+    assert t.overrun == pytest.approx(4.0)  # 5 s needed, 1 s left
+    free = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[20, 20], deadline=60.0), seed=0)
+    free.run(quantise)
+    assert free.overrun == 0.0 and free.stage_steps == [20, 20]

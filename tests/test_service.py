@@ -29,6 +29,7 @@ def _signals():
         ("siren", "video"): (Signal("video", (video,), {"fps": 4}), EncodeSettings(**SIREN, grow="temporal")),
         ("siren", "sdf"): (Signal("sdf", (pts, normals)), EncodeSettings(**SIREN, signal="sdf", batch=256)),
         ("grid", "image"): (Signal("image", (img,)), EncodeSettings(field="grid", grid="1:4,0:4", steps=3, seed=3)),
+        ("latent", "image"): (Signal("image", (img,)), EncodeSettings(field="latent", steps=3, seed=3)),
     }
 
 
@@ -55,7 +56,11 @@ def test_every_family_returns_the_same_shape(encoded):
         n = r["arch"].levels
         assert isinstance(r["bytes"], bytes) and read(r["bytes"]).header == r["header"]
         assert r["header"]["signal"] == kind and r["header"].get("field", "siren") == field
-        assert r["levels"] is r["header"]["levels"] and len(r["levels"]) == n
+        if field == "latent":  # its figures travel in the ancillary meta chunk (format_spec.md 11.2)
+            assert "levels" not in r["header"] and read(r["bytes"]).meta["levels"] == r["levels"]
+        else:
+            assert r["levels"] is r["header"]["levels"]
+        assert len(r["levels"]) == n
         assert all(isinstance(lv["steps"], int) and lv["steps"] > 0 for lv in r["levels"]), (field, kind)
         assert all(("psnr" in lv) != ("chamfer" in lv) for lv in r["levels"])
         assert {k: len(v) for k, v in r["timing"].items()} == \
@@ -70,7 +75,7 @@ def test_every_family_returns_the_same_shape(encoded):
 def test_the_service_dispatches_on_the_field(encoded):
     """compress (the public image entry) and the service give the same bytes for each family."""
     from snf.encode.encoder import compress
-    for field in ("siren", "grid"):
+    for field in ("siren", "grid", "latent"):
         sig, s = _signals()[(field, "image")]
         assert compress(sig.args[0], s)["bytes"] == encoded[(field, "image")]["bytes"]
 

@@ -8,7 +8,8 @@ from snf.settings import DEFAULT_QUALITY, PRESET_NAMES, EncodeSettings, Settings
 
 def test_defaults_and_round_trip_through_the_job_row():
     s = EncodeSettings()
-    assert s.widths == (30, 69, 110, 151) and s.mode == "progressive" and s.bits is None
+    assert s.widths is None and s.widths_for(768 * 512) == s.widths_for(None) == (30, 69, 110, 151)
+    assert s.mode == "progressive" and s.bits is None
     assert s.quality is None and s.quality_on == DEFAULT_QUALITY and not s.qat_on
     assert EncodeSettings.from_dict(s.to_dict()) == s
     t = EncodeSettings.from_dict({"widths": "8,16", "bits": "6", "steps": "12", "qat": "true", "lr": "0.002"})
@@ -70,3 +71,21 @@ def test_cli_options_and_form_fields_are_the_settings():
 def test_preset_names_match_the_trainers_presets():
     from snf.encode.presets import PRESETS
     assert tuple(PRESETS) == PRESET_NAMES
+
+
+def test_default_widths_and_steps_fit_the_picture():
+    s = EncodeSettings()
+    assert s.widths_for(192 * 128) == (16, 32) and len(s.widths_for(64 * 48)) == 2
+    assert s.fitted_recipe(768 * 512) == (None, None)  # the preset's own recipe from 512x384 up
+    steps, batch = s.fitted_recipe(192 * 128)
+    assert steps and batch and batch < 16384
+    assert EncodeSettings(steps=5).fitted_recipe(192 * 128)[0] is None  # what was asked wins
+    assert EncodeSettings(widths="8,16").fitted_recipe(192 * 128) == (None, None)
+    assert "widths" not in s.header_record()  # unset: a rerun with the same settings compares equal
+
+
+def test_a_picture_too_small_for_the_field_is_refused_with_the_minimum():
+    with pytest.raises(SettingsError, match="1 pixel: too small .* at least 18"):
+        EncodeSettings().check_pixels(1)
+    EncodeSettings().check_pixels(18)
+    EncodeSettings(field="grid").check_pixels(1)  # the grid field fits any picture

@@ -25,9 +25,11 @@ SDF_BITS = 8             # --bits of an SDF when not given: its steps are fixed,
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
 FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
-GRID_ONLY = ("field", "grid")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
+GRID_ONLY = ("field", "grid", "effort")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
 GRID_KEYS = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")  # the settings a grid encode reads
 DEFAULT_GRID = "6.5.4:12,3:8,2:8"
+LATENT_KEYS = ("field", "quality", "effort", "steps", "time_budget", "seed", "lr")  # what a latent encode reads
+EFFORTS = ("fast", "slow")
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
 DEFAULT_DEADLINE = 260.0  # seconds of training for the fast preset's own steps (see `deadline_on`);
@@ -61,10 +63,15 @@ def _parse_bool(text) -> bool:
 class EncodeSettings:
     """Everything that decides an encode's bytes (with the input and the machine)."""
     field: str = _opt("siren", "field family: siren (the paper's growing SIREN) | grid (latent grids and a "
-                               "small synthesis network per level)")
+                               "small synthesis network per level) | latent (one jointly trained model with an "
+                               "integer context model, streamed coarse grids first)")
+    effort: str = _opt("fast", "latent field: fast (about 4 minutes on 2 CPU cores at 768x512) | slow (up to "
+                               "30 minutes; uses CUDA where present)")
     grid: str = _opt(DEFAULT_GRID, "grid field levels: per level the log2 downsampling factors of its new grids "
                                    "(dot-separated) and its synthesis width", metavar="F.F:W,F:W,...")
-    widths: tuple = _opt((30, 69, 110, 151), "cumulative hidden width per level", metavar="W1,W2,...")
+    widths: tuple | None = _opt(None, "cumulative hidden width per level (default: fitted to the picture: "
+                                      "30,69,110,151 above 512x384, fewer and narrower levels below)",
+                                metavar="W1,W2,...")
     mode: str = _opt("progressive", "progressive | slimmable | individual")
     grow: str = _opt("spectral", "growth: spectral (levels add detail) | spatial (level k adds the k-th of K "
                                  "vertical stripes of an image) | temporal (level k adds the k-th of K windows "
@@ -89,8 +96,9 @@ class EncodeSettings:
     steps: int | None = _opt(None, "training steps per level (overrides the preset)")
     time_budget: float | None = _opt(None, "wall-clock seconds for all training, split across levels; "
                                            "NOT deterministic", metavar="SECONDS")
-    deadline: float | None = _opt(None, "seconds of training the preset's steps must fit in: on a machine too "
-                                        "slow for them, stages train fewer steps (said on stderr; the bytes then "
+    deadline: float | None = _opt(None, "seconds the training and quantisation of the preset's steps must fit "
+                                        "in: on a machine too slow or busy for them, stages train fewer steps "
+                                        "(said on stderr and recorded in the file as steps_asked; the bytes then "
                                         f"depend on the machine). Default {DEFAULT_DEADLINE:.0f} with the fast "
                                         "preset's steps, none with --steps; 0: none", form=False, metavar="SECONDS")
     seed: int = _opt(0, "random seed")
@@ -100,8 +108,9 @@ class EncodeSettings:
     def __post_init__(self):
         try:
             set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen)
-            set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
-                 else tuple(int(w) for w in self.widths))
+            if self.widths is not None:
+                set_("widths", parse_widths(self.widths) if isinstance(self.widths, str)
+                     else tuple(int(w) for w in self.widths))
             for name in ("seed",):
                 set_(name, _int(getattr(self, name), name))
             for name in ("layers", "steps", "batch", "bits", "quality"):
@@ -125,11 +134,24 @@ class EncodeSettings:
             if self.grow != "spectral" or self.signal not in (None, "image"):
                 raise SettingsError("field grid encodes images with spectral growth only (videos, SDFs and "
                                     "spatial or temporal growth are the siren field's)")
-            siren_only = ("preset", "mode", "bits", "quality")  # must stay at their defaults
+            siren_only = ("preset", "mode", "bits", "quality", "widths", "layers", "init")  # at their defaults
+            given = [f.name for f in fields(self) if f.name in siren_only and getattr(self, f.name) != f.default]
+            given += [n for n in ("qat", "rdoq") if getattr(self, n)]
+            if given:
+                raise SettingsError(f"field grid has its own recipe: --{given[0].replace('_', '-')} applies to the "
+                                    "siren field only (the grid's levels are set by --grid)")
+        if self.field == "latent":
+            if self.grow != "spectral" or self.signal not in (None, "image"):
+                raise SettingsError("field latent encodes images with spectral growth only")
+            siren_only = ("preset", "mode", "bits", "grid", "batch", "widths", "layers", "init")
             if self.qat or self.rdoq or any(getattr(self, f.name) != f.default for f in fields(self)
                                             if f.name in siren_only):
-                raise SettingsError("field grid has its own recipe: --preset, --mode, --qat, --rdoq, --bits and "
-                                    "--quality apply to the siren field only")
+                raise SettingsError("field latent has its own recipe: --preset, --mode, --qat, --rdoq, --bits, "
+                                    "--grid, --batch, --widths, --layers and --init do not apply to it")
+        elif self.effort != "fast":
+            raise SettingsError("effort applies to the latent field only")
+        if self.effort not in EFFORTS:
+            raise SettingsError(f"effort {self.effort!r} is not known (choose {', '.join(EFFORTS)})")
         if self.mode not in MODES:
             raise SettingsError(f"mode {self.mode!r} is not supported (choose {', '.join(MODES)})")
         if self.grow not in GROWS:
@@ -203,9 +225,16 @@ class EncodeSettings:
         grid's only the keys the grid field reads (a header byte is a level-1 byte)."""
         if self.field == "grid":
             return {k: v for k, v in self.to_dict().items() if k in GRID_KEYS}
-        # unset options (None) are left out: from_dict reads a missing key as unset
+        if self.field == "latent":
+            return {k: v for k, v in self.to_dict().items() if k in LATENT_KEYS and v is not None}
+        # unset options (None) and those at their defaults are left out (from_dict reads a missing
+        # key as the default, and `for_signal` resolves kind and layers alike again): on a small
+        # picture the header is a large part of level 1's bytes
+        implied = {"signal": self.grow != "temporal" and "image" or "video", "layers": DEFAULT_LAYERS.get(self.kind),
+                   "qat": self.with_(qat=None).qat_on}  # qat as it resolves when not given
+        defaults = {f.name: f.default for f in fields(self) if f.default is not MISSING}
         return {k: v for k, v in self.with_(qat=self.qat_on).to_dict().items()
-                if k not in GRID_ONLY and v is not None}
+                if k not in GRID_ONLY and v is not None and v != defaults.get(k) and v != implied.get(k, MISSING)}
 
     def grid_arch(self, d_out: int) -> GridArch:
         try:
@@ -232,13 +261,46 @@ class EncodeSettings:
         s = self if self.signal == signal else self.with_(signal=signal)
         if signal == "sdf" and s.bits is None:
             s = s.with_(bits=SDF_BITS)
-        return s if s.layers is not None else s.with_(layers=s.arch(d_out=3).layers)
+        if s.layers is not None or s.field != "siren":  # the grid field has no SIREN layers
+            return s
+        return s.with_(layers=s.arch(d_out=3).layers)
 
-    def arch(self, d_in: int | None = None, d_out: int = 3) -> Arch:
+    def widths_for(self, pixels: int | None = None) -> tuple:
+        """The widths an encode uses: the ones given, else those fitted to an image of `pixels`
+        pixels (`presets.fitted`; other signal kinds, and None, the reference widths)."""
+        if self.widths is not None:
+            return self.widths
+        from snf.sizes import fitted
+        return fitted(pixels if self.kind == "image" else None)[0]
+
+    def fitted_recipe(self, pixels: int | None) -> tuple:
+        """(steps per level, batch) the default encode of an image of `pixels` pixels uses
+        instead of the preset's, each None where the preset's stand: only with the fast preset,
+        widths, steps and batch not given, and an image."""
+        if self.widths is not None or self.preset != "fast" or self.kind != "image" or self.field != "siren":
+            return None, None
+        from snf.sizes import fitted
+        _, steps, batch = fitted(pixels)
+        return (None if self.steps is not None or self.time_budget is not None else steps,
+                None if self.batch is not None else batch)
+
+    def check_pixels(self, pixels: int, what: str = "the image") -> None:
+        """SettingsError if a picture of `pixels` pixels is too small for the field (before any
+        training: a 1x1 picture once trained 20 s, then failed in a singular solve)."""
+        if self.field != "siren":
+            return
+        from snf.sizes import min_pixels
+        widths = self.widths_for(pixels)
+        need = min_pixels(widths)
+        if pixels < need:
+            raise SettingsError(f"{what} has {pixels} pixel{'s' if pixels != 1 else ''}: too small for the field "
+                                f"(widths {','.join(map(str, widths))} need at least {need})")
+
+    def arch(self, d_in: int | None = None, d_out: int = 3, pixels: int | None = None) -> Arch:
         """The architecture for `kind` with `d_out` channels (d_in follows from the kind;
-        given, it must agree)."""
+        given, it must agree), for a picture of `pixels` pixels (None: the reference size)."""
         try:
-            arch = arch_for_signal(self.kind, self.widths, channels=d_out, layers=self.layers, mode=self.mode,
+            arch = arch_for_signal(self.kind, self.widths_for(pixels), channels=d_out, layers=self.layers, mode=self.mode,
                                    grow=self.grow, init=self.init)
         except ArchError as e:
             raise SettingsError(str(e)) from None
@@ -249,7 +311,7 @@ class EncodeSettings:
     def to_dict(self) -> dict:
         """JSON-able: the job row, and `from_dict` reads it back."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["widths"] = list(self.widths)
+        d["widths"] = None if self.widths is None else list(self.widths)
         return d
 
     @classmethod

@@ -130,8 +130,9 @@ def parser() -> argparse.ArgumentParser:
                        "and the progressive-JPEG prefix; CompressAI JSON, BD-rates, PNG plot")
     _images_and_budget(r, "seconds per snf encode (default scales with pixels: 15 s for 128x96, at most "
                        "200 s)", "(deterministic: same bytes on any machine load)")
-    r.add_argument("--values", help="comma-separated --quality values (or --bits, where the encoder has no "
-                   "quality setting) to measure (default: 25,50,75 or 8,6,4)")
+    r.add_argument("--values", help="comma-separated --quality values to measure, for each field family that "
+                   "takes --quality (default: 25,50,75); a family that takes neither --quality nor --bits "
+                   "(grid) is measured once at its own recipe, and the run says so")
     f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
                        "reconstructions and spectra, PSNR per step for both growth inits, residuals, "
                        "loss landscape")
@@ -146,14 +147,44 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget")
     f.add_argument("--landscape-size", type=int, default=32, help="side of the downscaled picture the "
                    "loss landscape is computed on (default 32)")
+    c = sub.add_parser("compare", help="one static, self-contained HTML page: an snf file beside the "
+                       "progressive-JPEG prefix, the best WebP and JPEG XL at equal bytes (byte slider, split or "
+                       "side by side, zoom); opens from disk, no server")
+    c.add_argument("image", help="the original picture (PNG, ...)")
+    c.add_argument("-o", "--output", required=True, help="the HTML file to write")
+    c.add_argument("--snf", help="the snf file of that picture (default: IMAGE with .snf for its extension)")
+    c.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
+
+
+def compare(args) -> int:
+    """`snf-bench compare IMAGE -o page.html`: no results folder, one file."""
+    from snf.bench.compare import CompareError, load_original, static_page
+    from snf.format.container import SnfError
+    snf_path = args.snf or os.path.splitext(args.image)[0] + ".snf"
+    for path in (args.image, snf_path):
+        if not os.path.isfile(path):
+            raise BenchError(f"{path}: no such file" + ("" if args.snf or path != snf_path else
+                                                          " (give the snf file of the picture with --snf)"))
+    try:
+        img = load_original(args.image)
+        with open(snf_path, "rb") as f:
+            data = f.read()
+        if not args.quiet:
+            print("snf-bench: encoding the JPEG, WebP and JPEG XL files to compare with...", file=sys.stderr)
+        page = static_page(os.path.splitext(os.path.basename(snf_path))[0], data, img)
+    except (CompareError, SnfError) as e:
+        raise BenchError(str(e)) from None
+    write_atomic(args.output, page)
+    print(f"{args.output}: {len(page):,} bytes; open it in a browser")
+    return 0
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     try:
-        return _run(args, argv)
+        return compare(args) if args.command == "compare" else _run(args, argv)
     except BenchError as e:
         print(f"snf-bench: {e}", file=sys.stderr)
         return 2

@@ -23,45 +23,58 @@ from snf.bench.refdata import reference_curves
 from snf.bench.results import BenchError, compressai, finite, list_images, load_rgb, write_json
 from snf.progress import Bar
 
-QUALITIES = (25, 50, 75)   # snf --quality values tried, when the encoder has that setting
-BITS = (8, 6, 4)           # else --bits
+QUALITIES = (25, 50, 75)   # snf --quality values tried, for the field families that take it
+BITS = (8, 6, 4)           # --bits, for the families that take bits but not a quality
 
 
-def snf_variants(values: str | None = None) -> list:
-    """The snf settings to measure: each field family x each quality (or bits) value,
-    chosen from what this build's EncodeSettings accepts."""
-    from snf.settings import EncodeSettings, SettingsError
-    names = {f.name for f in dataclasses.fields(EncodeSettings)}
-
-    def ok(**kw) -> bool:
-        try:
-            EncodeSettings(**kw)
-            return True
-        except (SettingsError, TypeError, ValueError):
-            return False
-    families = [{"field": f} for f in ("siren", "grid") if "field" in names and ok(field=f)] or [{}]
-    knob, default = ("quality", QUALITIES) if "quality" in names else ("bits", BITS)
+def snf_variants(values: str | None = None) -> tuple:
+    """The snf settings to measure, and a note for each field family measured differently or
+    left out: every family this build's EncodeSettings accepts, at each --quality value
+    (else each --bits value) if it takes that knob, else once at its own recipe. `values`
+    (--values) applies to the families that take the knob; a value refused by every family
+    is an error (one outside the knob's range), never a silently smaller run."""
+    from snf.settings import FIELDS, EncodeSettings, SettingsError
     try:
-        values = [int(v) for v in values.split(",")] if values else default
+        asked = [int(v) for v in values.split(",")] if values else None
     except ValueError:
         raise BenchError(f"--values must be comma-separated integers, got {values!r}") from None
-    out = []
-    for fam in families:
-        for v in values:
-            kw = {**fam, knob: v}
-            if ok(**kw):
-                out.append(kw)
-            elif values is not default:
-                raise BenchError(f"--values: {knob} {v} is not accepted by the encoder")
-    return out
+
+    def why_not(**kw):
+        try:
+            EncodeSettings(**kw)
+            return None
+        except (SettingsError, TypeError, ValueError) as e:
+            return str(e)
+    out, notes = [], []
+    for field in FIELDS:
+        fam = {} if field == "siren" else {"field": field}  # the default family keeps its old labels
+        why = why_not(**fam)
+        if why:
+            notes.append(f"field {field} left out: {why}")
+            continue
+        for knob, default in (("quality", QUALITIES), ("bits", BITS)):
+            vals = asked or default
+            takes = [v for v in vals if why_not(**fam, **{knob: v}) is None]
+            if takes:
+                out += [{**fam, knob: v} for v in takes]
+                if len(takes) < len(vals):
+                    refused = [v for v in vals if v not in takes]
+                    raise BenchError(f"--values: {knob} {refused[0]} is outside what field {field} takes "
+                                     f"({why_not(**fam, **{knob: refused[0]})})")
+                break
+        else:
+            out.append(dict(fam))
+            notes.append(f"field {field} measured once, at its own recipe: it takes neither --quality nor "
+                         f"--bits ({why_not(**fam, quality=QUALITIES[-1])})")
+    return out, notes
 
 
 def variant_label(kw: dict) -> str:
-    return "snf " + " ".join(f"{k}={v}" for k, v in kw.items())
+    return "snf " + (" ".join(f"{k}={v}" for k, v in kw.items()) or "defaults")
 
 
 def variant_slug(kw: dict) -> str:
-    return "snf-" + "-".join(f"{k}{v}" for k, v in kw.items())
+    return "snf-" + ("-".join(f"{k}{v}" for k, v in kw.items()) or "defaults")
 
 
 def _point(img, rec, n_bytes: int, ms: bool) -> dict:
@@ -118,7 +131,9 @@ def measure_snf(img, kw: dict, budget: float | None, bar: Bar, label: str, ms: b
 
 def run(args, out: str, bar: Bar, say) -> dict:
     paths = list_images(args.images)
-    variants = snf_variants(args.values)
+    variants, notes = snf_variants(args.values)
+    for note in notes:
+        say(note)
     present = {}
     for name in codecs.CODECS:
         why = codecs.available(name)

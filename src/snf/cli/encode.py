@@ -21,7 +21,10 @@ def parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Encode an image as a streamable neural field: each level's parameter delta is a "
                     "quantised chunk, so any prefix of the file decodes. The same input, settings and seed "
-                    "give the same bytes on the same machine, except with --time-budget (wall-clock stops). "
+                    "give the same bytes on the same machine, except with --time-budget (wall-clock stops) or "
+                    "where the --deadline cut a level short on a slow or busy machine (said on stderr, recorded "
+                    "in the file, shown by snf-info; --deadline 0 turns it off). "
+                    "The default widths, levels and steps fit the picture's pixel count. "
                     "Several inputs (files or folders of images) make a batch into the folder -o: one "
                     "OUT/NAME.snf each, finished outputs skipped, failures reported per file.")
     p.add_argument("image", metavar="input", nargs="+",
@@ -47,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
                    "e.g. 0:32; either side may be left out)")
     p.add_argument("--scale", type=float, help="video input: downscale each frame by this factor in (0, 1] "
                    "(Lanczos) as it is read, e.g. 0.5")
+    p.add_argument("--force", action="store_true", help="write an output whose name does not end in .snf "
+                   "(an output that is one of the inputs is refused even so)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary (failures still print)")
     return p
 
@@ -105,6 +110,8 @@ def body(argv) -> int:
     kind = signal_of_input(args.image[0], settings)
     cut = video_cut(args, kind)
     check_output_path(args.output)
+    from snf.cli.guard import check_output
+    check_output(args.output, args.image, args.force)
     from snf.encode.service import encode_file
     source = args.image[0]
     if cut is not None or not args.quiet:  # loaded here: cut, or sized for the time estimate
@@ -113,6 +120,8 @@ def body(argv) -> int:
             say_estimate(source, settings, args)
     summary = encode_file(source, args.output, settings, kind=kind, threads=args.threads,
                           device=args.device, quiet=args.quiet, publish_levels=args.publish_levels)
+    if summary.warning:  # also with --quiet: the file is not what the user wants
+        print(f"{PROG}: {summary.warning}", file=sys.stderr)
     if not args.quiet:
         print(summary.line(args.output), file=sys.stderr)
     return 0

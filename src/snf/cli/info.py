@@ -25,8 +25,11 @@ def describe(path: str) -> dict:
 
 def summary(parsed, file_bytes: int) -> dict:
     from snf.field.grid import GridArch
+    from snf.field.latent import LatentArch
     if isinstance(parsed.arch, GridArch):
         return grid_summary(parsed, file_bytes)
+    if isinstance(parsed.arch, LatentArch):
+        return latent_summary(parsed, file_bytes)
     h, arch = parsed.header, parsed.arch
     pixels = 1
     for s in h["size"]:
@@ -45,6 +48,7 @@ def summary(parsed, file_bytes: int) -> dict:
             # the level chunk's bits (framing included) per parameter it stores
             "bits_per_param": round((end - prev) * 8 / arch.level_params(k), 3) if done else None,
             "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
+            "steps_asked": stats.get("steps_asked"),  # present only where the encoder's deadline cut the level
         })
         if "chamfer" in stats:
             levels[-1]["chamfer"] = stats["chamfer"]
@@ -84,6 +88,7 @@ def grid_summary(parsed, file_bytes: int) -> dict:
             "bytes": end, "chunk_bytes": (end - prev) if done else None,
             "bpp": round(end * 8 / pixels, 5) if done else None,
             "psnr": stats.get("psnr"), "psnr_float": stats.get("psnr_float"), "steps": stats.get("steps"),
+            "steps_asked": stats.get("steps_asked"),
         })
         prev = end if done else prev
     return {
@@ -97,18 +102,96 @@ def grid_summary(parsed, file_bytes: int) -> dict:
     }
 
 
+def _n(v) -> str:
+    """A count as the table prints every count: thousands separated, '-' when absent."""
+    return "-" if v is None else f"{v:,}"
+
+
+def _db(v) -> str:
+    """A PSNR as every snf output prints one: dB to two decimals, '-' when absent."""
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _bits(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _bpp(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def cut_lines(info: dict) -> list:
+    """A line per level the encoder's --deadline cut (its bytes then depend on the machine)."""
+    return [f"level {lv['level']}: trained {_n(lv.get('steps'))} of {_n(lv['steps_asked'])} steps (cut by the "
+            "encoder's --deadline on a slow machine: another machine may give other bytes)"
+            for lv in info["levels"] if isinstance(lv.get("steps_asked"), int)]
+
+
+def latent_summary(parsed, file_bytes: int) -> dict:
+    """The latent family's summary: per level its grids (log2 factors and shapes), latents,
+    bytes and PSNR (the figures come from the ancillary `meta` chunk, when the file has one)."""
+    h, arch = parsed.header, parsed.arch
+    size = tuple(h["size"])
+    pixels = size[0] * size[1]
+    meta = parsed.meta or {}
+    stats_all = meta.get("levels") if isinstance(meta.get("levels"), list) else []
+    shapes = arch.grid_shapes(size)
+    levels, prev = [], parsed.header_end
+    for k in range(1, arch.levels + 1):
+        stats = stats_all[k - 1] if len(stats_all) >= k and isinstance(stats_all[k - 1], dict) else {}
+        done = k <= parsed.levels_complete
+        end = parsed.ends[k - 1] if done else None
+        a, b = arch.grid_range(k)
+        levels.append({
+            "level": k, "grids": list(arch.grids[k - 1]), "grid_shapes": [list(x) for x in shapes[a:b]],
+            "latents": sum(r * c for r, c in shapes[a:b]), "complete": done,
+            "bytes": end, "chunk_bytes": (end - prev) if done else None,
+            "bpp": round(end * 8 / pixels, 5) if done else None, "psnr": stats.get("psnr"),
+        })
+        prev = end if done else prev
+    weights = sum(t.size for t in arch.weight_tensors())
+    return {
+        "field": "latent", "version": ".".join(map(str, parsed.version)),
+        "signal": h["signal"], "width": size[0], "height": size[1], "frames": None, "channels": h["channels"],
+        "syn": list(arch.syn), "conv": arch.conv, "arm": list(arch.arm), "weights": weights,
+        "encoder": meta.get("encoder"), "file_bytes": file_bytes, "header_bytes": parsed.header_end,
+        "levels_complete": parsed.levels_complete, "complete": parsed.complete,
+        "error": None if parsed.error is None else str(parsed.error),
+        "levels": levels,
+    }
+
+
+def latent_table(info: dict) -> str:
+    channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
+    rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, field latent (container "
+            f"{info['version']}; synthesis {info['syn']} + {info['conv']} conv, ARM {info['arm'][0]}x"
+            f"{info['arm'][1]}, {_n(info['weights'])} weights in level 1), {info['levels_complete']}/"
+            f"{len(info['levels'])} levels complete, {_n(info['file_bytes'])} bytes (header {_n(info['header_bytes'])})"]
+    rows.append(f"{'level':>5} {'grids (1/2^f)':>14} {'latents':>9} {'bytes':>8} {'cum bytes':>9} {'bpp':>7} "
+                f"{'PSNR dB':>8}")
+    for lv in info["levels"]:
+        cum = lv["bytes"]
+        rows.append(f"{lv['level']:>5} {'.'.join(map(str, lv['grids'])):>14} {lv['latents']:>9,} "
+                    f"{_n(lv['chunk_bytes']):>8} {_n(cum):>9} "
+                    f"{_bpp(lv['bpp']):>7} {_db(lv['psnr']):>8}")
+    if info["error"]:
+        rows.append(f"stopped: {info['error']}")
+    return "\n".join(rows)
+
+
 def grid_table(info: dict) -> str:
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
     rows = [f"{info['width']}x{info['height']} {info['signal']}, {channels}, field grid (container "
             f"{info['version']}), {info['levels_complete']}/{len(info['levels'])} levels complete, "
-            f"{info['file_bytes']} bytes"]
+            f"{info['file_bytes']:,} bytes"]
     rows.append(f"{'level':>5} {'grids (1/2^f)':>14} {'width':>5} {'params':>9} {'MAC/px':>7} {'bytes':>8} "
                 f"{'cum bytes':>9} {'bpp':>7} {'PSNR dB':>8}")
     for lv in info["levels"]:
         cum = lv["bytes"]
         rows.append(f"{lv['level']:>5} {'.'.join(map(str, lv['grids'])):>14} {lv['width']:>5} {lv['params']:>9,} "
-                    f"{lv['macs_per_pixel']:>7} {lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
-                    f"{lv['bpp'] if cum else '-':>7} {lv['psnr'] if lv['psnr'] is not None else '-':>8}")
+                    f"{lv['macs_per_pixel']:>7,} {_n(lv['chunk_bytes']):>8} {_n(cum):>9} "
+                    f"{_bpp(lv['bpp']):>7} {_db(lv['psnr']):>8}")
+    rows += cut_lines(info)
     if info["error"]:
         rows.append(f"stopped: {info['error']}")
     return "\n".join(rows)
@@ -117,6 +200,8 @@ def grid_table(info: dict) -> str:
 def table(info: dict) -> str:
     if info.get("field") == "grid":
         return grid_table(info)
+    if info.get("field") == "latent":
+        return latent_table(info)
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
     q = info["quant"]
     coding = (f"quality {q['quality']}" if "quality" in q else f"{q.get('bits')}-bit") + \
@@ -126,7 +211,7 @@ def table(info: dict) -> str:
             "temporal": f", grown temporally ({info['regions']} windows)"}.get(info["grow"], "")
     rows = [f"{size} {info['signal']}, {channels}, mode {info['mode']}{grow}, {info['layers']} layers, "
             f"{coding}, {info['levels_complete']}/{len(info['levels'])} levels complete, "
-            f"{info['file_bytes']} bytes"]
+            f"{info['file_bytes']:,} bytes"]
     region = {"spatial": "columns", "temporal": "frames"}.get(info["grow"]) if info["regions"] else None
     sdf = info["signal"] == "sdf"
     figure = "Chamfer" if sdf else "PSNR dB"
@@ -136,9 +221,11 @@ def table(info: dict) -> str:
         cum = lv["bytes"]
         value = lv.get("chamfer") if sdf else lv["psnr"]
         rows.append(f"{lv['level']:>5} {lv['width']:>5} {lv['params']:>9,} "
-                    f"{lv['chunk_bytes'] if cum else '-':>8} {cum if cum else '-':>9} "
-                    f"{lv['bpp'] if cum else '-':>7} {lv['bits_per_param'] if cum else '-':>10} "
-                    f"{value if value is not None else '-':>8}" + (f" {lv[region]:>7}" if region else ""))
+                    f"{_n(lv['chunk_bytes']):>8} {_n(cum):>9} "
+                    f"{_bpp(lv['bpp']):>7} {_bits(lv['bits_per_param']):>10} "
+                    f"{(_db(value) if not sdf else value) if value is not None else '-':>8}"
+                    + (f" {lv[region]:>7}" if region else ""))
+    rows += cut_lines(info)
     if info["error"]:
         rows.append(f"stopped: {info['error']}")
     return "\n".join(rows)

@@ -10,6 +10,7 @@ import numpy as np
 from snf.format.container import MAX_PIXELS, MAX_SIDE, Parsed, SnfError, read
 from snf.decode.render import render_field, to_samples
 from snf.field.grid import GridArch
+from snf.field.latent import LatentArch
 
 
 PIL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # by channel count
@@ -60,9 +61,12 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
     if h["signal"] != "image":
         raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
     w_, h_ = size or tuple(h["size"][:2])
-    if isinstance(parsed.arch, GridArch):  # the latent-grid family: no regional growth
-        from snf.decode.grid_render import GridNetwork
-        values = GridNetwork(parsed.arch, parsed.levels, level).grid((w_, h_))
+    if isinstance(parsed.arch, (GridArch, LatentArch)):  # the grid and latent families: no regional growth
+        if isinstance(parsed.arch, LatentArch):
+            from snf.decode.latent_render import LatentNetwork as Net
+        else:
+            from snf.decode.grid_render import GridNetwork as Net
+        values = Net(parsed.arch, parsed.levels, level).grid((w_, h_))
         samples = to_samples(values, tuple(h["values"]["range"]), h["values"].get("bit_depth", 8))
         return samples.reshape(h_, w_, -1)
     values, stop = render_field(parsed.arch, parsed.levels, level, (w_, h_))

@@ -43,8 +43,8 @@ class SnfImageFile(ImageFile.ImageFile):
     def _set_info(self) -> None:
         k = self._frame + 1
         self.info["level"] = k
-        stats = self._parsed.header.get("levels") or []
-        if len(stats) >= k and "psnr" in stats[k - 1]:
+        stats = self._parsed.header.get("levels") or (self._parsed.meta or {}).get("levels") or []
+        if isinstance(stats, list) and len(stats) >= k and isinstance(stats[k - 1], dict) and "psnr" in stats[k - 1]:
             self.info["psnr"] = stats[k - 1]["psnr"]
 
     def seek(self, frame: int) -> None:

@@ -216,8 +216,12 @@ def compress(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: 
 
 
 def compress_image(img: np.ndarray, s: EncodeSettings, **run) -> Encoded:
-    """The SIREN family on an image (`compress` picks the family; this is its SIREN entry)."""
-    return encode_fit(lambda arch: image_fit(img, arch), s.for_signal("image"), img.shape[2], **run)
+    """The SIREN family on an image (`compress` picks the family; this is its SIREN entry).
+    The default widths, steps and batch are fitted to its pixel count (`presets.SIZES`); a
+    picture too small for the field is refused before any training."""
+    pixels = img.shape[0] * img.shape[1]
+    s.check_pixels(pixels, f"a {img.shape[1]}x{img.shape[0]} image")
+    return encode_fit(lambda arch: image_fit(img, arch), s.for_signal("image"), img.shape[2], pixels=pixels, **run)
 
 
 def compress_video(video: np.ndarray, settings: EncodeSettings | None = None, *, fps: float | None = None,
@@ -272,7 +276,11 @@ class _LevelCoder:
         """The header's `levels` for levels 1..done: figures, and each stage's steps."""
         if self.joint:
             return [self.levels[j] for j in range(1, done + 1)]
-        return [{**self.levels[j], "steps": self.trainer.stage_steps[j - 1]} for j in range(1, done + 1)]
+        steps, asked = self.trainer.stage_steps, self.trainer.budget.steps
+        # a level the deadline cut short says so, with the steps it was asked for (format_spec 4)
+        return [{**self.levels[j], "steps": steps[j - 1],
+                 **({"steps_asked": asked[j - 1]} if asked and steps[j - 1] < asked[j - 1] else {})}
+                for j in range(1, done + 1)]
 
     def stage_end(self, stage_levels: list, model, refit) -> None:
         for k in stage_levels:
@@ -298,14 +306,15 @@ class _LevelCoder:
 
 def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: bool = True,
                device: str | None = None, progress=None, publish=None,
-               cache_limit: int | None = None) -> Encoded:
+               cache_limit: int | None = None, pixels: int | None = None) -> Encoded:
     """The one SIREN encode for every signal kind: train, quantise each level as its stage
-    ends (judging it as the decoder will render it), pack."""
+    ends (judging it as the decoder will render it), pack. `pixels`: an image's pixel count,
+    which the default widths, steps and batch fit (`EncodeSettings.fitted_recipe`)."""
     torch.manual_seed(s.seed)
-    arch = s.arch(d_out=channels)
+    arch = s.arch(d_out=channels, pixels=pixels)
     fit = make_fit(arch)
     quant = _quant_of(s)
-    p = _siren_preset(s, arch, fit.header["signal"], cache_limit)
+    p = _siren_preset(s, arch, fit.header["signal"], cache_limit, pixels)
     budget = Budget(steps=None, seconds=float(s.time_budget)) if s.time_budget else \
         Budget(steps=[s.steps] * arch.levels if s.steps else per_level(p.steps, arch.levels),
                deadline=s.deadline_on if str(device or "cpu").startswith("cpu") else None)
@@ -326,9 +335,11 @@ def _quant_of(s: EncodeSettings) -> dict:
     return {"coding": coded.CODING, "quality": s.quality_on}
 
 
-def _siren_preset(s: EncodeSettings, arch: Arch, signal: str, cache_limit: int | None):
-    """The preset `s` names, with its overrides, the rate for this kind of signal, and the cache cap."""
-    p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch)
+def _siren_preset(s: EncodeSettings, arch: Arch, signal: str, cache_limit: int | None, pixels: int | None = None):
+    """The preset `s` names, with its overrides, its steps and batch fitted to the picture, the
+    rate for this kind of signal, and the cache cap."""
+    fit_steps, fit_batch = s.fitted_recipe(pixels)
+    p = with_overrides(PRESETS[s.preset], lr=s.lr, batch=s.batch or fit_batch, steps=fit_steps)
     if s.lr is None:  # the preset's rate for this kind of signal, where it has one
         p = with_overrides(p, lr=dict(p.lr_signal).get(signal))
         if p.lr_width and (arch.regional or signal == "video"):  # by width (Preset.lr_width)
@@ -490,7 +501,15 @@ class _GridCoder(_LevelCoder):
 
 # settings.field -> {signal kind -> compress function(*signal, settings, **run) -> Encoded}.
 # `snf.encode.service` dispatches on it; a new family is one entry here.
+def compress_latent_image(img: np.ndarray, s: EncodeSettings, *, cache_limit: int | None = None, **run) -> Encoded:
+    """The latent family (`snf.encode.latent_encoder`, format_spec.md section 11); it keeps no
+    activation cache, so `cache_limit` does not apply."""
+    from snf.encode.latent_encoder import compress_latent
+    return compress_latent(img, s, **run)
+
+
 FAMILIES = {
     "siren": {"image": compress_image, "video": compress_video, "sdf": compress_sdf},
     "grid": {"image": compress_grid},
+    "latent": {"image": compress_latent_image},
 }

@@ -53,10 +53,20 @@ class Summary:
     last: dict            # the last level's figures (psnr, or chamfer for a shape)
     sha256: str           # hex digest of the file's bytes (the server records it before placing)
     seconds: float
+    png: int | None = None  # an image's own size as a lossless PNG (None: not an image)
 
     @property
     def bits_per_sample(self) -> float:
+        """Bits per pixel (a video's: per pixel of every frame): snf-info's and the manifest's bpp."""
         return self.size * 8 / self.samples
+
+    @property
+    def warning(self) -> str | None:
+        """A line when the file is larger than the picture as a lossless PNG, else None."""
+        if self.png is None or self.size <= self.png:
+            return None
+        return (f"warning: the .snf file ({self.size:,} bytes) is larger than this picture as a lossless PNG "
+                f"({self.png:,} bytes); lower --quality or give fewer, narrower --widths")
 
     @property
     def figure(self) -> str:
@@ -69,8 +79,9 @@ class Summary:
 
     def line(self, path: str) -> str:
         """The line `snf-encode` prints after writing `path`."""
+        rate = "" if self.kind == "sdf" else f"{self.bits_per_sample:.3f} bpp, "
         return (f"wrote {path}: {self.kind}, {self.levels} levels, {self.size:,} bytes, "
-                f"{self.bits_per_sample:.3f} bits per sample, last level {self.figure}")
+                f"{rate}last level {self.figure}")
 
 
 def load(source, settings: EncodeSettings, kind: str = "image") -> Signal:
@@ -94,6 +105,9 @@ def encode(signal: Signal, settings: EncodeSettings, *, threads: int | None = No
     """Set up torch (threads, device), then compress `signal` with the family
     `settings.field` names -> `encoder.Encoded`. `quiet`, `progress`, `publish` and
     `cache_limit` as `encoder.compress`; none of them changes the bytes."""
+    if signal.kind == "image":  # too small for the field: refused before torch is set up
+        shape = signal.args[0].shape
+        settings.check_pixels(shape[0] * shape[1], f"a {shape[1]}x{shape[0]} image")
     from snf.encode.runtime import prepare
     prepare(threads, device)
     from snf.encode.encoder import FAMILIES
@@ -105,15 +119,24 @@ def encode(signal: Signal, settings: EncodeSettings, *, threads: int | None = No
                               progress=progress, publish=publish, cache_limit=cache_limit)
 
 
-def summarise(result, kind: str, seconds: float) -> Summary:
-    """The `Summary` of an `encoder.Encoded`."""
+def summarise(result, kind: str, seconds: float, image=None) -> Summary:
+    """The `Summary` of an `encoder.Encoded` (`image`: the picture, to compare with its PNG)."""
     samples = 1
     for n in result["header"]["size"]:
         samples *= n
     data = result["bytes"]
     return Summary(kind=kind, levels=len(result["levels"]), size=len(data), samples=samples,
                    last=dict(result["levels"][-1]), sha256=hashlib.sha256(data).hexdigest(),
-                   seconds=round(seconds, 2))
+                   seconds=round(seconds, 2), png=None if image is None else png_bytes(image))
+
+
+def png_bytes(img) -> int:
+    """The size of a uint8 (H, W, C) picture as a lossless PNG (Pillow's default compression)."""
+    import io
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(buf, format="PNG")
+    return buf.tell()
 
 
 def encode_file(source, output: str, settings: EncodeSettings, *, kind: str = "image", threads: int | None = None,
@@ -130,4 +153,5 @@ def encode_file(source, output: str, settings: EncodeSettings, *, kind: str = "i
     result = encode(signal, settings, threads=threads, device=device, quiet=quiet, progress=progress,
                     publish=publish, cache_limit=cache_limit)
     write_atomic(output, result["bytes"])
-    return summarise(result, signal.kind, time.monotonic() - t0)
+    return summarise(result, signal.kind, time.monotonic() - t0,
+                     signal.args[0] if signal.kind == "image" else None)

@@ -24,22 +24,43 @@ from snf.encode.presets import PRESETS, Preset, per_level, with_overrides  # noq
 from snf.encode.stage import (Autograd, CachedLevel, Window, cache_bytes, filled_target, initial_tables,
                               sweep_order)
 
+# The deadline (fixed steps, `Budget.deadline`). A stage times its pace from step
+# max(PROBE_FROM_MIN, steps // PROBE_FROM_DIV) (after the first steps' warm-up) to step
+# max(PROBE_TO_MIN, steps // PROBE_TO_DIV) (20 % in) and shortens itself once if the
+# projection overruns its cap. The long window matters: over 5 % (~2 s) a passing stall of
+# another process once cut a stage on a machine with a third of its time to spare.
+PROBE_FROM_MIN, PROBE_FROM_DIV = 3, 100
+PROBE_TO_MIN, PROBE_TO_DIV = 13, 5
+# After the probe the projection is redone every steps // RECHECK_DIV steps, at the pace
+# since the probe began (a machine that turns busy later: issue 27 saw a stage cut at 20 %
+# still run minutes past its cap), and a stage whose cap has passed stops at once.
+RECHECK_DIV = 20
+# A stage before the last may run this much over its share (the pace drifts by that much
+# within minutes on a shared machine; the later stages then share what is left).
+EARLY_STAGE_SLACK = 1.25
+
 
 @dataclass
 class Budget:
     """How long each stage runs: fixed steps (deterministic) or wall-clock seconds.
 
-    `deadline` (fixed steps only): seconds all training must fit in. Each stage may
-    take its share of what is left (the preset's `share`); a stage that measures
-    itself too slow for that trains fewer steps (`Trainer._loop`). On a machine fast
-    enough it never acts, so the steps, and the bytes, stay the preset's."""
+    `deadline` (fixed steps only): seconds the training and the quantisation of every
+    level must fit in, counted from the start of training. Each stage may take its share
+    of what is left (the preset's `share`) after a reserve for quantising the levels still
+    to come (the longest quantisation measured so far, per stage left); a stage that
+    measures itself too slow for that trains fewer steps (`Trainer._loop`), and the cut is
+    kept in `Trainer.shortened` (the file records it per level: `steps_asked`). On a
+    machine fast enough it never acts, so the steps, and the bytes, stay the preset's.
+    The margin past the deadline is what the reserve underestimates: at most about the
+    last level's quantisation (a few seconds on a 768x512 picture)."""
     steps: list | None
     seconds: float | None = None
     deadline: float | None = None
 
-    def stage_seconds(self, share: list, stage: int, spent: float) -> float:
+    def stage_seconds(self, share: list, stage: int, spent: float, reserve: float = 0.0) -> float:
+        """Stage `stage`'s part of the seconds left after `spent`, less `reserve`."""
         total = self.seconds if self.seconds is not None else self.deadline
-        left = max(0.0, total - spent)
+        left = max(0.0, total - spent - reserve)
         return left * share[stage] / sum(share[stage:])
 
 
@@ -75,6 +96,8 @@ class Trainer:
         self.stage_seconds = []   # wall time per stage: training loop only
         self.stage_ends = []      # wall time from the start to the end of each stage (after on_stage_end)
         self.shortened = []       # (level, steps trained, steps asked) where the deadline cut a stage
+        self._said = False        # the deadline's cut was said on stderr (once a stage)
+        self.overrun = 0.0        # seconds past the deadline foreseen (and said) once quantising alone overran
 
     @property
     def rows(self) -> int:
@@ -114,6 +137,7 @@ class Trainer:
         arch, t_start, tables = self.arch, time.monotonic(), None
         stages = self.stages()
         share = [sum(per_level(self.preset.share, arch.levels)[k - 1] for k in s) for s in stages]
+        post = 0.0  # the longest quantisation (time after a stage's training) measured so far
         for si, levels in enumerate(stages):
             self._stage = (si, len(stages))
             self._level = levels[-1]
@@ -128,14 +152,15 @@ class Trainer:
                 steps, secs = None, self.budget.stage_seconds(share, si, time.monotonic() - t_start)
             else:
                 steps, secs = sum(self.budget.steps[k - 1] for k in levels), None
-                if self.budget.deadline:  # a stage before the last may run 25 % over its share
-                    # (the machine's speed drifts by that much within minutes here; the later
-                    # stages then share what is left, so the whole still ends by the deadline)
-                    cap = self.budget.stage_seconds(share, si, time.monotonic() - t_start)
-                    cap *= 1.0 if si == len(stages) - 1 else 1.25
+                if self.budget.deadline:  # the stage's share, after a reserve for the quantisations to come
+                    reserve = post * (len(stages) - si)
+                    cap = self.budget.stage_seconds(share, si, time.monotonic() - t_start, reserve)
+                    cap *= 1.0 if si == len(stages) - 1 else EARLY_STAGE_SLACK
             t_loop = time.monotonic()
+            self._said = False
             self.stage_steps.append(self._train_stage(obj, levels, steps, secs, cap))
-            self.stage_seconds.append(time.monotonic() - t_loop)
+            t_trained = time.monotonic()
+            self.stage_seconds.append(t_trained - t_loop)
             refit = getattr(obj, "refit_output", None) if self.preset.refit else None
             if refit is not None:
                 refit()
@@ -144,6 +169,9 @@ class Trainer:
                 tables = obj.extend()
             obj.close()
             self.stage_ends.append(time.monotonic() - t_start)
+            post = max(post, time.monotonic() - t_trained)
+            if self.budget.deadline and si < len(stages) - 1 and not self.overrun:
+                self._say_overrun(post, len(stages) - 1 - si, self.budget.deadline - self.stage_ends[-1])
         return self.model
 
     def _train_stage(self, obj, levels: list, steps: int | None, seconds: float | None,
@@ -156,6 +184,7 @@ class Trainer:
         share = self.preset.qat_share
         q_steps = None if steps is None else round(steps * share)
         q_secs = None if seconds is None else seconds * share
+        t0 = time.monotonic()
         n = self._loop(obj, levels, None if steps is None else steps - q_steps,
                        None if seconds is None else seconds - q_secs,
                        cap=None if cap is None else cap * (1 - share))
@@ -166,7 +195,8 @@ class Trainer:
             prepare(levels, self.model)
         st = StraightThrough(obj, self.model, levels, self.fake_quant)
         lr = self.preset.qat_lr * self._level_setting(self.preset.lr)
-        return n + self._loop(st, levels, q_steps, q_secs, constant_lr=lr, tag=" QAT")
+        rest = None if cap is None else max(0.0, cap - (time.monotonic() - t0))
+        return n + self._loop(st, levels, q_steps, q_secs, constant_lr=lr, tag=" QAT", cap=rest)
 
     def _objective(self, levels: list, tables):
         arch, k = self.arch, levels[-1]
@@ -282,16 +312,17 @@ class Trainer:
         lr_at = (lambda frac: constant_lr) if constant_lr is not None else self._lr
         opt = _adam(obj.params, lr_at(0.0))
         t0, step, ema = time.monotonic(), 0, None
-        # under a deadline: the pace is timed from step a (after the first steps' warm-up)
-        # to step b (20 % in), and the stage shortened once if its projection overruns `cap`.
-        # A long window: over 5 % (~2 s) a passing stall of another process once cut a stage
-        # on a machine with a third of its time to spare.
-        probe = None if cap is None or steps is None else (max(3, steps // 100), max(13, steps // 5))
-        t_a = None
+        timed = cap is not None and steps is not None
+        probe_from = max(PROBE_FROM_MIN, steps // PROBE_FROM_DIV) if timed else None
+        probe_to = max(PROBE_TO_MIN, steps // PROBE_TO_DIV) if timed else None
+        every = max(1, steps // RECHECK_DIV) if timed else None
+        t_a = step_a = None
         label = f"level {levels[-1]}/{self.arch.levels}" if len(levels) == 1 else f"levels 1-{levels[-1]}"
         label += tag
         while True:
             elapsed = time.monotonic() - t0
+            if timed and elapsed >= cap and 0 < step < steps:  # the cap has passed: stop here
+                steps = self._cut(levels[-1], step, steps)
             frac = step / steps if steps is not None else elapsed / max(seconds, 1e-9)
             if frac >= 1.0:
                 break
@@ -302,12 +333,13 @@ class Trainer:
             loss = obj.step(self._indices())
             opt.step()
             step += 1
-            if probe is not None and step == probe[0]:
-                t_a = time.monotonic()
-            elif probe is not None and step == probe[1] and step < steps:
+            if timed and step == probe_from:
+                t_a, step_a = time.monotonic(), step
+            elif timed and step_a is not None and step < steps and (
+                    step == probe_to or (step > probe_to and (step - probe_to) % every == 0)):
                 now = time.monotonic()  # one reading: elapsed and pace end at the same instant
-                steps = self._fit_deadline(levels[-1], step, steps, now - t0,
-                                           (now - t_a) / (probe[1] - probe[0]), cap)
+                pace = (now - t_a) / (step - step_a)
+                steps = self._fit_deadline(levels[-1], step, steps, now - t0, pace, cap)
             ema = loss if ema is None else 0.95 * ema + 0.05 * loss
             total = steps if steps is not None else seconds
             done = step if steps is not None else elapsed
@@ -318,16 +350,35 @@ class Trainer:
 
     def _fit_deadline(self, level: int, step: int, steps: int, elapsed: float, pace: float, cap: float) -> int:
         """Steps for a stage that has run `step` of `steps` in `elapsed` s at `pace` s a step,
-        to end within `cap` s: unchanged when it fits (the usual case), else fewer, said once."""
+        to end within `cap` s: unchanged when it fits (the usual case), else fewer."""
         if elapsed + pace * (steps - step) <= cap:
             return steps
         fewer = max(step + 1, step + int((cap - elapsed) / max(pace, 1e-9)))
-        if fewer >= steps:
-            return steps
+        return steps if fewer >= steps else self._cut(level, fewer, steps)
+
+    def _say_overrun(self, post: float, stages_left: int, left: float) -> None:
+        """Once, as soon as it is known: the levels still to come cannot even be quantised
+        within what is left of the deadline, so the encode will end late by about this much
+        (each of those stages then trains one step and is recorded as cut)."""
+        need = post * stages_left
+        if need <= left:
+            return
+        self.overrun = need - max(left, 0.0)
+        self.bar.line(f"the --deadline of {self.budget.deadline:g} s cannot be kept on this machine now: quantising "
+                      f"a level takes about {post:.0f} s here, so the encode will end about {self.overrun:.0f} s "
+                      f"late, with the remaining levels barely trained (--deadline 0 trains every step)")
+
+    def _cut(self, level: int, fewer: int, steps: int) -> int:
+        """The stage trains `fewer` of its `steps`: recorded (with the steps first asked), and
+        said on stderr once a stage."""
+        if self.shortened and self.shortened[-1][0] == level:  # cut again: keep the steps first asked
+            steps = self.shortened.pop()[2]
         self.shortened.append((level, fewer, steps))
-        self.bar.line(f"level {level}: this machine is slower than the preset's steps assume: "
-                      f"training {fewer:,} of {steps:,} steps to keep within the deadline "
-                      f"(--deadline 0 trains them all)")
+        if not self._said:
+            self._said = True
+            self.bar.line(f"level {level}: this machine is slower than the preset's steps assume: "
+                          f"training {fewer:,} of {steps:,} steps to keep within the deadline "
+                          f"(recorded in the file; --deadline 0 trains them all)")
         return fewer
 
     def _report(self, level: int, step: int, frac: float, psnr: float, text: str) -> None:

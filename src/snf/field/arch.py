@@ -36,7 +36,7 @@ MODE_RULES = {
     "individual": ModeRule(separate=True, lateral=False, causal=False, joint=False),
 }
 MODES = tuple(MODE_RULES)
-FAMILIES = ("siren", "grid")  # header key `field`: the field family (grid: snf.field.grid); a reader refuses one it does not know
+FAMILIES = ("siren", "grid", "latent")  # header key `field`: the field family (grid: snf.field.grid); a reader refuses one it does not know
 GROWS = ("spectral", "spatial", "temporal")
 INITS = ("siren", "zero-out")
 SIGNALS = ("image", "video", "sdf")  # the kinds an encoder fits (the container also reserves "signal1d")

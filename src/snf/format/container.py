@@ -17,7 +17,8 @@ import msgpack
 
 from snf.field.arch import FAMILIES, Arch, ArchError
 from snf.field.grid import FAMILY as GRID, GridArch, GridArchError
-from snf.format import coded, gridcode
+from snf.field.latent import FAMILY as LATENT, LatentArch, LatentArchError
+from snf.format import coded, gridcode, latentcode
 from snf.format.quant import MAX_BITS, MIN_BITS, QuantError, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
@@ -30,6 +31,7 @@ CHUNK_HEAD = struct.Struct(">I4sH")  # data length, type, level
 CHUNK_OVERHEAD = CHUNK_HEAD.size + 4  # + CRC-32
 
 T_HEAD, T_LEVEL, T_END = b"HEAD", b"LEVL", b"SEND"
+T_META = b"meta"  # ancillary: informative msgpack map (encoder settings, per-level figures) after the levels
 
 MAX_HEADER_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 64 << 20
@@ -79,22 +81,27 @@ def chunk(ctype: bytes, level: int, data: bytes) -> bytes:
     return head + data + struct.pack(">I", zlib.crc32(head[4:] + data))
 
 
-def build(header: dict, payloads: list, zstd_level: int = 19, end: bool = True) -> bytes:
+def build(header: dict, payloads: list, zstd_level: int = 19, end: bool = True, meta: dict | None = None) -> bytes:
     """A whole .snf file from a header map and level payloads: entropy-coded ones
     (`coded.encode_level`, quant.coding "rans-laplace"; grid files that require
     grid-rans, `gridcode.encode_level`) are stored as they are; raw fixed-bit ones
     (`quant.encode_level`) and first-revision grid payloads each in a zstd frame.
 
     `end=False` leaves out the end chunk: a prefix holding the levels given so far,
-    which is what an encoder publishes while later levels still train."""
+    which is what an encoder publishes while later levels still train. `meta`: an
+    informative map written as an ancillary `meta` chunk after the last level (the
+    latent family keeps its header small this way; readers that do not know it skip it)."""
     validate_header(header)
-    stored = grid_coded(header) if header.get("field") == GRID else \
+    family = header.get("field")
+    stored = True if family == LATENT else grid_coded(header) if family == GRID else \
         header["quant"].get("coding", "raw") in STORED_CODINGS
     import zstandard  # only raw fixed-bit levels and first-revision grid levels use zstd
     cctx = zstandard.ZstdCompressor(level=zstd_level, write_content_size=True, write_checksum=False)
     parts = [SIGNATURE, bytes(VERSION), chunk(T_HEAD, 0, msgpack.packb(header, use_bin_type=True))]
     for k, raw in enumerate(payloads, 1):
         parts.append(chunk(T_LEVEL, k, raw if stored else cctx.compress(raw)))
+    if meta is not None:
+        parts.append(chunk(T_META, 0, msgpack.packb(meta, use_bin_type=True)))
     if end:
         parts.append(chunk(T_END, 0, b""))
     return b"".join(parts)
@@ -174,10 +181,10 @@ def validate_header(h: dict, major: int = VERSION[0]):
     if family not in FAMILIES:
         raise SnfError(f"unknown field family {family!r}: this reader decodes {', '.join(FAMILIES)}",
                        kind="unsupported")
-    if family == GRID:
+    if family in (GRID, LATENT):
         if major < 2:
-            raise _header_error(f"field family {GRID!r} needs format version 2")
-        return _validate_grid_header(h)
+            raise _header_error(f"field family {family!r} needs format version 2")
+        return _validate_grid_header(h) if family == GRID else _validate_latent_header(h)
     try:
         arch = Arch.from_dict(h.get("arch"))
     except ArchError as e:
@@ -241,6 +248,34 @@ def _validate_grid_header(h: dict) -> GridArch:
     for k in range(1, arch.levels + 1):
         bound = gridcode.max_coded_size(arch, k, size, ctx) if grid_coded(h) else gridcode.payload_size(arch, k, size)
         if bound > MAX_CHUNK_BYTES:
+            raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
+    return arch
+
+
+def _validate_latent_header(h: dict) -> LatentArch:
+    """The latent family's header (format_spec.md section 11.2 and the limits of 11.6)."""
+    try:
+        arch = LatentArch.from_dict(h.get("arch"))
+    except LatentArchError as e:
+        raise _header_error(str(e)) from None
+    if h.get("signal") != "image":
+        raise _header_error(f"a latent field holds an image, not {h.get('signal')!r}")
+    size = h.get("size")
+    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
+        raise _header_error(f"bad size {size!r}")
+    size = (int(size[0]), int(size[1]))
+    if size[0] * size[1] > MAX_PIXELS:
+        raise _header_error(f"{size[0] * size[1]} samples exceed the limit {MAX_PIXELS}")
+    if not _is_int(h.get("channels")) or h.get("channels") != arch.d_out:
+        raise _header_error("channels differ from the architecture's outputs")
+    try:
+        arch.check_size(size)
+    except LatentArchError as e:
+        raise _header_error(str(e)) from None
+    _check_coords(h.get("coords", DEFAULT_COORDS))
+    _check_values(h.get("values"))
+    for k in range(1, arch.levels + 1):
+        if latentcode.max_coded_size(arch, k, size) > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
     return arch
 
@@ -346,6 +381,7 @@ class Parsed:
     header_end: int = 0
     version: tuple = VERSION                     # the file's (major, minor), once read
     complete: bool = False                       # the end chunk was read
+    meta: dict | None = None                     # the ancillary `meta` chunk's map, if one was read
     error: SnfError | None = None                # why reading stopped early, if it did
 
     @property
@@ -483,10 +519,22 @@ class Parser:
         elif 65 <= ctype[0] <= 90:
             raise SnfError(f"unknown critical chunk {name!r}: this file needs a newer reader", self._next_level(),
                            kind="unsupported")
-        # ancillary chunks (lower-case first letter) are skipped, whatever their level field
+        elif ctype == T_META and p.meta is None:  # informative: kept if it parses, else ignored
+            try:
+                m = msgpack.unpackb(body, raw=False, strict_map_key=False)
+                p.meta = m if isinstance(m, dict) else None
+            except Exception:
+                pass
+        # other ancillary chunks (lower-case first letter) are skipped, whatever their level field
 
     def _decode_level(self, level: int, body: bytes) -> list:
         p = self.parsed
+        if isinstance(p.arch, LatentArch):  # latent family (section 11.3): needs the earlier levels
+            try:
+                return latentcode.decode_level(p.arch, level, tuple(int(s) for s in p.header["size"]), body,
+                                               p.levels)
+            except latentcode.LatentCodeError as e:
+                raise SnfError(f"level {level}: {e}", level, kind="payload") from None
         grid = isinstance(p.arch, GridArch)
         quant = {} if grid else p.header["quant"]
         if grid and grid_coded(p.header):  # entropy-coded grid level, no zstd frame (section 9.3)

@@ -30,6 +30,8 @@ from snf.serve import pages
 from snf.serve.routes_assets import bad_asset_handler
 from snf.serve.routes_assets import router as assets_router
 from snf.serve.routes_jobs import router as jobs_router
+from snf.serve.routes_compare import router as compare_router
+from snf.serve.routes_upload_page import router as upload_page_router
 
 from snf.viewer import STATIC_DIR as STATIC
 log = logging.getLogger("snf.serve")
@@ -79,6 +81,10 @@ def os_error_handler(request: Request, exc: OSError) -> JSONResponse:
 
 
 PATTERNS = {"asset_id": ASSET_ID.pattern, "job_id": JOB_ID.pattern, "k": "[1-9][0-9]{0,2}"}
+# The bearer token (snf.serve.auth) as an OpenAPI security scheme: /docs shows an Authorize
+# button, and "Try it out" on the routes that need the token sends it.
+BEARER = {"bearer": {"type": "http", "scheme": "bearer",
+                     "description": "the value of $SNF_TOKEN (or --token-env) when the server started"}}
 
 
 def declare_patterns(app: FastAPI) -> dict:
@@ -92,6 +98,9 @@ def declare_patterns(app: FastAPI) -> dict:
                     if param.get("in") == "path" and param["name"] in PATTERNS:
                         param["schema"]["pattern"] = f"^{PATTERNS[param['name']]}$"
                         param["schema"]["maxLength"] = 128
+                if "401" in op.get("responses", {}):  # the routes behind `require_writer`
+                    op["security"] = [{name: []} for name in BEARER]
+        schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(BEARER)
         app.openapi_schema = schema
     return app.openapi_schema
 
@@ -104,6 +113,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.include_router(assets_router)
     app.include_router(jobs_router)
+    app.include_router(compare_router)        # /compare/{id} and what it loads
+    app.include_router(upload_page_router)    # /upload and the settings it is built from
     app.add_exception_handler(BadAsset, bad_asset_handler)
     app.add_exception_handler(OSError, os_error_handler)
     app.add_middleware(Methods, fastapi=app)

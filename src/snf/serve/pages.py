@@ -29,6 +29,7 @@ ul.assets { list-style: none; padding: 0; margin: 0; display: grid; gap: 12px;
             grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); }
 ul.assets li { border: 1px solid #8884; border-radius: 6px; padding: 8px; }
 ul.assets a { display: block; min-height: 44px; color: inherit; text-decoration: none; }
+ul.assets a.compare { font-size: 13px; line-height: 44px; text-decoration: underline; }
 ul.assets a:focus-visible, ul.assets a:hover { outline: 2px solid currentColor; }
 .thumb { width: 100%; height: %dpx; object-fit: contain; display: block;
          background: repeating-conic-gradient(#8883 0 25%%, transparent 0 50%%) 0 0 / 16px 16px; }
@@ -58,8 +59,8 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
            f'<link rel="icon" href="data:,"><title>{html.escape(title)}</title><style>{STYLE}</style></head>'
-           f'<body>{body}<footer><a href="/">assets</a><a href="/docs">API docs</a>'
-           f'<span>snf {html.escape(__version__)}</span></footer></body></html>')
+           f'<body><main>{body}</main><footer><a href="/">assets</a><a href="/upload">upload</a>'
+           f'<a href="/docs">API docs</a><span>snf {html.escape(__version__)}</span></footer></body></html>')
     return HTMLResponse(doc, status_code=status, headers={"cache-control": "no-cache"})
 
 
@@ -80,7 +81,8 @@ def asset_item(a: dict) -> str:
     thumb = (f'<img class="thumb" src="/v1/assets/{aid}/levels/1.png" alt="{aid}, level 1" loading="lazy" '
              f'width="{THUMB}" height="{THUMB}">' if a["levels_complete"] else '<div class="thumb"></div>')
     return (f'<li><a href="/view/{aid}">{thumb}<div class="name">{aid}</div>'
-            f'<div class="meta">{" · ".join(facts)}</div></a></li>')
+            f'<div class="meta">{" · ".join(facts)}</div></a>'
+            f'<a class="compare" href="/compare/{aid}">compare {aid} at equal bytes</a></li>')
 
 
 async def index_page(request: Request) -> HTMLResponse:

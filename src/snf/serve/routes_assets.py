@@ -18,7 +18,7 @@ from snf.serve.library import BadAsset, http_date, level_etag
 from snf.serve.limits import busy, out_of_descriptors
 from snf.serve.ranges import Unsatisfiable, content_range, if_range_holds, parse_range, preconditions
 from snf.serve.streaming import Closer, Frames, body, walk_frames
-from snf.serve.uploads import FIELD_PATTERN, FIELDS, accept_upload
+from snf.serve.uploads import FIELD_PATTERN, FIELDS, accept_upload, job_example
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 QUICK_OPEN_BYTES = 64 << 20   # files up to this size are opened on the event loop once their manifest is known
@@ -237,14 +237,18 @@ def http_time_of(date: str) -> float:
 UPLOAD_SCHEMA = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary", "description": "the image (PNG, JPEG, ...)"},
-                   **{name: {"type": "string", "description": text, "pattern": FIELD_PATTERN, "maxLength": 64}
+                   # example "": /docs' form starts empty (the defaults) rather than with values made up
+                   # from the pattern, so "Try it out" succeeds as given
+                   **{name: {"type": "string", "description": text, "pattern": FIELD_PATTERN, "maxLength": 64,
+                             "example": ""}
                       for name, text in FIELDS.items()}},
     "additionalProperties": False}}}}}
 
 
 @router.post("", status_code=202, dependencies=[Depends(require_writer)], openapi_extra=UPLOAD_SCHEMA,
              summary="Upload an image and encode it in the background (needs the bearer token)",
-             responses={202: {"description": "job queued"}, 400: {**ERROR, "description": "bad form or image"},
+             responses={202: {"description": "job queued (its `url` reports progress)",
+                              "content": {"application/json": {"example": job_example()}}}, 400: {**ERROR, "description": "bad form or image"},
                         401: {**ERROR, "description": "no or wrong token"},
                         403: {**ERROR, "description": "uploads disabled"},
                         409: {**ERROR, "description": "asset exists, or a job already writes it"},

@@ -33,7 +33,43 @@ FIELDS = {
     "id": "asset id (default: from the file name); letters, digits, '.', '_', '-'",
     **EncodeSettings.form_fields(),
     "replace": "true to replace an existing asset of the same id",
+    "publish_levels": "true to publish each level as soon as it is encoded: the asset is served, growing, "
+                      "from level 1 on (the upload page sets it)",
 }
+
+
+# The documented upload, run by tests/test_first_hour.py against a real server (TOKEN and HOST
+# substituted): an image and one setting; every field is optional but `file`.
+CURL_EXAMPLE = ("curl -sS -H \"Authorization: Bearer $SNF_TOKEN\" -F file=@photo.png -F id=photo -F steps=300 "
+                "http://127.0.0.1:8000/v1/assets")
+
+
+def form_table() -> str:
+    """The upload form's fields as a markdown table (src/snf/serve/README.md holds this text,
+    checked by a test): generated from FIELDS, so the docs list what the server takes."""
+    from dataclasses import MISSING, fields
+    defaults = {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(EncodeSettings)}
+
+    def default(name):
+        d = defaults.get(name)
+        return "" if d is None else ",".join(map(str, d)) if isinstance(d, tuple) else str(d)
+    rows = ["| field | default | meaning |", "|---|---|---|",
+            "| `file` | (required) | the image: " + ", ".join(FORMATS) + " |"]
+    rows += [f"| `{name}` | {default(name)} | {text.replace('|', '/')} |" for name, text in FIELDS.items()]
+    return "\n".join(rows) + "\n"
+
+
+def job_example() -> dict:
+    """What `POST /v1/assets` answers (202) for CURL_EXAMPLE: built by the code that builds
+    real answers (`jobs.job_view`), with the values one run gave."""
+    from snf.serve.jobs import job_view
+    enc = EncodeSettings(steps=300)
+    job = {"id": "5f1c0f7e2b9a4d3c8e6f1a2b3c4d5e6f", "state": "queued", "progress": 0.0, "message": None,
+           "error": None, "asset_id": "photo", "attempts": 0, "created": 1765134000.25, "started": None,
+           "finished": None, "updated": 1765134000.25,
+           "params": {"settings": enc.to_dict(), "threads": 1, "replace": False, "memory_mb": 3072,
+                      "image": "768x512", "estimate_mb": 704}}
+    return job_view(job)
 
 
 class TooLarge(Exception):
@@ -76,7 +112,7 @@ def encode_params(form, settings: Settings) -> dict:
         enc = EncodeSettings.from_form(form)
     except SettingsError as e:
         raise HTTPException(400, str(e)) from None
-    if max(enc.widths) > settings.max_width:
+    if enc.widths is not None and max(enc.widths) > settings.max_width:
         raise HTTPException(400, f"widths above {settings.max_width} are not accepted by this server")
     if enc.steps is not None and enc.steps > settings.max_steps:
         raise HTTPException(400, f"steps must be in 1..{settings.max_steps} on this server, got {enc.steps}")
@@ -85,8 +121,12 @@ def encode_params(form, settings: Settings) -> dict:
     replace = str(form.get("replace") or "").strip().lower()
     if len(replace) > 8:
         raise HTTPException(400, "replace must be true or false")
+    publish = str(form.get("publish_levels") or "").strip().lower()
+    if len(publish) > 8:
+        raise HTTPException(400, "publish_levels must be true or false")
     return {"settings": enc.to_dict(), "threads": settings.encode_threads,
-            "replace": replace in ("1", "true", "yes", "on"), "memory_mb": settings.max_encode_mb}
+            "replace": replace in ("1", "true", "yes", "on"), "memory_mb": settings.max_encode_mb,
+            "publish": publish in ("1", "true", "yes", "on")}
 
 
 def check_image(path: str, max_pixels: int) -> tuple:
@@ -176,3 +216,7 @@ def _save(src, path: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":  # the form table for src/snf/serve/README.md
+    print(form_table(), end="")

@@ -106,7 +106,7 @@ void main() {
 }
 
 /** Up to four grids upsampled to the render's pixels (section 9.4), one per component of a feature map. */
-const FEATURE = `#version 300 es
+export const FEATURE = `#version 300 es
 precision highp float;
 precision highp int;
 precision highp sampler2D;
@@ -436,14 +436,14 @@ function texture(gl) {
   return t;
 }
 
-function bind(gl, unit, tex, loc) {
+export function bind(gl, unit, tex, loc) {
   gl.activeTexture(gl.TEXTURE0 + unit);
   gl.bindTexture(gl.TEXTURE_2D, tex);
   gl.uniform1i(loc, unit);
 }
 
 /** Wait for the GPU without blocking the page (as render-webgl.js does). */
-async function gpuFinished(gl) {
+export async function gpuFinished(gl) {
   const sync = gl.fenceSync(gl.SYNC_GPU_COMMANDS_COMPLETE, 0);
   gl.flush();
   try {

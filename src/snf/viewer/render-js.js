@@ -5,6 +5,7 @@
 
 import { gridAxis } from "./snf-image.js";
 import { gridRows, gridTaps } from "./render-grid-js.js";
+import { renderLatentBands } from "./render-latent-js.js";
 import { Cancelled } from "./cancelled.js";
 
 const SLICE_MS = 12;
@@ -23,6 +24,7 @@ export class JsRenderer {
   async render(net, width, height, opts) {
     const { onRows, onProgress, cancelled } = typeof opts === "function" ? { onRows: opts } : opts || {};
     if (net.family === "grid") return renderGridBands(net, width, height, { onRows, onProgress, cancelled, ...opts });
+    if (net.family === "latent") return renderLatentBands(net, width, height, { onRows, onProgress, cancelled });
     const xs = gridAxis(width), ys = gridAxis(height);
     const values = new Float32Array(width * height * net.dOut);
     const scratch = makeScratch(net);

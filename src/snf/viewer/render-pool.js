@@ -45,8 +45,9 @@ export class WorkerPool {
     const dOut = fmt ? 4 : net.dOut;
     const values = fmt ? new Uint8ClampedArray(width * height * 4) : new Float32Array(width * height * dOut);
     // A grid field (render-grid-js.js) says its multiply-adds per pixel; a SIREN, its width.
-    const cost = Math.max(1, net.family === "grid" ? net.macs / REF_MACS : (net.width / REF_WIDTH) ** 2);
-    const bandRows = Math.max(1, Math.floor(BAND_PIXELS / cost / width));
+    const cost = Math.max(1, net.family === "grid" || net.family === "latent" ? net.macs / REF_MACS : (net.width / REF_WIDTH) ** 2);
+    // (a latent field's bands carry a halo of rows for its conv layers: it asks for bands tall enough)
+    const bandRows = Math.max(net.minBandRows || 1, Math.floor(BAND_PIXELS / cost / width));
     let nextRow = 0, rowsDone = 0, inFlight = 0, finished = false;
     return new Promise((resolve, reject) => {
       const end = (err) => {

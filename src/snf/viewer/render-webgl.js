@@ -10,6 +10,7 @@
 import { gridAxis } from "./snf-image.js";
 import { Cancelled } from "./cancelled.js";
 import { GridWebGL } from "./render-grid-webgl.js";
+import { LatentWebGL } from "./render-latent-webgl.js";
 
 const UNITS_PER_PASS = 16;     // 4 attachments x RGBA
 const ACT_BUDGET = 64 << 20;   // bytes per activation texture
@@ -99,6 +100,7 @@ export class WebGLRenderer {
    */
   async render(net, width, height, opts = {}) {
     if (net.family === "grid") return (this.grid ||= new GridWebGL(this)).render(net, width, height, opts);
+    if (net.family === "latent") return (this.latent ||= new LatentWebGL(this)).render(net, width, height, opts);
     const gl = this.gl;
     const layers = padUnits(net.width) / 4;
     if (layers > this.maxLayers || Math.max(width, height, padUnits(net.width)) > this.maxTex) {

@@ -10,6 +10,7 @@
 
 import { evalRows } from "./render-js.js";
 import { gridRows, gridTaps } from "./render-grid-js.js";
+import { latentRows, latentTaps } from "./render-latent-js.js";
 import { gridAxis, toRGBA } from "./snf-image.js";
 
 let current = { id: null, net: null, rgba: null, axes: new Map() };
@@ -24,14 +25,17 @@ self.onmessage = ({ data }) => {
     self.postMessage({ id, y0, y1, error: "network not loaded" });
     return;
   }
-  const net = current.net, grid = net.family === "grid";
+  const net = current.net, grid = net.family === "grid", latent = net.family === "latent";
   const key = `${width}x${height}`;
   // Per render size: a SIREN's coordinates, or a grid field's bilinear taps.
-  if (!current.axes.has(key)) current.axes.set(key, grid ? gridTaps(net, width, height) : [gridAxis(width), gridAxis(height)]);
+  if (!current.axes.has(key)) {
+    current.axes.set(key, grid ? gridTaps(net, width, height) : latent ? latentTaps(net, width, height) : [gridAxis(width), gridAxis(height)]);
+  }
   const axes = current.axes.get(key);
   try {
     const out = new Float32Array((y1 - y0) * width * net.dOut);
-    let values = grid ? gridRows(net, width, height, y0, y1, out, axes, data.base) : evalRows(net, width, height, y0, y1, out, ...axes);
+    let values = grid ? gridRows(net, width, height, y0, y1, out, axes, data.base)
+      : latent ? latentRows(net, width, height, y0, y1, out, axes) : evalRows(net, width, height, y0, y1, out, ...axes);
     const f = current.rgba;
     if (f) values = toRGBA(values, f.dOut, f.range, f.bitDepth);
     if (current.sums && values !== out) {  // the field values too: a grid field's next level adds to them

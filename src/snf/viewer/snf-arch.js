@@ -8,6 +8,7 @@ import {
   LIMITS, MODE_RULES, GROWS, GROW_AXIS, INITS, FAMILIES, ARCH_DEFAULTS, SIGNAL_DIMS, DEFAULT_COORDS, CODINGS, FEATURES,
 } from "./snf-constants.js";
 import { validateGridHeader } from "./snf-grid.js";
+import { checkLatentHeader, latentChunkLimits } from "./snf-latent.js";
 
 export { LIMITS };
 
@@ -162,6 +163,14 @@ export function validateHeader(h, major = 2) {
     checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
     checkValues(h.values);
     return validateGridHeader(h, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples);
+  }
+  if (family === "latent") { // the latent family (format_spec.md section 11): its own arch, no quant
+    if (major < 2) throw new HeaderError('header: field family "latent" needs format version 2');
+    const latent = checkLatentHeader(h, LIMITS);
+    checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
+    checkValues(h.values);
+    latentChunkLimits(latent, h.size, LIMITS.chunkBytes);
+    return latent;
   }
   const arch = checkArch(h.arch);
   if (!has(SIGNAL_DIMS, h.signal)) throw new HeaderError(`header: unknown signal kind ${h.signal}`);

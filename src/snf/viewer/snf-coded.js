@@ -3,12 +3,9 @@
 
 import { blocks, nCodes } from "./snf-arch.js";
 import { decodeSegments, EntropyError } from "./snf-rans.js";
+import { STEPS } from "./snf-steps.js";
 
-const FRAC_BITS = [0x3f800000, 0x3f8b95c2, 0x3f9837f0, 0x3fa5fed7, 0x3fb504f3, 0x3fc5672a, 0x3fd744fd, 0x3feac0c7];
-const FRAC = new Float32Array(new Uint32Array(FRAC_BITS).buffer);
-
-/** STEP[e] = FRAC[e mod 8] * 2^(floor(e/8) - 24): a power-of-two scaling, exact in float32. */
-export const STEPS = new Float32Array(256).map((_, e) => FRAC[e & 7] * 2 ** ((e >> 3) - 24));
+export { STEPS };
 
 /** Integers of level k's blocks (for conformance tests) and their step codes. */
 export function decodeCodedInts(arch, level, body) {

@@ -7,7 +7,7 @@ export const GRID_LIMITS = {
 };
 
 import { decodeSegments, N_CTX } from "./snf-rans.js";
-import { STEPS } from "./snf-coded.js";
+import { STEPS } from "./snf-steps.js";
 
 export const GRID_FEATURE = "grid-rans"; // header `requires` entry: entropy-coded grid levels
 export const GRID_CTX = "grid-ctx"; // ... and latent grids coded by context (with grid-rans)

@@ -8,6 +8,7 @@ import { unpack } from "./msgpack.js";
 import { blocks, blockBits, payloadSize, validateHeader } from "./snf-arch.js";
 import { decodeCodedLevel } from "./snf-coded.js";
 import { decodeGridCodedLevel, decodeGridLevel, gridPayloadSize, GRID_FEATURE, GRID_CTX } from "./snf-grid.js";
+import { decodeLatentLevel } from "./snf-latent.js";
 import { LIMITS, SIGNATURE, MAJORS, CHUNK_TYPES } from "./snf-constants.js";
 import { decompress } from "./vendor/fzstd/fzstd.js";
 
@@ -69,6 +70,13 @@ export class Parser {
     this.error = null;     // SnfError: why reading stopped early
     this.offset = 0;       // bytes consumed
     this.q = new ByteQueue();
+    this.meta = null;      // the ancillary `meta` chunk's map (informative: per-level PSNR ...), if one was read
+    // Optional: decodeAsync(level, body, parser) -> a Promise of the level's arrays, or null to decode
+    // here (the viewer decodes latent levels on a worker: latent-decode.js). While one is pending the
+    // parser reads no further chunk; onLevels(levels) is told of the levels it completes afterwards.
+    this.decodeAsync = null;
+    this.onLevels = null;
+    this.pending = null;
   }
 
   get received() { return this.offset + this.q.length; }
@@ -89,6 +97,10 @@ export class Parser {
   /** Mark the end of input: a stream that stopped early gets its reason. Every level
    * complete but no end chunk is no error (a file cut after its last level). */
   finish() {
+    if (this.pending) { // decided once the level being decoded is in
+      this.finishing = true;
+      return;
+    }
     if (this.error || this.complete) return;
     if (!this.header) {
       this.error = new SnfError(this.received ? "truncated .snf file (header incomplete)" : "empty file", null, "truncated");
@@ -110,6 +122,7 @@ export class Parser {
   }
 
   step(done) {
+    if (this.pending) return false;
     const q = this.q;
     if (this.offset === 0) return this.readPrefix();
     if (q.length < CHUNK_HEAD) return false;
@@ -172,6 +185,8 @@ export class Parser {
       const want = this.levels.length + 1;
       if (want > this.arch.levels) throw new SnfError(`level chunk ${level} beyond the ${this.arch.levels} levels in the header`, null, "structure");
       if (level !== want) throw new SnfError(`level chunk ${level} out of order (expected ${want})`, want, "structure");
+      const later = this.decodeAsync && this.decodeAsync(level, body, this);
+      if (later) return this.wait(level, later);
       this.levels.push(this.decodeLevel(level, body));
       this.ends.push(this.offset);
       done.push(level);
@@ -186,10 +201,46 @@ export class Parser {
       throw new SnfError("a second header chunk", this.nextLevel(), "structure");
     } else if (type[0] >= "A" && type[0] <= "Z") {
       throw new SnfError(`unknown critical chunk ${JSON.stringify(type)}: this file needs a newer reader`, this.nextLevel(), "unsupported");
-    } // ancillary chunks (lower-case first letter) are skipped, whatever their level field
+    } else if (type === "meta" && this.meta === null) { // informative (format_spec.md 11.2): kept if it parses
+      try {
+        const m = unpack(body);
+        if (m && typeof m === "object" && !Array.isArray(m)) this.meta = m;
+      } catch { /* ignored, as Python's reader does */ }
+    } // other ancillary chunks (lower-case first letter) are skipped, whatever their level field
+  }
+
+  /** A level decoding elsewhere: read on once it is in (or stop on its error), then tell onLevels. */
+  wait(level, promise) {
+    const end = this.offset;
+    this.pending = Promise.resolve(promise).then((arrays) => {
+      this.pending = null;
+      this.levels.push(arrays);
+      this.ends.push(end);
+      const done = [level];
+      try {
+        while (this.step(done));
+      } catch (e) {
+        this.error = e instanceof SnfError ? e : new SnfError(String(e.message || e));
+      }
+      return done;
+    }, (e) => {
+      this.pending = null;
+      this.error = new SnfError(`level ${level}: ${e.message || e}`, level, "payload");
+      return [];
+    }).then((done) => {
+      if (this.finishing && !this.pending) this.finish();
+      if (this.onLevels) this.onLevels(done);
+    });
   }
 
   decodeLevel(level, body) {
+    if (this.arch.family === "latent") { // latent family (format_spec.md section 11.3): needs the earlier levels
+      try {
+        return decodeLatentLevel(this.arch, level, this.header.size, body, this.levels);
+      } catch (e) {
+        throw new SnfError(`level ${level}: ${e.message}`, level, "payload");
+      }
+    }
     if (this.arch.family === "grid" && (this.header.requires || []).includes(GRID_FEATURE)) {
       try { // entropy-coded grid level, stored without a zstd frame (format_spec.md section 9.3)
         return decodeGridCodedLevel(this.arch, level, this.header.size, body, (this.header.requires || []).includes(GRID_CTX));

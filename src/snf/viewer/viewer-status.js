@@ -13,7 +13,7 @@ export function formatShown(s) {
   const h = s.header;
   if (!h || !s.shown) return "nothing on screen yet";
   const total = levelCount(h);
-  const meta = (h.levels || [])[s.shown.level - 1] || {};
+  const meta = (h.levels || (s.meta && s.meta.levels) || [])[s.shown.level - 1] || {};
   const parts = [`level ${s.shown.level} of ${total}${s.shown.preview ? " (preview)" : ""}`,
                  `${s.shown.w}×${s.shown.h}${s.shown.w !== h.size[0] ? ` of ${h.size[0]}×${h.size[1]}` : ""}`];
   if (typeof meta.psnr === "number") parts.push(`${meta.psnr.toFixed(2)} dB at encode`);

@@ -11,10 +11,13 @@ import { buildNetwork } from "./snf-model.js";
 import { cut, renderers } from "./snf-arch.js";
 import { toRGBA } from "./snf-image.js";
 import { gridNet } from "./render-grid-js.js";
+import { latentNet } from "./render-latent-js.js";
+import { latentDecoder } from "./latent-decode.js";
 import { pickRenderer } from "./renderers.js";
 import { JsRenderer } from "./render-js.js";
 import { Cancelled, WorkerPool } from "./render-pool.js";
 import { formatActivity, formatArriving, formatShown, kB } from "./viewer-status.js";
+import { ShapeView, VideoPlayer } from "./viewer-remote.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -36,7 +39,7 @@ const snf = {
   firstPictureMs: null,  // first anything on the canvas (a preview of level 1)
   previews: [],          // {level, t_ms, w, h}
   levelsShown: [],       // first full showing of each level: {level, t_ms, bytes, source, w, h}
-  levelsReceived: [],    // {level, t_ms, bytes}
+  levelsReceived: [],    // {level, t_ms, bytes, arrived_ms (when its last byte was read; t_ms is when it was decoded)}
   cancelled: [],         // renders given up: {level, phase, progress, t_ms}
   longTasks: [],         // main-thread tasks over 50 ms: {start, duration}
   spans: {},             // longest synchronous run of the viewer's own steps, ms: {feed, draw, png, ...}
@@ -84,9 +87,17 @@ try {
   }).observe({ type: "longtask", buffered: true });
 } catch { /* no Long Tasks API: the list stays empty */ }
 
+/** A parser whose latent levels decode on a worker (latent-decode.js); their news comes later. */
+function newParser() {
+  const p = new Parser();
+  p.decodeAsync = latentDecoder();
+  p.onLevels = (levels) => afterDecode(p, levels);
+  return p;
+}
+
 /** Rendering and display: one job at a time, always towards the wanted picture. */
 const view = {
-  parser: new Parser(),
+  parser: newParser(),
   how: null,           // from pickRenderer: {path, gl, note, webgl, gpu}
   engine: null,        // WebGLRenderer or WorkerPool (or a main-thread JsRenderer if workers are missing)
   nets: new Map(),     // level -> network
@@ -141,7 +152,8 @@ const view = {
     const tiny = w * h <= PREVIEW_PIXELS * 2;
     // A preview of k, or k at another size; for a grid field (whose levels render in a fraction
     // of a second) any full level: it stays on screen until k replaces it, sharper than a preview.
-    const havePicture = sh && (sh.level === k || (this.parser.arch.family === "grid" && !sh.preview));
+    const family = this.parser.arch.family;
+    const havePicture = sh && (sh.level === k || ((family === "grid" || family === "latent") && !sh.preview));
     return { level: k, phase: tiny || havePicture ? "full" : "preview", w, h };
   },
 
@@ -293,9 +305,10 @@ const view = {
     return this.engine.name;
   },
 
-  /** Level k's network for the engines: a SIREN (snf-model.js) or a grid field (render-grid-js.js). */
+  /** Level k's network for the engines: a SIREN (snf-model.js), a grid field (render-grid-js.js) or a latent one (render-latent-js.js). */
   net(k) {
-    const build = this.parser.arch.family === "grid" ? gridNet : buildNetwork;
+    const family = this.parser.arch.family;
+    const build = family === "grid" ? gridNet : family === "latent" ? latentNet : buildNetwork;
     if (!this.nets.has(k)) this.nets.set(k, build(this.parser.arch, this.parser.levels, k));
     return this.nets.get(k);
   },
@@ -367,7 +380,8 @@ const view = {
 
   /** Drop everything decoded (the file changed under a resumed stream). */
   reset() {
-    this.parser = new Parser();
+    if (this.parser.decodeAsync) this.parser.decodeAsync.stop();
+    this.parser = newParser();
     this.nets.clear();
     this.gridSums = null;
     this.full.clear();
@@ -388,70 +402,38 @@ function revealStripes(rgba, arch, k, w, h) {
   return rgba;
 }
 
-/** Videos and shapes: the server's render of level k (a frame strip PNG; a PLY to download). */
+/** Videos and shapes: the server's render of level k, played (viewer-remote.js VideoPlayer: play,
+ * pause, frame slider, the file's frame rate) or drawn as a surface the user turns (ShapeView,
+ * with the level's Chamfer figure). A newer level replaces the one shown, in the same player. */
 function showRemote(k) {
-  if (!k || (view.shown && view.shown.level === k)) return;
+  if (!k || (view.shown && view.shown.level === k) || view.remoteLoading === k) return;
   const base = `${assetUrl}/levels/${k}`;
-  let el;
-  if (view.remote === "video") {
-    el = document.createElement("canvas");
-    el.setAttribute("role", "img");
-    el.setAttribute("aria-label", `level ${k} of the video, playing`);
-    el.style.maxWidth = "100%";
-    playStrip(el, `${base}.png`, k);
-  } else {
-    el = document.createElement("a");
-    el.href = `${base}.ply`;
-    el.download = `${assetId}-level-${k}.ply`;
-    el.textContent = `download the level ${k} mesh (PLY)`;
+  if (!view.player) {
+    view.player = view.remote === "video" ? new VideoPlayer(snf.header, view.parser.arch) : new ShapeView(snf.header);
+    if (view.remote === "video") snf.playing = view.player.state;   // {level, frames, drawn, playing, fps, frame}
+    else snf.shape = view.player.state;                              // {level, faces, yaw, pitch, draws, chamfer}
+    $("stage").querySelector("#remote")?.remove();
+    $("stage").append(view.player.root);
   }
-  el.id = "remote";
-  $("stage").querySelector("#remote")?.remove();
-  $("stage").append(el);
-  view.shown = { level: k, preview: false, w: 0, h: 0, source: "server" };
-  snf.current = k;
-  if (snf.firstPictureMs === null) snf.firstPictureMs = now();
-  if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: snf.bytes, source: "server" });
-  refresh();
-  settle();
-}
-
-let playback = 0;
-
-/** Play level k of a video in the page: the server's frame strip (up to 16 of the level's
- * frames side by side, snf/decode/preview.py) drawn one frame at a time, looping, so that
- * the strip lasts as long as the frames the level covers do at the clip's rate (8 fps when
- * the header gives none). A newer level replaces the one playing. */
-function playStrip(canvas, url, k) {
-  clearInterval(playback);
-  const [w, h, t] = snf.header.size;
-  const arch = view.parser.arch;
-  const covered = arch.grow === "temporal" ? Math.max(1, Math.floor((k * t) / arch.levels)) : t;
-  const img = new Image();
-  img.onload = () => {
-    if (snf.current !== k) return;  // a later level arrived meanwhile
-    const n = Math.max(1, Math.round(img.naturalWidth / w));
-    canvas.width = w;
-    canvas.height = h;
-    const ctx = canvas.getContext("2d");
-    const rate = ((snf.header.fps || 8) * n) / covered;
-    snf.playing = { level: k, frames: n, drawn: 0 };
-    const draw = () => {
-      const i = snf.playing.drawn % n;
-      ctx.clearRect(0, 0, w, h);
-      ctx.drawImage(img, i * w, 0, w, h, 0, 0, w, h);
-      snf.playing.drawn += 1;
-    };
-    draw();
-    playback = setInterval(draw, 1000 / Math.min(60, Math.max(1, rate)));
-  };
-  img.onerror = () => fail(`level ${k}: the server could not render its frames`);
-  img.src = url;
+  view.remoteLoading = k;
+  view.player.show(view.remote === "video" ? `${base}.png` : `${base}.ply`, k).then(() => {
+    view.remoteLoading = null;
+    view.shown = { level: k, preview: false, w: snf.header.size[0], h: snf.header.size[1], source: "server" };
+    snf.current = k;
+    if (snf.firstPictureMs === null) snf.firstPictureMs = now();
+    if (!snf.levelsShown.some((s) => s.level === k)) snf.levelsShown.push({ level: k, t_ms: now(), bytes: snf.bytes, source: "server" });
+    refresh();
+    settle();
+    if (view.target() !== k) showRemote(view.target());   // a later level (or a pick) came meanwhile
+  }).catch((e) => {
+    view.remoteLoading = null;
+    fail(`level ${k}: the server could not render it (${e.message})`);
+  });
 }
 
 /** A preview's size: about PREVIEW_COST multiply-adds (fewer pixels for wider networks), within bounds. */
 function previewSize(w, h, net) {
-  const perPixel = net.family === "grid" ? net.macs
+  const perPixel = net.family === "grid" || net.family === "latent" ? net.macs
     : net.sine.reduce((n, l) => n + l.rows * l.cols, 0) + net.out.rows * net.out.cols;
   const pixels = Math.min(PREVIEW_PIXELS, Math.max(PREVIEW_MIN_PIXELS, PREVIEW_COST / perPixel));
   const f = Math.max(1, Math.sqrt((w * h) / pixels));
@@ -514,7 +496,7 @@ function fail(message, { retry = false, stops = false } = {}) {
 
 /** `done` once the stream is over and the display has caught up (or reading stopped). */
 function settle() {
-  const caughtUp = !view.running && (view.stopped || !view.have() ||
+  const caughtUp = !view.running && !view.parser.pending && (view.stopped || !view.have() ||
     (view.remote ? view.shown && view.shown.level === view.target() : view.engine && !view.next()));
   if (snf.streamEnded && caughtUp) snf.done = true;
   refresh();
@@ -523,7 +505,7 @@ function settle() {
 function statusData() {
   const p = view.parser;
   return {
-    bytes: snf.bytes, total: snf.total, elapsedMs: snf.streamEndMs ?? now(), header: p.header, shown: view.shown,
+    bytes: snf.bytes, total: snf.total, elapsedMs: snf.streamEndMs ?? now(), header: p.header, meta: p.meta, shown: view.shown,
     received: p.levels.length, ends: p.ends, firstMs: snf.firstPictureMs, state: snf.state, job: snf.job,
   };
 }
@@ -631,6 +613,7 @@ async function stream(from = 0) {
     }
   }
   snf.etag = resp.headers.get("etag") || snf.etag;
+  snf.growing = resp.headers.get("x-snf-growing") === "1";   // an encoder still publishes levels
   const length = Number(resp.headers.get("content-length"));
   if (length > 0) snf.total = (resp.status === 206 ? from : 0) + length;
   snf.state = "streaming";
@@ -657,16 +640,35 @@ async function stream(from = 0) {
   }
 }
 
+const feedTimes = [];  // [bytes read so far, ms] per piece fed: when each latent level's last byte came
+
 /** Feed the parser; false once it has stopped on an error. */
 function feed(bytes) {
   const p = view.parser;
   snf.bytes += bytes.length;
+  feedTimes.push([p.received + bytes.length, now()]);
   const levels = timed("feed", () => p.feed(bytes));
   if (p.header && !snf.header) onHeader(p.header);
-  for (const level of levels) snf.levelsReceived.push({ level, t_ms: now(), bytes: p.received });
+  for (const level of levels) snf.levelsReceived.push({ level, t_ms: now(), bytes: p.received, arrived_ms: now() });
   if (p.error) return false;
   if (levels.length) view.pump();
   return true;
+}
+
+/** Levels the parser completed after a latent level came back from its decode worker: as feed's, and
+ * an error (or the truncation the stream's end found meanwhile) is reported here once the stream is over. */
+function afterDecode(p, levels) {
+  if (p !== view.parser) return;  // a parser given up (the file changed under a resumed stream)
+  for (const level of levels) {
+    const end = p.ends[level - 1], fed = feedTimes.find(([b]) => b >= end);
+    snf.levelsReceived.push({ level, t_ms: now(), bytes: end, arrived_ms: fed ? fed[1] : now() });
+  }
+  if (p.error && snf.streamEnded) {  // else the next feed stops the stream and its end reports it
+    if (/truncated|empty/.test(p.error.message)) snf.state = "incomplete";
+    fail(levelMessage(p.error.message));
+  }
+  if (levels.length) view.pump();
+  settle();
 }
 
 /** After the last byte: a stream that stopped early is truncated, unless `?level=K` asked for a prefix. */
@@ -692,6 +694,7 @@ function onHeader(header) {
     return;
   }
   if (header.signal !== "image") throw new Error(`this asset holds a ${header.signal} signal; the viewer shows images`);
+  if (header.field === "latent" && view.parser.decodeAsync) view.parser.decodeAsync.warm();
   fit();
 }
 
@@ -732,12 +735,39 @@ async function readAll(from) {
     snf.state = "failed";
     fail(e.message);
   }
+  if (snf.state === "streaming" && snf.growing) {
+    followGrowing();   // not the end: later levels are still being encoded
+    return;
+  }
   if (snf.state === "streaming") endOfStream();
   $("retry").hidden = true;
   snf.streamEnded = true;
   snf.streamEndMs = now();
   view.pump();
   settle();
+}
+
+/** A growing file (published level by level by an encoder, e.g. an upload): look at its
+ * manifest every second and read it again once it has changed; the newest level then replaces
+ * the one on screen (each publication rewrites the header, so a Range request cannot resume it). */
+async function followGrowing() {
+  snf.follows = (snf.follows || 0) + 1;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const resp = await fetch(assetUrl, { cache: "no-store" }).catch(() => null);
+    if (resp && resp.status === 404) {   // the encode failed and took its levels back
+      snf.state = "ended";
+      fail(levelMessage("the asset is gone (its encode stopped)"));
+      return;
+    }
+    const m = resp && resp.ok ? await resp.json().catch(() => null) : null;
+    if (m && (m.bytes !== snf.bytes || m.complete)) break;
+  }
+  view.reset();
+  snf.bytes = 0;
+  snf.header = null;
+  snf.state = "streaming";
+  readAll(0);
 }
 
 function retry() {

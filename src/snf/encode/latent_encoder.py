@@ -1,0 +1,174 @@
+"""Image -> .snf bytes in the latent family (format_spec.md section 11): one joint training run.
+
+Recipe (measured in bench/latent/RESULTS.md): every grid, the synthesis and the ARM
+train together with Adam on a cosine-decayed rate; the latents see uniform noise for
+the first part of the run and straight-through rounding after it (the ARM's weights
+then train fake-quantised and its mean rounded, as the coder will use them). The loss
+is the distortion of one served prefix per step (tail-drop: level k's picture, with
+the grids of later levels zero, as a reader fills them) plus lambda times the rate of
+every latent, lambda from `-q`. The levels are coded only at the end (they come from
+one model), so `publish` is never called before the whole file exists.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from snf import __version__
+from snf.decode.latent_render import LatentNetwork
+from snf.encode.latent_model import LatentModel, to_numpy
+from snf.field import latent as L
+from snf.field.latent import LatentArch
+from snf.format import latentcode as lc
+from snf.format.container import build
+from snf.progress import Bar
+from snf.settings import DEFAULT_QUALITY, EncodeSettings
+from snf.signals.image import VALUE_RANGE, psnr
+from snf.decode.render import to_samples
+
+# Per effort: steps (full-picture steps at 768x512 scale with the picture's area), lr, and the
+# wall-clock seconds the steps must fit in on a CPU (a slower machine trains fewer: said on stderr).
+EFFORTS = {"fast": {"steps": 420, "lr": 1e-2, "lr_latent": 0.2, "deadline": 240.0},
+           "slow": {"steps": 3000, "lr": 1e-2, "lr_latent": 0.1, "deadline": 1700.0}}
+NOISE_PHASE = 0.7        # fraction of the steps with noise; straight-through rounding after
+PREFIX_WEIGHTS_LAST = 0.5  # tail-drop: the last level's share of the steps, the rest split evenly
+MIN_LR_FRACTION = 0.02
+
+
+def lambda_of_quality(q: int) -> float:
+    """Rate weight (MSE on a 0..1 scale + lambda * bits per pixel) of `-q` 0..100: log-linear,
+    0.1 at q 0 to 3.2e-4 at q 100 (measured: 2.8e-4 already spends 2.5 bpp on kodim08 at the
+    fast effort, where the model is far from converged)."""
+    return 10.0 ** (-1.0 - 0.025 * float(q))
+
+
+def default_arch(size: tuple, channels: int) -> LatentArch:
+    """Grids 1/1 .. 1/2^F with F = min(6, floor(log2(short side)) - 2): level 1 the factors
+    F..3 (or F alone on small pictures), then one level per finer grid."""
+    w, h = size
+    top = max(0, min(6, int(math.floor(math.log2(max(1, min(w, h))))) - 2))
+    first = tuple(range(top, 2, -1)) or (top,)
+    rest = tuple((f,) for f in range(min(first) - 1, -1, -1))
+    return LatentArch((first,) + rest, d_out=channels)
+
+
+def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
+                    progress=None, publish=None, device: str | None = None, details: dict | None = None) -> dict:
+    """Encode a uint8 image (H, W, C) in the latent family -> `encoder.Encoded` (bytes, header,
+    levels, arch, timing, bits_per_param). `progress` gets dicts (level, levels, step, psnr,
+    fraction, text). `details`, if given, is filled with figures for benches (seconds, the
+    rate estimate against the coded bytes, weight bytes, device, whether a deadline cut the steps)."""
+    s = settings or EncodeSettings(field="latent")
+    t0 = time.monotonic()
+    h, w, c = img.shape
+    size = (w, h)
+    arch = default_arch(size, c)
+    effort = EFFORTS[s.effort]
+    quality = DEFAULT_QUALITY if s.quality is None else s.quality
+    lam = lambda_of_quality(quality)
+    if device is None:  # as every encode: CUDA where present
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(s.seed)
+    steps = s.steps or effort["steps"]
+    deadline = None if (s.steps or not str(device).startswith("cpu")) else effort["deadline"]
+    if s.time_budget:
+        steps, deadline = 10 ** 7, float(s.time_budget)
+    lr0 = s.lr or effort["lr"]
+    bar = Bar(quiet=quiet)
+
+    model = LatentModel(arch, size, seed=s.seed).to(device)
+    model.parents = [None if p is None else tuple(x.to(device) for x in p) for p in model.parents]
+    target = torch.from_numpy(np.ascontiguousarray(img, np.float32)).to(device).permute(2, 0, 1)[None] \
+        / 127.5 - 1.0
+    # the latents need to move by units, the weights by hundredths: two rates (scaled together)
+    lat_scale = effort["lr_latent"] / effort["lr"]
+    opt = torch.optim.Adam([{"params": list(model.latents), "scale": lat_scale},
+                            {"params": list(model.syn) + list(model.arm), "scale": 1.0}], lr=lr0)
+    gen = torch.Generator(device=device).manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    K = arch.levels
+    probs = np.full(K, (1 - PREFIX_WEIGHTS_LAST) / max(1, K - 1)) if K > 1 else np.ones(1)
+    probs[-1] = PREFIX_WEIGHTS_LAST if K > 1 else 1.0
+    pixels = w * h
+    t_train = time.monotonic()
+    step, total, cut = 0, steps, False
+    last = {}
+    while step < total:
+        frac = step / total
+        if frac >= NOISE_PHASE and not model.arm_fq:
+            model.arm_fq = model.mu_round = True
+        for g in opt.param_groups:
+            g["lr"] = g["scale"] * lr0 * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * frac)))
+        q = model.quantised_latents("noise" if frac < NOISE_PHASE else "ste", gen)
+        k = int(rng.choice(K, p=probs)) + 1
+        out = model.synthesis(q, k)
+        d = ((out - target) ** 2).mean() / 4.0  # MSE on a 0..1 scale
+        r = model.rate_bits(q) / pixels
+        loss = d + lam * r
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step == 20 and deadline is not None:  # a machine too slow for the steps trains fewer
+            per = (time.monotonic() - t_train) / step
+            fit = max(40, int(deadline / per))
+            if fit < total:
+                total, cut = fit, True
+                if s.time_budget is None:
+                    import sys
+                    print(f"snf: latent encode: this machine fits {fit} of {steps} steps in "
+                          f"{deadline:.0f} s; training those (the bytes depend on the machine)", file=sys.stderr)
+        if k == K:
+            last = {"psnr": -10 * math.log10(max(float(d.detach()), 1e-12)), "bpp": float(r.detach())}
+        if progress is not None or not quiet:
+            text = f"step {step}/{total}, PSNR {last.get('psnr', 0):.2f} dB, {last.get('bpp', 0):.3f} bpp"
+            bar.update("latent", step, total, text)
+            if progress is not None:
+                progress({"level": K, "levels": K, "step": step, "psnr": last.get("psnr"),
+                          "fraction": 0.95 * step / total, "text": text})
+    train_seconds = time.monotonic() - t_train
+    model = model.to("cpu")
+    with torch.no_grad():  # the float model's rate with rounded latents: what the coder should approach
+        est_bytes = float(model.rate_bits(model.quantised_latents("round"))) / 8
+
+    # ---- quantise and code: what the decoder will see
+    ws, lat = to_numpy(model)
+    wpart, deq = lc.encode_weights(arch, ws)
+    arm = lc.arm_weights(deq, arch)
+    grids = [np.clip(np.rint(y), -L.LATENT_MAX, L.LATENT_MAX).astype(np.int64) for y in lat]
+    payloads, parent = [], None
+    for kk in range(1, K + 1):
+        a, b = arch.grid_range(kk)
+        payloads.append(lc.encode_level(arch, kk, size, grids[a:b], arm, parent, wpart if kk == 1 else b""))
+        parent = grids[b - 1]
+    level_arrays = [deq + [g.astype(np.float32) for g in grids[slice(*arch.grid_range(1))]]] + \
+        [[g.astype(np.float32) for g in grids[slice(*arch.grid_range(kk))]] for kk in range(2, K + 1)]
+    levels = []
+    for kk in range(1, K + 1):
+        values = LatentNetwork(arch, level_arrays, kk).grid(size)
+        levels.append({"psnr": round(psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE)), 2), "steps": step})
+        bar.line(f"level {kk}/{K}: grids 1/{', 1/'.join(str(1 << f) for f in arch.grids[kk - 1])}, "
+                 f"PSNR {levels[-1]['psnr']:.2f} dB")
+    header = {"field": "latent", "signal": "image", "size": [w, h], "channels": c, "arch": arch.to_dict(),
+              "values": {"range": [int(v) for v in VALUE_RANGE]}}
+    meta = {"levels": levels, "encoder": {"name": "snf", "version": __version__, "steps": step,
+                                          "settings": s.with_(field="latent").header_record()}}
+    data = build(header, payloads, meta=meta)
+    timing = {"stage_seconds": [train_seconds], "stage_ends": [step], "stage_steps": [step]}
+    extra = {"train_seconds": train_seconds, "total_seconds": time.monotonic() - t0, "steps": step,
+              "latent_bytes_estimate": round(est_bytes), "latent_bytes": sum(len(x) for x in payloads) - len(wpart),
+              "weight_bytes": len(wpart),
+              "cut_by_deadline": cut, "device": str(device)}
+    if progress is not None:
+        progress({"level": K, "levels": K, "step": step, "psnr": levels[-1]["psnr"], "fraction": 1.0,
+                  "text": "done"})
+    latents = [sum(r * c for r, c in arch.grid_shapes(size)[slice(*arch.grid_range(kk))]) for kk in range(1, K + 1)]
+    params = [n + (sum(t.size for t in arch.weight_tensors()) if kk == 1 else 0) for kk, n in enumerate(latents, 1)]
+    bpp = [{"all": round(len(x) * 8 / n, 3)} for x, n in zip(payloads, params)]
+    if details is not None:
+        details.update(extra)
+    return {"bytes": data, "header": header, "levels": levels, "arch": arch, "timing": timing,
+            "bits_per_param": bpp}
