@@ -246,3 +246,20 @@ def test_pillow_plugin_and_server_render(tiny, tmp_path):
         im.load()
     data, ext = render_level(read(res["bytes"]), 2)
     assert ext == "png" and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cost_model_counts_the_latent_family():
+    """format_spec.md 5.1: synthesis + convs per pixel, weights + latents of levels 1..k; a
+    server budget below them refuses the render before it starts."""
+    from snf.format import cost
+    from snf.field.latent import LatentArch
+    a = LatentArch(grids=((6, 5, 4, 3), (2,), (1,), (0,)))
+    assert a.macs() == 7 * 16 + 16 * 16 + 16 * 3 + 2 * 9 * 3 * 3
+    weights = sum(t.size for t in a.weight_tensors())
+    assert a.params(1, (768, 512)) == weights + 12 * 8 + 16 * 24 + 32 * 48 + 64 * 96
+    assert a.params(4, (768, 512)) == a.params(3, (768, 512)) + 768 * 512
+    header = {"signal": "image", "size": [768, 512]}
+    c = cost.check(header, a, 4)
+    assert c.macs == a.macs() * 768 * 512 and c.params == a.params(4, (768, 512))
+    with pytest.raises(cost.CostError, match="multiply-adds"):
+        cost.check(header, a, 4, budget=cost.Budget(macs=c.macs - 1))

@@ -191,7 +191,27 @@ class EncodeSettings:
             raise SettingsError("lr must be in (0, 1)")
         if not 0 <= self.seed < 2 ** 63:
             raise SettingsError("seed must be 0..2^63-1")
-        self.arch(d_out=3)  # the architecture's own rules and limits (and kind vs growth)
+        self.check_decodable(self.arch(d_out=3))  # the architecture's rules and limits (and kind vs growth)
+
+    def check_decodable(self, arch: Arch, header: dict | None = None) -> None:
+        """Refuse, before any training, what a decoder would refuse (format_spec.md 5 and 5.1):
+        a level's chunk over 64 MiB, more parameters than the cost model's limit, and, once the
+        input's size is known (`header`: its signal and size), a render above the limit."""
+        from snf.format import coded, cost
+        from snf.format.container import MAX_CHUNK_BYTES
+        for k in range(1, arch.levels + 1):
+            if coded.head_size(arch, k) + arch.level_params(k) > MAX_CHUNK_BYTES:
+                raise SettingsError(f"level {k} ({arch.level_params(k):,} parameters) would exceed the format's "
+                                    f"chunk limit of {MAX_CHUNK_BYTES:,} bytes")
+        params = cost.params_upto(arch, arch.levels)
+        if params > cost.MAX_PARAMS:
+            raise SettingsError(f"{params:,} parameters exceed the format's limit of {cost.MAX_PARAMS:,} "
+                                "(format_spec.md 5.1): no decoder would read the file")
+        if header is not None:
+            try:
+                cost.check(header, arch, arch.levels)
+            except cost.CostError as e:
+                raise SettingsError(f"no decoder would render this file: {e}") from None
 
     # -- derived ---------------------------------------------------------------
     @property

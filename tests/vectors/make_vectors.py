@@ -191,6 +191,17 @@ def good_vectors() -> dict:
     for ch in (1, 3):  # SIREN levels entropy-coded (2.0, section 3.2), as the encoder writes them
         out[f"rans-c{ch}"] = rans_file(ch, 7000 + ch)[0]
     out["grid-latent-5000"] = grid_file(3, 3100, tail=5000)[0]  # grid-rans alone: no 4,095 limit (9.3)
+    # section 2.2: integral floats wherever an int is read; informative values of the wrong type
+    # ignored; nesting of exactly 64 (the bound) reads
+    out["rule-integral-floats-everywhere"] = assemble(dict(
+        h, size=[float(s) for s in SIZE], channels=3.0, values={"range": [0.0, 1.0], "bit_depth": 8.0},
+        quant=dict(quant, bits=float(quant["bits"]), bits_small=float(quant["bits_small"]))), payloads)
+    out["rule-informative-wrong-types"] = assemble(dict(h, levels="not a list", fps="fast",
+                                                        encoder=[{"psnr": float("nan")}, None, 1.5]), payloads)
+    deep = 0
+    for _ in range(C.MAX_HEADER_DEPTH - 1):  # the header map is depth 0; this value's innermost 0 is at 64
+        deep = [deep]
+    out["rule-nesting-64"] = assemble(dict(h, encoder=deep), payloads)
     for ch in CHANNELS:  # the grid family, entropy-coded levels (section 9)
         out[f"grid-c{ch}"] = grid_file(ch, 3000 + ch)[0]
     for ch in CHANNELS:  # ... with latent grids coded by context (grid-ctx, section 9.3)
@@ -213,6 +224,7 @@ def bad_vectors() -> dict:
     good = assemble(h, payloads)
     parsed = C.read(good)
     ends = parsed.ends
+    head_end0 = parsed.header_end
     out = {}
 
     def put(name, data, kind, level=None, have=0, complete=False):
@@ -257,8 +269,30 @@ def bad_vectors() -> dict:
         "header-unknown-signal": dict(h, signal="sound"),
         "header-not-a-map": [1, 2, 3],
     }
+    deep = 0
+    for _ in range(C.MAX_HEADER_DEPTH):  # one deeper than rule-nesting-64
+        deep = [deep]
+    cases.update({  # section 2.2: msgpack types and nesting, the same rule in both readers
+        "header-bin-value": dict(h, encoder={"name": b"bytes"}),
+        "header-non-string-key": dict(h, encoder={1: "one"}),
+        "header-int-beyond-2-53": dict(h, encoder={"seed": 2 ** 53}),
+        "header-nesting-65": dict(h, encoder=deep),
+        "header-transform-not-a-map": dict(h, transform="abc"),
+        "header-sdf-cube-over-limit": dict(h, signal="sdf", size=[1024, 1, 1], channels=1,
+                                           arch=dict(h["arch"], d_in=3, d_out=1)),
+    })
     for name, hh in cases.items():
         put(name, with_header(hh), "header")
+    ext = msgpack.packb(dict(h, encoder={"x": msgpack.ExtType(5, b"ext")}))
+    put("header-ext-value", C.SIGNATURE + bytes([1, 0]) + C.chunk(C.T_HEAD, 0, ext) + good[head_end0:], "header")
+    # section 5.1: the cost model's hard limits, from the header alone (payloads never read)
+    coded_q = {"coding": "rans-laplace"}
+    put("limit-parameters", assemble(dict(h, quant=coded_q, arch=dict(
+        h["arch"], widths=[2048] * 16, layers=16, mode="individual", grow="spatial")), [], major=2), "limit")
+    put("limit-render-multiply-adds", assemble(dict(h, quant=coded_q, size=[4000, 4000], arch=dict(
+        h["arch"], widths=[768], layers=16)), [], major=2), "limit")
+    put("limit-coded-chunk", assemble(dict(h, quant=coded_q, arch=dict(
+        h["arch"], widths=[2100, 4096], layers=16)), [], major=2), "limit")
     unsupported = {
         "requires-unknown-feature": dict(h, requires=["entropy-coding-v9"]),
         "quant-unknown-coding": dict(h, quant=dict(quant, coding="future")),
@@ -339,6 +373,10 @@ def bad_vectors() -> dict:
     put("grid-level1-shorter-than-head", grid_file(3, 4000, levels=[gp[0][:5], gp[1]])[0], "payload", 1, 0)
     put("grid-header-hidden-too-wide", assemble(dict(gh, arch=dict(gh["arch"], hidden=[4, 129])), gp,
                                                 compress=lambda raw: raw, major=2), "header")
+    put("grid-header-layers-1.5", assemble(dict(gh, arch=dict(gh["arch"], layers=1.5)), gp,
+                                           compress=lambda raw: raw, major=2), "header")
+    put("grid-header-hidden-inf", assemble(dict(gh, arch=dict(gh["arch"], hidden=[4, float("inf")])), gp,
+                                           compress=lambda raw: raw, major=2), "header")
     put("grid-header-factor-11", assemble(dict(gh, arch=dict(gh["arch"], grids=[[2, 11], [0]])), gp,
                                           compress=lambda raw: raw, major=2), "header")
     put("grid-cut-inside-level-2", gfile[: gparsed.ends[1] - 3], "truncated", 2, 1)

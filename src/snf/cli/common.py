@@ -4,21 +4,54 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import unicodedata
 
 from snf.field.arch import ArchError
 from snf.format.container import SnfError
 from snf.format.quant import QuantError
 from snf.signals.image import SignalError
 
-USER_ERRORS = (SnfError, SignalError, ArchError, QuantError, ValueError, OSError)
+USER_ERRORS = (SnfError, SignalError, ArchError, QuantError, ValueError, OSError)  # CostError is a ValueError
 
 
 class UsageError(Exception):
     """Bad arguments that argparse cannot see (an unwritable output, say)."""
 
 
+def escape(text: str, keep: str = "\n") -> str:
+    """Text from a file or a server, safe for a terminal: control and format characters
+    (C0, DEL, C1, bidi overrides) become backslash escapes, so an ESC sequence in a header
+    or an HTTP reason phrase is shown, never executed. `keep`: characters left as they are."""
+    out = []
+    for ch in str(text):
+        if ch in keep:
+            out.append(ch)
+            continue
+        o = ord(ch)
+        if o < 0x20 or 0x7f <= o < 0xa0 or unicodedata.category(ch) in ("Cf", "Cs", "Co", "Cn") and o > 0x7f:
+            out.append(f"\\x{o:02x}" if o <= 0xff else f"\\u{o:04x}" if o <= 0xffff else f"\\U{o:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def json_safe(v, depth: int = 0):
+    """A value strict JSON (`allow_nan=False`) can carry: non-finite floats become null, other
+    types are dropped. The informative parts of a header are the file's word."""
+    import math
+    if depth > 64:
+        return None
+    if isinstance(v, dict):
+        return {str(k): json_safe(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x, depth + 1) for x in v]
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    return v if v is None or isinstance(v, (bool, int, str)) else None
+
+
 def fail(prog: str, message: str, code: int = 2) -> int:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    print(f"{prog}: error: {escape(message, keep='')}", file=sys.stderr)
     return code
 
 

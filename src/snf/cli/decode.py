@@ -45,26 +45,23 @@ def body(argv) -> int:
     from snf.format.container import read_path, write_atomic
     from snf.decode.decoder import parse_size, pick_level, render_image
 
-    parsed = read_path(args.input, decode=False)  # the header first: what kind of output to check
-    if parsed.header is None:
-        parsed = read_path(args.input)
-        pick_level(parsed, args.level)  # raises the reason
-    signal = parsed.header["signal"]
+    framed = read_path(args.input, decode=False)  # the framing first: kind of output, level, cost
+    k = pick_level(framed, args.level)              # (raises the reason when there is no header)
+    signal = framed.header["signal"]
     if signal == "video":
-        return _decode_video(args, parse_size(args.size) if args.size else None)
+        return _decode_video(args, framed, k, parse_size(args.size) if args.size else None)
     if signal == "sdf":
-        return _decode_sdf(args)
+        return _decode_sdf(args, framed, k)
     size = parse_size(args.size) if args.size else None
     check_output_path(args.output)
     from snf.decode.image_file import FormatError, format_for, image_bytes, output_depth
-    bits = signal_bits(parsed)
+    bits = signal_bits(framed)
     try:
         fmt = format_for(args.output)
         depth = output_depth(args.output, fmt, bits, args.bit_depth)
     except FormatError as e:
         raise UsageError(str(e)) from None
-    parsed = read_path(args.input)
-    k = pick_level(parsed, args.level)
+    parsed, k = load(args.input, framed, k, args.level, size)
     img = render_image(parsed, k, size, crop=args.crop)
     try:
         data = image_bytes(img, args.output, fmt, bits, depth, reveal_alpha=img.shape[2] > parsed.header["channels"])
@@ -83,6 +80,18 @@ def signal_bits(parsed) -> int:
     return parsed.header["values"].get("bit_depth", 8)
 
 
+def load(path: str, framed, k: int, asked: int | None, size=None) -> tuple:
+    """Check level k's render against the cost model's hard limits (format_spec.md 5.1) from the
+    header alone, then decode levels 1..k only: nothing past k is dequantised or allocated.
+    -> (parsed, level to render): without --level, one below k if level k's payload fails."""
+    from snf.format.container import read_path
+    from snf.format.cost import check
+    from snf.decode.decoder import pick_level
+    check(framed.header, framed.arch, k, size)
+    parsed = read_path(path, upto=k)
+    return parsed, pick_level(parsed, asked)
+
+
 def _report(args, parsed, k: int, what: str) -> None:
     if not args.quiet:
         total = parsed.arch.levels
@@ -90,16 +99,13 @@ def _report(args, parsed, k: int, what: str) -> None:
         print(f"decoded level {k} of {total} to {what}{note}", file=sys.stderr)
 
 
-def _decode_video(args, size) -> int:
+def _decode_video(args, framed, k: int, size) -> int:
     import os
-    from snf.format.container import read_path
-    from snf.decode.decoder import pick_level
     from snf.decode.video import render_frames, write_frames
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise UsageError(f"{args.output}: a video decodes to a folder, and this is a file")
     check_output_path(args.output, directory=True)
-    parsed = read_path(args.input)
-    k = pick_level(parsed, args.level)
+    parsed, k = load(args.input, framed, k, args.level, size)
     frames = render_frames(parsed, k, size)
     bits = signal_bits(parsed)
     depth = args.bit_depth or (16 if bits > 8 else 8)
@@ -110,10 +116,10 @@ def _decode_video(args, size) -> int:
     return 0
 
 
-def _decode_sdf(args) -> int:
+def _decode_sdf(args, framed, k: int) -> int:
     import os
-    from snf.format.container import read_path, write_atomic
-    from snf.decode.decoder import DecodeError, pick_level
+    from snf.format.container import write_atomic
+    from snf.decode.decoder import DecodeError
     ext = os.path.splitext(args.output)[1].lower().lstrip(".")
     if ext not in ("ply", "obj", "stl", "off", "glb"):
         raise UsageError(f"{args.output}: a shape decodes to a mesh file: .ply, .obj, .stl, .off or .glb")
@@ -125,12 +131,11 @@ def _decode_sdf(args) -> int:
             raise DecodeError(f"size for a shape is the grid per side, N; got {args.size!r}") from None
     check_output_path(args.output)
     try:
-        from snf.decode.sdf import extract_mesh, mesh_bytes, sdf_grid
+        from snf.decode.sdf import extract_mesh, mesh_bytes, resolution_for, sdf_grid
         import skimage  # noqa: F401
     except ImportError:
         raise UsageError("decoding shapes needs scikit-image and trimesh: pip install 'snf[sdf]'") from None
-    parsed = read_path(args.input)
-    k = pick_level(parsed, args.level)
+    parsed, k = load(args.input, framed, k, args.level, (resolution_for(framed.header, res),))
     verts, faces = extract_mesh(sdf_grid(parsed, k, res), parsed.header.get("transform"))
     write_atomic(args.output, mesh_bytes(verts, faces, ext), durable=False)
     _report(args, parsed, k, f"{args.output} ({len(verts)} vertices, {len(faces)} faces)")

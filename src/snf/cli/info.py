@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
-from snf.cli.common import run
+from snf.cli.common import escape, json_safe, run
 
 PROG = "snf-info"
 
@@ -23,6 +24,23 @@ def describe(path: str) -> dict:
     return summary(parsed, os.path.getsize(path))
 
 
+STAT_KEYS = ("psnr", "psnr_float", "chamfer", "steps")
+
+
+def level_stats(h: dict, k: int) -> dict:
+    """Level k's informative figures from the header's `levels` (section 2: readers need not
+    read it, so a value of the wrong type, or a non-finite one, is left out, not an error)."""
+    stats = h.get("levels")
+    if not isinstance(stats, list) or len(stats) < k or not isinstance(stats[k - 1], dict):
+        return {}
+    out = {}
+    for key in STAT_KEYS:
+        v = stats[k - 1].get(key)
+        if not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v):
+            out[key] = v
+    return out
+
+
 def summary(parsed, file_bytes: int) -> dict:
     from snf.field.grid import GridArch
     from snf.field.latent import LatentArch
@@ -37,7 +55,7 @@ def summary(parsed, file_bytes: int) -> dict:
     levels, prev = [], parsed.header_end
     reveals = {"spatial": "columns", "temporal": "frames"}.get(arch.grow) if arch.regional else None
     for k in range(1, arch.levels + 1):
-        stats = (h.get("levels") or [{}] * arch.levels)[k - 1] if len(h.get("levels") or []) >= k else {}
+        stats = level_stats(h, k)
         done = k <= parsed.levels_complete
         end = parsed.ends[k - 1] if done else None
         levels.append({
@@ -74,10 +92,9 @@ def grid_summary(parsed, file_bytes: int) -> dict:
     h, arch = parsed.header, parsed.arch
     size = tuple(h["size"])
     pixels = size[0] * size[1]
-    stats_all = h.get("levels") or []
     levels, prev = [], parsed.header_end
     for k in range(1, arch.levels + 1):
-        stats = stats_all[k - 1] if len(stats_all) >= k and isinstance(stats_all[k - 1], dict) else {}
+        stats = level_stats(h, k)
         done = k <= parsed.levels_complete
         end = parsed.ends[k - 1] if done else None
         levels.append({
@@ -197,15 +214,27 @@ def grid_table(info: dict) -> str:
     return "\n".join(rows)
 
 
+def coding_text(q: dict) -> str:
+    """How the levels are coded, in words: 'quality 8, entropy-coded', '8-bit, zstd'. The
+    informative keys (`quality`, `bits`) are shown only where they hold a number."""
+    def num(v):
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    if q.get("coding", "raw") != "raw":
+        if num(q.get("quality")):
+            return f"quality {q['quality']:g}, entropy-coded"
+        if num(q.get("bits")):
+            return f"{q['bits']:g}-bit, entropy-coded"
+        return "entropy-coded"
+    return f"{q.get('bits'):g}-bit, zstd"
+
+
 def table(info: dict) -> str:
     if info.get("field") == "grid":
         return grid_table(info)
     if info.get("field") == "latent":
         return latent_table(info)
     channels = f"{info['channels']} channel" + ("s" if info["channels"] != 1 else "")
-    q = info["quant"]
-    coding = (f"quality {q['quality']}" if "quality" in q else f"{q.get('bits')}-bit") + \
-        (", entropy-coded" if "coding" in q else ", zstd")
+    coding = coding_text(info["quant"])
     size = f"{info['width']}x{info['height']}" + (f"x{info['frames']}" if info["frames"] else "")
     grow = {"spatial": f", grown spatially ({info['regions']} stripes)",
             "temporal": f", grown temporally ({info['regions']} windows)"}.get(info["grow"], "")
@@ -237,7 +266,7 @@ def body(argv) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     info = describe(args.input)
-    print(json.dumps(info, indent=1) if args.json else table(info))
+    print(json.dumps(json_safe(info), indent=1) if args.json else escape(table(info)))
     return 0
 
 

@@ -81,7 +81,7 @@ static const chunk_fn CHUNKS[15] = {NULL, chunk_1, chunk_2, chunk_3, chunk_4, ch
 typedef struct {
     int a, n, K, sine;  /* rows a+1..a+n written (a = -1: the output, rows 0..n-1 of y) */
     int nchunks;
-    int sizes[64];      /* units per chunk */
+    int *sizes;         /* units per chunk (nchunks of them) */
     const float *packed; /* chunk-major, then k, then unit: sequential broadcasts */
 } group_t;
 
@@ -151,16 +151,19 @@ static PyObject *forward(PyObject *self, PyObject *args)
     group_t *g = calloc(ng ? ng : 1, sizeof(group_t));
     float *pool = NULL, *work = NULL;
     Py_buffer *wbs = calloc(ng ? ng : 1, sizeof(Py_buffer));
-    Py_ssize_t nw = 0, total = 0;
+    int *sizes = NULL;
+    Py_ssize_t nw = 0, total = 0, nsizes = 0;
     int maxn = 1;
     if (!g || !wbs) {
         PyErr_NoMemory();
         goto done;
     }
-    if (d_in < 1 || d_out < 1 || rows < 1 + d_in || n_samples < 0 || b0 < 0 || b1 < b0
-        || (b1 > b0 && (b1 - 1) * PB >= n_samples)
-        || xb.len < (Py_ssize_t)sizeof(float) * n_samples * d_in
-        || yb.len < (Py_ssize_t)sizeof(float) * n_samples * d_out) {
+    /* every argument is checked here: the kernel is reachable with any values from Python */
+    if (d_in < 1 || d_out < 1 || d_in > 64 || d_out > 64 || rows < 1 + d_in || rows > (1 << 20)
+        || n_samples < 0 || n_samples > PY_SSIZE_T_MAX / 256 || b0 < 0 || b1 < b0
+        || b1 > n_samples / PB + 1 || (b1 > b0 && (b1 - 1) * PB >= n_samples)
+        || xb.len / (Py_ssize_t)sizeof(float) / d_in < n_samples
+        || yb.len / (Py_ssize_t)sizeof(float) / d_out < n_samples) {
         PyErr_SetString(PyExc_ValueError, "forward: inconsistent shapes");
         goto done;
     }
@@ -170,23 +173,32 @@ static PyObject *forward(PyObject *self, PyObject *args)
             goto done;
         nw++;
         int a = g[i].a, n = g[i].n, K = g[i].K;
-        int top = a < 0 ? d_out : a + 1 + n;
-        if (n < 1 || K < 1 || K > rows || top > (a < 0 ? d_out : rows) || a < -1
-            || wbs[i].len < (Py_ssize_t)sizeof(float) * n * K) {
+        /* rows written: a+1..a+n of h (at most rows), or outputs 0..n-1 of y (at most d_out) */
+        if (a < -1 || n < 1 || K < 1 || K > rows || (a < 0 ? n > d_out : a >= rows || n > rows - 1 - a)
+            || wbs[i].len / (Py_ssize_t)sizeof(float) / K < n) {
             PyErr_SetString(PyExc_ValueError, "forward: inconsistent group");
             goto done;
         }
-        int nc = (n + MAXU - 1) / MAXU;
-        if (nc > 64) {
-            PyErr_SetString(PyExc_ValueError, "forward: group too wide");
-            goto done;
-        }
-        g[i].nchunks = nc;
-        for (int c = 0; c < nc; c++)  /* as even as possible: 41 -> 11 10 10 10 */
-            g[i].sizes[c] = n / nc + (c < n % nc);
+        g[i].nchunks = (n + MAXU - 1) / MAXU;
+        nsizes += g[i].nchunks;
         total += (Py_ssize_t)n * K;
         if (n > maxn)
             maxn = n;
+    }
+    sizes = malloc(sizeof(int) * (size_t)(nsizes ? nsizes : 1));
+    if (!sizes) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    {   /* any width: chunks of at most MAXU units, as even as possible (41 -> 11 10 10 10) */
+        int *at = sizes;
+        for (Py_ssize_t i = 0; i < ng; i++) {
+            int n = g[i].n, nc = g[i].nchunks;
+            g[i].sizes = at;
+            for (int c = 0; c < nc; c++)
+                at[c] = n / nc + (c < n % nc);
+            at += nc;
+        }
     }
     pool = malloc(sizeof(float) * (size_t)(total ? total : 1));
     work = aligned_alloc(64, sizeof(float) * (size_t)(rows + maxn) * PB);
@@ -224,6 +236,7 @@ done:
     for (Py_ssize_t i = 0; i < nw; i++)
         PyBuffer_Release(&wbs[i]);
     free(wbs);
+    free(sizes);
     free(g);
     free(pool);
     free(work);

@@ -61,6 +61,7 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
     if h["signal"] != "image":
         raise DecodeError(f"this file holds a {h['signal']} signal, not an image")
     w_, h_ = size or tuple(h["size"][:2])
+    _check_cost(parsed, level, (w_, h_))
     if isinstance(parsed.arch, (GridArch, LatentArch)):  # the grid and latent families: no regional growth
         if isinstance(parsed.arch, LatentArch):
             from snf.decode.latent_render import LatentNetwork as Net
@@ -85,6 +86,15 @@ def render_image(parsed: Parsed, level: int, size: tuple | None = None, crop: bo
     return np.concatenate([img, alpha], axis=2)
 
 
+def _check_cost(parsed: Parsed, level: int, size: tuple | None) -> None:
+    """The cost model's hard limits for this render (format_spec.md 5.1), as a DecodeError."""
+    from snf.format.cost import CostError, check
+    try:
+        check(parsed.header, parsed.arch, level, size)
+    except CostError as e:
+        raise DecodeError(str(e)) from None
+
+
 def to_pil(img: np.ndarray, bits: int = 8):
     """(H, W, C) samples of `bits` bits -> an 8-bit Pillow image: L, LA, RGB or RGBA by channel
     count (Pillow holds no 16-bit colour; snf.decode.image_file writes 16-bit files)."""
@@ -97,8 +107,13 @@ def to_pil(img: np.ndarray, bits: int = 8):
 
 def decompress(data: bytes, level: int | None = None, size: tuple | None = None, crop: bool = False) -> dict:
     """Decode bytes (a whole file or any prefix): picture, level used, what the file holds."""
-    parsed = read(data)
-    k = pick_level(parsed, level)
+    framed = read(data, decode=False)
+    k = pick_level(framed, level)
+    if framed.header["signal"] != "image":
+        raise DecodeError(f"this file holds a {framed.header['signal']} signal, not an image")
+    _check_cost(framed, k, size)
+    parsed = read(data, upto=k)  # levels 1..k only
+    k = pick_level(parsed, level)  # the framing may hold a level whose payload then fails: one fewer
     img = render_image(parsed, k, size, crop)
     return {
         "image": img,

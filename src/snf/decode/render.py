@@ -157,7 +157,7 @@ class Network:
         out = np.empty((n, self.d_out), np.float32)
         threads = max(1, min(threads or min(4, os.cpu_count() or 1), blocks))
         cuts = [blocks * i // threads for i in range(threads + 1)]
-        rows = 1 + self.width
+        rows = 1 + max(self.width, self.d_in)  # activation rows: the coordinates need d_in of them
 
         def job(i: int) -> None:
             _fast.forward(self.groups, self.d_in, self.d_out, rows, coords, out, n, cuts[i], cuts[i + 1])

@@ -11,17 +11,34 @@ from snf.format.container import Parsed
 from snf.decode.render import render_field
 
 MAX_RESOLUTION = 512
+MIN_RESOLUTION = 8   # marching cubes on fewer points per side finds no useful surface
+
+
+def resolution_for(header: dict, resolution: int | None = None) -> int:
+    """The marching-cubes grid per side: the one asked for, else the header's size[0] raised to
+    MIN_RESOLUTION (a header may store any side; the surface needs a few points)."""
+    from snf.decode.decoder import DecodeError
+    if resolution is not None:
+        r = int(resolution)
+        if not MIN_RESOLUTION <= r <= MAX_RESOLUTION:
+            raise DecodeError(f"resolution must be {MIN_RESOLUTION}..{MAX_RESOLUTION}, got {r}")
+        return r
+    return min(MAX_RESOLUTION, max(MIN_RESOLUTION, int(header["size"][0])))
 
 
 def sdf_grid(parsed: Parsed, level: int, resolution: int | None = None) -> np.ndarray:
-    """Field values of level k on an R^3 grid over [-1, 1]^3, array dims (z, y, x)."""
+    """Field values of level k on an R^3 grid over [-1, 1]^3, array dims (z, y, x). The render's
+    cost (R^3 samples) is checked against the format's hard limits before anything is allocated."""
     from snf.decode.decoder import DecodeError
+    from snf.format.cost import CostError, check
     h = parsed.header
     if h["signal"] != "sdf":
         raise DecodeError(f"this file holds a {h['signal']} signal, not a signed distance field")
-    r = int(resolution or h["size"][0])
-    if not 8 <= r <= MAX_RESOLUTION:
-        raise DecodeError(f"resolution must be 8..{MAX_RESOLUTION}, got {r}")
+    r = resolution_for(h, resolution)
+    try:
+        check(h, parsed.arch, level, (r,))
+    except CostError as e:
+        raise DecodeError(str(e)) from None
     values, _ = render_field(parsed.arch, parsed.levels, level, (r, r, r))
     return values[..., 0]
 
@@ -38,8 +55,8 @@ def extract_mesh(grid: np.ndarray, transform: dict | None = None) -> tuple:
                                        gradient_direction="ascent")  # negative inside
     verts = verts[:, ::-1] - 1.0  # (z, y, x) from 0 -> (x, y, z) in [-1, 1]
     faces = faces[:, ::-1]        # reversing the axes mirrors: keep outward winding
-    if transform:
-        verts = np.asarray(transform["center"]) + transform["scale"] * verts
+    if isinstance(transform, dict):  # validated with the header (format_spec.md section 2)
+        verts = np.asarray(transform["center"], np.float64) + float(transform["scale"]) * verts
     return verts, faces
 
 

@@ -20,6 +20,11 @@ def render_frames(parsed: Parsed, level: int, size: tuple | None = None) -> np.n
     if h["signal"] != "video":
         raise DecodeError(f"this file holds a {h['signal']} signal, not a video")
     w_, h_, t_ = (tuple(size) + (h["size"][2],)) if size else tuple(h["size"])
+    from snf.format.cost import CostError, check
+    try:
+        check(h, parsed.arch, level, (w_, h_, t_))  # as rendered: every frame at this size
+    except CostError as e:
+        raise DecodeError(str(e)) from None
     arch = parsed.arch
     # only the revealed frames are evaluated: render_field skips the rest
     values, stop = render_field(arch, parsed.levels, level, (w_, h_, t_))

@@ -313,6 +313,7 @@ def encode_fit(make_fit: Callable, s: EncodeSettings, channels: int, *, quiet: b
     torch.manual_seed(s.seed)
     arch = s.arch(d_out=channels, pixels=pixels)
     fit = make_fit(arch)
+    s.check_decodable(arch, fit.header)  # before training: what no decoder would render is refused now
     quant = _quant_of(s)
     p = _siren_preset(s, arch, fit.header["signal"], cache_limit, pixels)
     budget = Budget(steps=None, seconds=float(s.time_budget)) if s.time_budget else \

@@ -18,11 +18,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from snf import __version__
-from snf.cli.common import UsageError, run
+from snf.cli.common import UsageError, escape, run
 from snf.format.container import MIME_TYPE, Parser, write_atomic
 from snf.progress import Bar
 
 PROG = "snf-fetch"
+# The largest stream a valid file needs: prefix, header chunk (1 MiB), 16 level chunks (64 MiB each)
+# and the end chunk, plus room for ancillary chunks. Past it a server is sending something else.
+MAX_FETCH_BYTES = (16 + 2) * (64 << 20)
 _ASSET = re.compile(r"(?P<base>.*)/(?:v1/assets|view)/(?P<id>[^/]+)(?:/stream)?/?")
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -108,7 +111,7 @@ class Download:
 
     def _say(self, text: str) -> None:
         with self.lock:
-            self.bar.line(text)
+            self.bar.line(escape(text, keep=""))
 
     def _landed(self, level: int, t: float) -> None:
         self._say(f"level {level}: {os.path.basename(self.writer.files.get(level, f'level-{level}'))} at {t:.3f} s")
@@ -120,17 +123,26 @@ class Download:
         self._say("the asset changed on the server: starting over")
 
     def consume(self, stream) -> None:
+        """Feed the body to the parser and the .part file until the end chunk (bytes after it
+        are neither kept nor read), an error, the level asked for, or the size bound."""
         it = iter(stream)
         try:
             for piece in it:
-                self.part.write(piece)
+                before = self.parser.offset  # stream bytes received before this piece
                 for k in self.parser.feed(piece):
                     if k == 1 and self.first_bytes is None:
                         self.first_bytes = time.monotonic() - self.t0
                     self.writer.submit(self.parser.parsed, k)
                 p = self.parser.parsed
+                if p.complete:  # SEND: keep the file up to it, stop reading
+                    self.part.write(piece[:max(0, self.parser.consumed - before)])
+                    break
+                self.part.write(piece)
                 if p.error or (self.level and p.levels_complete >= self.level):
                     break
+                if self.parser.offset > MAX_FETCH_BYTES:
+                    raise UsageError(f"the server sent more than {MAX_FETCH_BYTES:,} bytes without an end chunk: "
+                                     "no .snf file is that large")
                 self._progress(stream)
         finally:
             it.close()

@@ -2,8 +2,12 @@
 
 A dropped connection (or a 502/503/504) is retried with backoff; once bytes
 have arrived the retry asks for the rest with `Range: bytes=<got>-` and
-`If-Range: <etag>`, so a file replaced meanwhile comes back whole (200) instead
-of being spliced: `on_restart` then tells the caller to start over.
+`If-Range: <validator>` (the strong ETag, else the Last-Modified date), so a file
+replaced or rewritten meanwhile comes back whole (200) instead of being spliced:
+`on_restart` then tells the caller to start over. With neither validator (a growing
+asset's ETag is weak, and If-Range takes no weak one) nothing proves the bytes
+already held are still the asset's: the retry asks for the whole body again.
+Whatever is printed from a response (reason phrase, JSON detail) is escaped.
 """
 from __future__ import annotations
 
@@ -28,8 +32,12 @@ def http_error(r: httpx.Response) -> FetchError:
         detail = body.get("detail") if isinstance(body, dict) else ""
     except Exception:
         pass
+    from snf.cli.common import escape
     reason = r.reason_phrase or ""
-    return FetchError(f"HTTP {r.status_code} {reason}".strip() + (f": {detail}" if isinstance(detail, str) and detail else ""))
+    if not isinstance(detail, str):
+        detail = ""
+    text = f"HTTP {r.status_code} {reason[:200]}".strip() + (f": {detail[:500]}" if detail else "")
+    return FetchError(escape(text, keep=""))
 
 
 class ResumableStream:
@@ -40,16 +48,22 @@ class ResumableStream:
         self.client, self.url = client, url
         self.retries, self.backoff = retries, backoff
         self.on_restart, self.on_retry = on_restart, on_retry
-        self.got, self.total, self.etag = 0, None, None
+        self.got, self.total, self.etag, self.modified = 0, None, None, None
         self.resumes = self.restarts = 0
+
+    def _validator(self) -> str | None:
+        """What If-Range may carry: a strong ETag, else the Last-Modified date, else nothing."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.modified
 
     def _headers(self) -> dict:
         if not self.got:
             return {}
-        h = {"Range": f"bytes={self.got}-"}
-        if self.etag and not self.etag.startswith("W/"):
-            h["If-Range"] = self.etag
-        return h
+        validator = self._validator()
+        if validator is None:  # nothing proves our bytes are still the asset's: ask for it whole
+            return {}
+        return {"Range": f"bytes={self.got}-", "If-Range": validator}
 
     def _accept(self, r: httpx.Response) -> bool:
         """Check a response before its body; False when nothing is left to read."""
@@ -72,6 +86,7 @@ class ResumableStream:
         length = r.headers.get("content-length")
         self.total = int(length) if length and length.isdigit() else None
         self.etag = r.headers.get("etag")
+        self.modified = r.headers.get("last-modified")
         return True
 
     def __iter__(self):

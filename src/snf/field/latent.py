@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 FAMILY = "latent"
-FEATURE = "latent-arm"   # the header `requires` entry of a latent file
 
 # Hard limits, checked before anything is allocated (format_spec.md section 11.6).
 MAX_LEVELS = 8
@@ -155,6 +154,22 @@ class LatentArch:
     def weight_tensors(self) -> list:
         """Level 1's weight tensors in payload order: the ARM's, then the synthesis'."""
         return self.arm_tensors() + self.syn_tensors()
+
+    def macs(self) -> int:
+        """Multiply-adds per pixel of a render (the cost model, format_spec.md 5.1): the
+        per-pixel synthesis and the 3x3 convs; the bilinear taps are not counted, as in the
+        grid family. Every level costs the same: a grid not held is zeros, still read."""
+        fan, n = len(self.factors), 0
+        for h in self.syn:
+            n += fan * h
+            fan = h
+        return n + fan * self.d_out + self.conv * 9 * self.d_out * self.d_out
+
+    def params(self, k: int, size: tuple) -> int:
+        """Numbers stored in levels 1..k (cost model): level 1's weights and every latent of
+        the grids of levels 1..k."""
+        shapes = self.grid_shapes(size)
+        return sum(t.size for t in self.weight_tensors()) + sum(r * c for r, c in shapes[:self.grid_range(k)[1]])
 
     def check_size(self, size: tuple) -> None:
         total = sum(r * c for r, c in self.grid_shapes(size))

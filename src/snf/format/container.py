@@ -18,7 +18,7 @@ import msgpack
 from snf.field.arch import FAMILIES, Arch, ArchError
 from snf.field.grid import FAMILY as GRID, GridArch, GridArchError
 from snf.field.latent import FAMILY as LATENT, LatentArch, LatentArchError
-from snf.format import coded, gridcode, latentcode
+from snf.format import coded, cost, gridcode, latentcode
 from snf.format.quant import MAX_BITS, MIN_BITS, QuantError, decode_level, payload_size
 
 SIGNATURE = b"\x89SNF\r\n\x1a\n"
@@ -39,6 +39,8 @@ MAX_PIXELS = 1 << 28
 MAX_SIDE = 65536
 MAX_FRAMES = 4096
 MAX_SAMPLE_BITS = 16
+MAX_HEADER_DEPTH = 64  # msgpack nesting: the header map is depth 0, its values depth 1, ... (section 2)
+MAX_SAFE_INT = (1 << 53) - 1  # header integers a JavaScript reader holds exactly
 SIGNAL_DIMS = {"image": 2, "signal1d": 1, "video": 3, "sdf": 3}  # axes of `size`, = arch.d_in
 SIGNALS = tuple(SIGNAL_DIMS)
 DEFAULT_COORDS = {"range": [-1.0, 1.0], "grid": "linspace", "order": "xy"}
@@ -164,12 +166,62 @@ def _header_error(message: str) -> SnfError:
     return SnfError(f"header: {message}", kind="header")
 
 
+def check_tree(h) -> None:
+    """The header's msgpack types (format_spec.md section 2): maps with string keys, arrays,
+    strings, integers, floats, booleans and nil, nested at most MAX_HEADER_DEPTH deep; no bin
+    or ext value. Iterative, so a hostile nesting cannot exhaust the stack."""
+    todo = [(h, 0)]
+    while todo:
+        v, depth = todo.pop()
+        if depth > MAX_HEADER_DEPTH:
+            raise _header_error(f"msgpack nesting deeper than {MAX_HEADER_DEPTH}")
+        if isinstance(v, dict):
+            for key, item in v.items():
+                if not isinstance(key, str):
+                    raise _header_error(f"map key {_short(key)} is not a string")
+                todo.append((item, depth + 1))
+        elif isinstance(v, list):
+            todo.extend((item, depth + 1) for item in v)
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_SAFE_INT:
+            raise _header_error(f"integer {_short(v)} beyond 2^53 - 1 (not exact in JavaScript)")
+        elif not (v is None or isinstance(v, (bool, int, float, str))):
+            raise _header_error(f"a header value of msgpack type {type(v).__name__} (only nil, bool, int, float, "
+                                "str, array and map are allowed)")
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def normalized(h: dict) -> dict:
+    """A copy of a valid header whose integer fields are Python ints (the spec lets a writer
+    store an integer as an integral float: `size` [64.0, 48.0] is [64, 48])."""
+    out = dict(h)
+    out["size"] = [int(s) for s in h["size"]]
+    out["channels"] = int(h["channels"])
+    if isinstance(h.get("values"), dict):
+        v = dict(h["values"])
+        if "bit_depth" in v:
+            v["bit_depth"] = int(v["bit_depth"])
+        v["range"] = [float(x) for x in v["range"]]
+        out["values"] = v
+    if isinstance(h.get("quant"), dict):
+        q = dict(h["quant"])
+        for key in ("bits", "bits_small"):
+            if _is_int(q.get(key)):
+                q[key] = int(q[key])
+        out["quant"] = q
+    return out
+
+
 def validate_header(h: dict, major: int = VERSION[0]):
     """Check a header map against format_spec.md section 2 and the hard limits; return
     its architecture (`Arch`, or `GridArch` for the grid family). Every failure is one SnfError (kind 'header', or 'unsupported'
     for a must-understand value this reader does not implement)."""
     if not isinstance(h, dict):
         raise SnfError("header is not a map", kind="header")
+    check_tree(h)
     requires = h.get("requires", [])
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
         raise _header_error("requires must be a list of strings")
@@ -203,8 +255,12 @@ def validate_header(h: dict, major: int = VERSION[0]):
         n *= int(s)
     if n > MAX_PIXELS:
         raise _header_error(f"{n} samples exceed the limit {MAX_PIXELS}")
+    if signal == "sdf" and int(size[0]) ** 3 > MAX_PIXELS:  # an SDF renders size[0]^3 samples (section 4.1)
+        raise _header_error(f"an SDF of side {int(size[0])} renders {int(size[0]) ** 3} samples, above the limit {MAX_PIXELS}")
     if signal == "video" and size[2] > MAX_FRAMES:
         raise _header_error(f"{size[2]} frames exceed the limit {MAX_FRAMES}")
+    if "transform" in h:
+        _check_transform(h["transform"])
     if not _is_int(h.get("channels")) or h.get("channels") != arch.d_out:
         raise _header_error("channels differ from the architecture's outputs")
     _check_coords(h.get("coords", DEFAULT_COORDS))
@@ -216,18 +272,59 @@ def validate_header(h: dict, major: int = VERSION[0]):
             else payload_size(arch, k, q)
         if size > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
+    _check_cost(h, arch)
     return arch
+
+
+def _check_cost(h: dict, arch) -> None:
+    """The cost model's hard limits (section 5.1) for the full render of the last level."""
+    try:
+        cost.check(h, arch, arch.levels)
+    except cost.CostError as e:
+        raise SnfError(f"header: {e}", kind="limit") from None
+
+
+def _check_transform(t) -> None:
+    if not (isinstance(t, dict) and isinstance(t.get("center"), list) and len(t["center"]) == 3
+            and all(_is_number(c) for c in t["center"]) and _is_number(t.get("scale")) and t["scale"] > 0):
+        raise _header_error("transform must be {center: [x, y, z], scale: s} with finite numbers, s > 0")
 
 
 def _validate_grid_header(h: dict) -> GridArch:
     """The grid family's header (format_spec.md section 9): no `quant` (its payload
     coding is fixed), an image of at most the usual size."""
+    a = h.get("arch")
+    if isinstance(a, dict):  # integers as the spec reads them, before GridArch converts them
+        grids, hidden = a.get("grids"), a.get("hidden")
+        if not (isinstance(grids, list) and all(isinstance(g, list) and all(_is_int(f) for f in g) for g in grids)):
+            raise _header_error("grid arch grids must be lists of integers")
+        if not (isinstance(hidden, list) and all(_is_int(x) for x in hidden)):
+            raise _header_error("grid arch hidden must be a list of integers")
+        for key in ("layers", "d_out"):
+            if key in a and not _is_int(a[key]):
+                raise _header_error(f"grid arch {key} must be an integer, got {_short(a[key])}")
     try:
         arch = GridArch.from_dict(h.get("arch"))
     except GridArchError as e:
         raise _header_error(str(e)) from None
+    size = _check_image_family(h, arch, "grid", GridArchError)
+    ctx = grid_ctx(h)
+    if ctx and not grid_coded(h):
+        raise _header_error(f"requires {gridcode.FEATURE_CTX} without {gridcode.FEATURE}")
+    for k in range(1, arch.levels + 1):
+        bound = gridcode.max_coded_size(arch, k, size, ctx) if grid_coded(h) else gridcode.payload_size(arch, k, size)
+        if bound > MAX_CHUNK_BYTES:
+            raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
+    _check_cost(h, arch)
+    return arch
+
+
+def _check_image_family(h: dict, arch, family: str, arch_error: type) -> tuple:
+    """What the grid and latent families check alike (sections 9.2, 11.2): an image of a
+    bounded size, channels = the outputs, the family's own size rule, coords and values.
+    Returns (W, H)."""
     if h.get("signal") != "image":
-        raise _header_error(f"a grid field holds an image, not {h.get('signal')!r}")
+        raise _header_error(f"a {family} field holds an image, not {h.get('signal')!r}")
     size = h.get("size")
     if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
         raise _header_error(f"bad size {size!r}")
@@ -238,18 +335,11 @@ def _validate_grid_header(h: dict) -> GridArch:
         raise _header_error("channels differ from the architecture's outputs")
     try:
         arch.check_size(size)
-    except GridArchError as e:
+    except arch_error as e:
         raise _header_error(str(e)) from None
     _check_coords(h.get("coords", DEFAULT_COORDS))
     _check_values(h.get("values"))
-    ctx = grid_ctx(h)
-    if ctx and not grid_coded(h):
-        raise _header_error(f"requires {gridcode.FEATURE_CTX} without {gridcode.FEATURE}")
-    for k in range(1, arch.levels + 1):
-        bound = gridcode.max_coded_size(arch, k, size, ctx) if grid_coded(h) else gridcode.payload_size(arch, k, size)
-        if bound > MAX_CHUNK_BYTES:
-            raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
-    return arch
+    return size
 
 
 def _validate_latent_header(h: dict) -> LatentArch:
@@ -258,25 +348,11 @@ def _validate_latent_header(h: dict) -> LatentArch:
         arch = LatentArch.from_dict(h.get("arch"))
     except LatentArchError as e:
         raise _header_error(str(e)) from None
-    if h.get("signal") != "image":
-        raise _header_error(f"a latent field holds an image, not {h.get('signal')!r}")
-    size = h.get("size")
-    if not (isinstance(size, list) and len(size) == 2 and all(_is_int(s) and 1 <= s <= MAX_SIDE for s in size)):
-        raise _header_error(f"bad size {size!r}")
-    size = (int(size[0]), int(size[1]))
-    if size[0] * size[1] > MAX_PIXELS:
-        raise _header_error(f"{size[0] * size[1]} samples exceed the limit {MAX_PIXELS}")
-    if not _is_int(h.get("channels")) or h.get("channels") != arch.d_out:
-        raise _header_error("channels differ from the architecture's outputs")
-    try:
-        arch.check_size(size)
-    except LatentArchError as e:
-        raise _header_error(str(e)) from None
-    _check_coords(h.get("coords", DEFAULT_COORDS))
-    _check_values(h.get("values"))
+    size = _check_image_family(h, arch, "latent", LatentArchError)
     for k in range(1, arch.levels + 1):
         if latentcode.max_coded_size(arch, k, size) > MAX_CHUNK_BYTES:
             raise SnfError(f"header: level {k} would exceed the chunk limit", kind="limit")
+    _check_cost(h, arch)
     return arch
 
 
@@ -398,10 +474,11 @@ class Parser:
     error is in `parsed.error` (and raised by `feed` once, when `strict`).
     """
 
-    def __init__(self, strict: bool = False, decode: bool = True):
+    def __init__(self, strict: bool = False, decode: bool = True, upto: int | None = None):
         self.parsed = Parsed()
         self.strict = strict
         self.decode = decode
+        self.upto = upto  # decode levels 1..upto only: later ones are framed and CRC-checked, not decoded (None)
         self._buf = bytearray()
         self._offset = 0   # file offset of _buf[0]
         self._dctx = None  # a zstd decompressor, made at the first zstd-framed level (2.x files have none)
@@ -411,6 +488,11 @@ class Parser:
     def offset(self) -> int:
         """Bytes consumed so far."""
         return self._offset + len(self._buf)
+
+    @property
+    def consumed(self) -> int:
+        """Bytes of the stream the parser acted on (the end chunk included; bytes after it are not)."""
+        return self._offset
 
     def feed(self, data: bytes) -> list:
         p = self.parsed
@@ -425,6 +507,10 @@ class Parser:
             p.error = e
             if self.strict:
                 raise
+        except MemoryError:
+            p.error = SnfError("out of memory while reading", self._next_level(), kind="limit")
+            if self.strict:
+                raise p.error from None
         return done
 
     def _take(self, n: int) -> bytes:
@@ -492,8 +578,14 @@ class Parser:
                 header = msgpack.unpackb(body, raw=False, strict_map_key=False, max_bin_len=MAX_HEADER_BYTES)
             except Exception:
                 raise SnfError("header chunk is not valid msgpack", kind="header") from None
-            p.arch = validate_header(header, self.major)
-            p.header, p.header_end = header, self._offset
+            try:
+                p.arch = validate_header(header, self.major)
+            except SnfError:
+                raise
+            except Exception as e:  # a rule no check above names: still one header error, never a crash
+                raise SnfError(f"header: malformed ({e.__class__.__name__})", kind="header") from None
+            p.header = normalized(header)
+            p.header_end = self._offset
         elif ctype == T_LEVEL:
             want = p.levels_complete + 1
             if want > p.arch.levels:
@@ -501,7 +593,8 @@ class Parser:
                                kind="structure")
             if level != want:
                 raise SnfError(f"level chunk {level} out of order (expected {want})", want, kind="structure")
-            p.levels.append(self._decode_level(level, body) if self.decode else None)
+            wanted = self.decode and (self.upto is None or level <= self.upto)
+            p.levels.append(self._decode_level(level, body) if wanted else None)
             p.ends.append(self._offset)
             done.append(level)
         elif ctype == T_END:
@@ -528,6 +621,14 @@ class Parser:
         # other ancillary chunks (lower-case first letter) are skipped, whatever their level field
 
     def _decode_level(self, level: int, body: bytes) -> list:
+        try:
+            return self._decode_level_checked(level, body)
+        except (SnfError, MemoryError):
+            raise
+        except Exception as e:  # never a crash for bad data: the level is a payload error
+            raise SnfError(f"level {level}: malformed payload ({e.__class__.__name__})", level, kind="payload") from None
+
+    def _decode_level_checked(self, level: int, body: bytes) -> list:
         p = self.parsed
         if isinstance(p.arch, LatentArch):  # latent family (section 11.3): needs the earlier levels
             try:
@@ -591,13 +692,15 @@ class Parser:
         return p
 
 
-def read(data: bytes, decode: bool = True) -> Parsed:
-    """Read a whole file or any prefix of one; never raises for bad data."""
-    parser = Parser(decode=decode)
+def read(data: bytes, decode: bool = True, upto: int | None = None) -> Parsed:
+    """Read a whole file or any prefix of one; never raises for bad data (every problem is
+    `Parsed.error`, an SnfError). `upto`: decode levels 1..upto only (a decode to level k
+    touches no later level's payload)."""
+    parser = Parser(decode=decode, upto=upto)
     parser.feed(data)
     return parser.finish()
 
 
-def read_path(path: str, decode: bool = True) -> Parsed:
+def read_path(path: str, decode: bool = True, upto: int | None = None) -> Parsed:
     with open(path, "rb") as f:
-        return read(f.read(), decode=decode)
+        return read(f.read(), decode=decode, upto=upto)

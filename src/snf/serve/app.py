@@ -24,6 +24,7 @@ from snf.serve.ids import ASSET_ID, JOB_ID, valid_asset_id
 from snf.serve.jobs import JobRunner, recover
 from snf.serve.limits import Slots, out_of_descriptors
 from snf.serve.methods import Methods
+from snf.format.cost import Budget
 from snf.serve.levels import LevelRenderer
 from snf.serve.library import BadAsset, Library
 from snf.serve import pages
@@ -59,7 +60,8 @@ async def lifespan(app: FastAPI):
     prune_job_folders(s, catalog)
     app.state.catalog = catalog
     app.state.library = Library(s.root, catalog)
-    app.state.renderer = LevelRenderer(s.cache_dir, s.max_render_pixels)
+    app.state.renderer = LevelRenderer(s.cache_dir, s.max_render_pixels, budget=Budget(
+        params=s.max_render_params, macs=s.max_render_macs, samples=s.max_render_pixels), memory_mb=s.max_render_mb)
     app.state.runner = JobRunner(s, catalog)
     app.state.paced = Slots(s.max_paced_streams)
     app.state.started = time.time()
@@ -68,6 +70,7 @@ async def lifespan(app: FastAPI):
         yield
     finally:
         await app.state.runner.stop()
+        app.state.renderer.close()
         catalog.close()
 
 

@@ -46,6 +46,11 @@ class Settings:
     max_time_budget: float = _opt(3600.0, "longest time budget of an upload, seconds", type=float, minimum=0)
     max_width: int = _opt(512, "widest level of an uploaded encode")
     max_render_pixels: int = _opt(16_000_000, "largest level render the server makes, samples")
+    # a level render's cost, from the header before decoding (format_spec.md 5.1); the format's hard
+    # limits are 2^26 parameters and 2^42 multiply-adds: these defaults are lower
+    max_render_params: int = _opt(1 << 24, "most parameters a level render decodes (64 MiB of float32)")
+    max_render_macs: int = _opt(1 << 38, "most multiply-adds of one level render (~5 s on 2 cores)")
+    max_render_mb: int = _opt(2048, "memory (MiB) of a render process (plus 1 GiB of mappings)")
     max_attempts: int = _opt(2, "runs of a job before an interruption fails it")
     # ---- bounds under hostile load (figures and reasons: serve/README.md, "Limits")
     max_queue: int = _opt(16, "queued encode jobs before uploads get 429")

@@ -14,6 +14,7 @@ import os
 import threading
 from email.utils import formatdate
 
+from snf.cli.common import json_safe
 from snf.cli.info import summary
 from snf.format.container import MIME_TYPE, Parser, SnfError
 from snf.serve.caching import version_of
@@ -57,8 +58,11 @@ def read_manifest_fd(fd: int, st: os.stat_result, asset_id: str) -> dict:
     parsed = parser.finish()
     if parsed.header is None:
         raise BadAsset(f"{asset_id}: {parsed.error or 'no header'}")
-    info = summary(parsed, st.st_size)
-    return manifest_from(info, asset_id, st, sha.hexdigest(), parsed.header_end)
+    try:
+        info = summary(parsed, st.st_size)
+        return json_safe(manifest_from(info, asset_id, st, sha.hexdigest(), parsed.header_end))
+    except Exception as e:  # noqa: BLE001 - one bad file is one bad entry, never a failed listing
+        raise BadAsset(f"{asset_id}: not a readable .snf file ({e.__class__.__name__})") from None
 
 
 def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, header_end: int) -> dict:
@@ -68,10 +72,11 @@ def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, he
     for lv in info["levels"]:
         end = lv["bytes"]
         levels.append({
-            "level": lv["level"], "width": lv["width"], "params": lv["params"],
-            "level_params": lv["level_params"], "complete": lv["complete"],
+            # a latent file's levels add grids, not widths: those keys are None there
+            "level": lv["level"], "width": lv.get("width"), "params": lv.get("params"),
+            "level_params": lv.get("level_params"), "grids": lv.get("grids"), "complete": lv["complete"],
             "offset": offset if lv["complete"] else None, "end": end,
-            "bytes": lv["chunk_bytes"], "bpp": lv["bpp"], "psnr": lv["psnr"], "steps": lv["steps"],
+            "bytes": lv["chunk_bytes"], "bpp": lv["bpp"], "psnr": lv["psnr"], "steps": lv.get("steps"),
             "png_url": f"{base}/levels/{lv['level']}.png" if lv["complete"] else None,
             "stream_url": f"{base}/stream?level={lv['level']}" if lv["complete"] else None,
         })
@@ -81,8 +86,8 @@ def manifest_from(info: dict, asset_id: str, st: os.stat_result, sha256: str, he
         "channels": info["channels"], "bytes": st.st_size, "etag": etag_of(sha256),
         "modified": http_date(st), "sha256": sha256, "version": version, "mime": MIME_TYPE,
         # the field family first: a grid file has no SIREN mode or quant block (None then)
-        "field": info.get("field", "siren"), "mode": info.get("mode"), "widths": info["widths"],
-        "layers": info["layers"], "quant": info.get("quant"),
+        "field": info.get("field", "siren"), "mode": info.get("mode"), "widths": info.get("widths"),
+        "layers": info.get("layers"), "quant": info.get("quant"),
         "encoder": info["encoder"], "header_bytes": header_end,
         "levels_complete": info["levels_complete"], "complete": info["complete"], "error": info["error"],
         "growing": not info["complete"],  # no end chunk yet: an encoder may still publish levels
@@ -106,6 +111,7 @@ class Library:
         self.root = os.path.realpath(root)
         self.catalog = catalog
         self._memo = {}
+        self._frames = {}   # asset id -> (stat key, streaming.Frames)
         self._lock = threading.Lock()
 
     def path(self, asset_id: str) -> str | None:
@@ -124,6 +130,25 @@ class Library:
             return self.manifest_of(asset_id, fd, os.fstat(fd))
         finally:
             os.close(fd)
+
+    def cached_frames(self, asset_id: str, st: os.stat_result):
+        """The chunk walk of this version of the asset if it is in memory (no I/O), else None."""
+        with self._lock:
+            hit = self._frames.get(asset_id)
+        return hit[1] if hit is not None and hit[0] == stat_key(st) else None
+
+    def frames_of(self, asset_id: str, fd: int, st: os.stat_result):
+        """The chunk walk (streaming.Frames) of this open version of the asset, kept per version:
+        a worker thread walks a file once, the event loop reuses the walk."""
+        hit = self.cached_frames(asset_id, st)
+        if hit is not None:
+            return hit
+        from snf.serve.streaming import walk_frames
+        frames = walk_frames(fd, st.st_size)
+        if stat_key(os.fstat(fd)) == stat_key(st):
+            with self._lock:
+                self._frames[asset_id] = (stat_key(st), frames)
+        return frames
 
     def cached(self, asset_id: str, st: os.stat_result) -> dict | None:
         """The in-memory manifest of this version of the asset, or None (no I/O: safe on the event loop)."""
@@ -169,10 +194,15 @@ class Library:
             except BadAsset as e:
                 out.append({"id": asset_id, "error": str(e)})
                 continue
+            except OSError as e:  # unreadable (permissions, a vanished file): its own entry too
+                out.append({"id": asset_id, "error": f"{asset_id}: {e.strerror or e.__class__.__name__}"})
+                continue
             if m is not None:
                 out.append(brief(m))
         self.catalog.forget_assets_except(set(ids))
         with self._lock:
             for gone in set(self._memo) - set(ids):
                 del self._memo[gone]
+            for gone in set(self._frames) - set(ids):
+                del self._frames[gone]
         return out

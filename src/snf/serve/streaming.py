@@ -13,6 +13,7 @@ still reads the old one). A short body tells the client (Content-Length).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import os
 from dataclasses import dataclass, field
 
@@ -34,19 +35,31 @@ class Frames:
     valid: bool = False                           # the framing parsed up to an end chunk
 
 
+WALK_WINDOW = 1 << 20   # bytes read at once while walking chunk heads
+
+
 def walk_frames(fd: int, size: int) -> Frames:
-    """Read only the chunk heads (a few bytes per chunk) to find the boundaries."""
+    """Read only the chunk heads to find the boundaries. Heads are parsed from windows of
+    WALK_WINDOW bytes, so a file of millions of tiny chunks costs a few reads, not one each
+    (callers run this in a worker thread and keep the result per file version)."""
     frames = Frames()
     if os.pread(fd, len(SIGNATURE), 0) != SIGNATURE:
         return frames
     pos = PREFIX_LEN
     frames.cuts.append(pos)
+    win, win_at = b"", 0
+    unpack = CHUNK_HEAD.unpack_from
     while pos + CHUNK_HEAD.size <= size:
-        length, ctype, level = CHUNK_HEAD.unpack(os.pread(fd, CHUNK_HEAD.size, pos))
+        if pos + CHUNK_HEAD.size > win_at + len(win):
+            win_at, win = pos, os.pread(fd, WALK_WINDOW, pos)
+            if len(win) < CHUNK_HEAD.size:
+                break
+        length, ctype, level = unpack(win, pos - win_at)
         pos += length + CHUNK_OVERHEAD
         if pos > size:
             break
-        frames.cuts.append(pos)
+        if not 97 <= ctype[0] <= 122:  # ancillary chunks need no cut of their own: they ride with the next piece
+            frames.cuts.append(pos)
         if ctype == T_LEVEL:
             frames.level_ends.setdefault(level, pos)
         elif ctype == T_END:
@@ -56,8 +69,8 @@ def walk_frames(fd: int, size: int) -> Frames:
 
 
 def segments(start: int, stop: int, cuts: list, piece: int = PIECE):
-    """Split [start, stop) at chunk boundaries and at most `piece` bytes."""
-    bounds = sorted({c for c in cuts if start < c < stop} | {stop})
+    """Split [start, stop) at chunk boundaries (`cuts`, ascending) and at most `piece` bytes."""
+    bounds = cuts[bisect.bisect_right(cuts, start):bisect.bisect_left(cuts, stop)] + [stop]
     a = start
     for b in bounds:
         while a < b:

@@ -1,8 +1,12 @@
-// A small msgpack decoder: exactly the types an .snf header uses (maps, arrays,
-// str, ints, floats, bool, nil, bin). Written here rather than vendored because
-// it is short and the header is tiny; anything else (ext types) is an error.
+// A small msgpack decoder: exactly the types an .snf header may hold (format_spec.md
+// section 2: maps with string keys, arrays, str, ints, floats, bool, nil, nested at most
+// LIMITS.headerDepth deep). Written here rather than vendored because it is short and the
+// header is tiny; anything else (bin, ext, a non-string key, deeper nesting) is an error,
+// as in the Python reader (container.check_tree).
 
-const MAX_DEPTH = 64;
+import { LIMITS } from "./snf-constants.js";
+
+const MAX_DEPTH = LIMITS.headerDepth;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export class MsgpackError extends Error {}
@@ -46,11 +50,6 @@ class Reader {
     return utf8.decode(this.b.subarray(at, at + n));
   }
 
-  bin(n) {
-    const at = this.need(n);
-    return this.b.slice(at, at + n);
-  }
-
   array(n, depth) {
     const out = [];
     for (let i = 0; i < n; i++) out.push(this.value(depth + 1));
@@ -63,7 +62,8 @@ class Reader {
     const out = Object.create(null);
     for (let i = 0; i < n; i++) {
       const key = this.value(depth + 1);
-      out[String(key)] = this.value(depth + 1);
+      if (typeof key !== "string") throw new MsgpackError("a map key that is not a string");
+      out[key] = this.value(depth + 1);
     }
     return out;
   }
@@ -85,9 +85,6 @@ class Reader {
       case 0xc0: return null;
       case 0xc2: return false;
       case 0xc3: return true;
-      case 0xc4: return this.bin(this.u8());
-      case 0xc5: return this.bin(this.u16());
-      case 0xc6: return this.bin(this.u32());
       case 0xca: return v.getFloat32(this.need(4));
       case 0xcb: return v.getFloat64(this.need(8));
       case 0xcc: return this.u8();

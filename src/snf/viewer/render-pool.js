@@ -14,11 +14,21 @@ const REF_MACS = 3 * REF_WIDTH * REF_WIDTH;  // about that SIREN's multiply-adds
 
 let nextId = 1;
 
+export const MAX_WORKERS = 8;
+
+/** Workers a pool starts for a request of `asked` (null, NaN, 0: the default) on `cores` cores. */
+export function poolSize(asked, cores) {
+  const cap = Math.max(1, Math.min(MAX_WORKERS, Math.floor(cores) || 1));
+  const n = Number.isFinite(asked) && asked >= 1 ? Math.floor(asked) : Math.min(4, cap - 1);
+  return Math.max(1, Math.min(cap, n));
+}
+
 export class WorkerPool {
-  /** `size` workers (default: one per core but one, 1..4: the page keeps a core to stay responsive). Throws where module workers are missing. */
+  /** `size` workers (default: one per core but one, 1..4: the page keeps a core to stay responsive),
+   * never more than the cores or MAX_WORKERS, whatever a page's `?workers=` asks (each worker costs
+   * the visitor a few MB: `?workers=400` once started 400). Throws where module workers are missing. */
   constructor(size = null) {
-    const cores = navigator.hardwareConcurrency || 2;
-    this.size = size || Math.max(1, Math.min(4, cores - 1));
+    this.size = poolSize(size, navigator.hardwareConcurrency || 2);
     this.name = "workers";
     this.workers = Array.from({ length: this.size }, () => new Worker(new URL("./render-worker.js", import.meta.url), { type: "module" }));
     this.last = Promise.resolve();

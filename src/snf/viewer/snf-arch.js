@@ -7,8 +7,8 @@
 import {
   LIMITS, MODE_RULES, GROWS, GROW_AXIS, INITS, FAMILIES, ARCH_DEFAULTS, SIGNAL_DIMS, DEFAULT_COORDS, CODINGS, FEATURES,
 } from "./snf-constants.js";
-import { validateGridHeader } from "./snf-grid.js";
-import { checkLatentHeader, latentChunkLimits } from "./snf-latent.js";
+import { gridTensors, validateGridHeader } from "./snf-grid.js";
+import { checkLatentHeader, latentChunkLimits, latentMacs, latentParams } from "./snf-latent.js";
 
 export { LIMITS };
 
@@ -162,7 +162,9 @@ export function validateHeader(h, major = 2) {
     if (major < 2) throw new HeaderError('header: field family "grid" needs format version 2');
     checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
     checkValues(h.values);
-    return validateGridHeader(h, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples);
+    const grid = validateGridHeader(h, LIMITS.chunkBytes, LIMITS.side, LIMITS.samples);
+    checkCost(h, grid);
+    return grid;
   }
   if (family === "latent") { // the latent family (format_spec.md section 11): its own arch, no quant
     if (major < 2) throw new HeaderError('header: field family "latent" needs format version 2');
@@ -170,6 +172,7 @@ export function validateHeader(h, major = 2) {
     checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
     checkValues(h.values);
     latentChunkLimits(latent, h.size, LIMITS.chunkBytes);
+    checkCost(h, latent);
     return latent;
   }
   const arch = checkArch(h.arch);
@@ -180,7 +183,9 @@ export function validateHeader(h, major = 2) {
   }
   if (size.length !== dims || arch.d_in !== dims) throw new HeaderError(`header: a ${h.signal} has ${dims} axes: size and d_in must match`);
   if (size.reduce((p, s) => p * s, 1) > LIMITS.samples) throw new HeaderError("header: too many samples");
+  if (h.signal === "sdf" && size[0] ** 3 > LIMITS.samples) throw new HeaderError("header: an SDF renders size[0]^3 samples, too many");
   if (h.signal === "video" && size[2] > LIMITS.frames) throw new HeaderError("header: too many frames");
+  if (has(h, "transform")) checkTransform(h.transform);
   if (!isInt(h.channels) || h.channels !== arch.d_out) throw new HeaderError("header: channels differ from the architecture's outputs");
   checkCoords(has(h, "coords") ? h.coords : DEFAULT_COORDS);
   checkValues(h.values);
@@ -190,7 +195,71 @@ export function validateHeader(h, major = 2) {
     const size = coded ? codedSize(arch, k) : payloadSize(arch, k, h.quant);
     if (size > LIMITS.chunkBytes) throw new HeaderError(`header: level ${k} would exceed the chunk limit`, "limit");
   }
+  checkCost(h, arch);
   return arch;
+}
+
+function checkTransform(t) {
+  if (!(isMap(t) && Array.isArray(t.center) && t.center.length === 3 && t.center.every(isNumber)
+        && isNumber(t.scale) && t.scale > 0)) {
+    throw new HeaderError("header: transform must be {center: [x, y, z], scale: s} with finite numbers, s > 0");
+  }
+}
+
+/** Step codes and models of an entropy-coded level (format_spec.md 3.2): per block its codes, 4 bytes of model. */
+export function codedHeadSize(arch, k) {
+  return blocks(arch, k).reduce((n, b) => n + (b.cols && b.nCols >= 9 ? b.nRows : 1) + 4, 0);
+}
+
+/** Parameters stored in level k's chunk. */
+export function levelParams(arch, k) {
+  return blocks(arch, k).reduce((n, b) => n + b.size, 0);
+}
+
+// ---- the cost model (format_spec.md 5.1), as snf/format/cost.py: from the header alone
+
+/** Samples a render at the stored size evaluates (an SDF: size[0]^3). */
+export function renderSamples(h) {
+  return h.signal === "sdf" ? h.size[0] ** 3 : h.size.reduce((p, s) => p * s, 1);
+}
+
+const denseMacs = (arch, w) => w * (arch.d_in + (arch.layers - 1) * w + arch.d_out);
+
+/** Multiply-adds per sample of level k (composite growth: the widest network of 1..k). */
+export function macsPerSample(arch, k) {
+  if (arch.family === "latent") return latentMacs(arch);
+  if (arch.family === "grid") {
+    let total = 0, fan = 0;
+    for (let j = 1; j <= k; j++) {
+      fan += arch.grids[j - 1].length;
+      const hk = arch.hidden[j - 1];
+      total += fan * hk + (arch.layers - 1) * hk * hk + hk * arch.d_out;
+    }
+    return total;
+  }
+  if (arch.composite) return Math.max(...arch.widths.slice(0, k).map((w) => denseMacs(arch, w)));
+  return denseMacs(arch, arch.widths[k - 1]);
+}
+
+/** Numbers stored in levels 1..k (what a decoder of level k holds). */
+export function paramsUpTo(arch, k, size) {
+  let n = 0;
+  for (let j = 1; j <= k; j++) {
+    if (arch.family === "latent") return latentParams(arch, k, size);
+    n += arch.family === "grid" ? gridTensors(arch, j, size).reduce((m, t) => m + t.size, 0) : levelParams(arch, j);
+  }
+  return n;
+}
+
+/** The hard limits of the cost model for the full render of the last level (kind "limit"). */
+export function checkCost(h, arch) {
+  const k = arch.levels;
+  const params = paramsUpTo(arch, k, h.size);
+  if (params > LIMITS.params) throw new HeaderError(`header: level ${k} needs ${params} parameters, above the limit of ${LIMITS.params}`, "limit");
+  const samples = renderSamples(h);
+  if (samples > LIMITS.samples) throw new HeaderError(`header: a render of ${samples} samples is above the limit of ${LIMITS.samples}`, "limit");
+  const macs = macsPerSample(arch, k) * samples;
+  if (macs > LIMITS.renderMacs) throw new HeaderError(`header: a render of level ${k} needs ${macs} multiply-adds, above the limit of ${LIMITS.renderMacs}`, "limit");
 }
 
 function checkCoords(c) {

@@ -63,6 +63,19 @@ export function gridShapes(arch, [w, h]) {
   return arch.factors.map((f) => [Math.ceil(h / 2 ** f), Math.ceil(w / 2 ** f)]);
 }
 
+/** Multiply-adds per pixel of a render (cost model, format_spec.md 5.1): synthesis and convs. */
+export function latentMacs(arch) {
+  let fan = arch.factors.length, n = 0;
+  for (const h of arch.syn) { n += fan * h; fan = h; }
+  return n + fan * arch.d_out + arch.conv * 9 * arch.d_out * arch.d_out;
+}
+
+/** Numbers stored in levels 1..k (cost model): level 1's weights and the latents of levels 1..k. */
+export function latentParams(arch, k, size) {
+  const w = weightTensors(arch).reduce((n, t) => n + t.size, 0);
+  return w + gridShapes(arch, size).slice(0, gridRange(arch, k)[1]).reduce((n, [r, c]) => n + r * c, 0);
+}
+
 /** Global indices [a, b) of level k's grids. */
 export function gridRange(arch, k) {
   let a = 0;
