@@ -35,6 +35,53 @@ def _steps(text: str) -> int:
     return v
 
 
+def _table(text: str) -> int:
+    if text.strip() not in ("1", "2", "3", "4"):
+        raise argparse.ArgumentTypeError(f"expected a table number 1-4, got {text!r}")
+    return int(text)
+
+
+def _resolution(text: str) -> int:
+    v = _steps(text)
+    if not 16 <= v <= 512:
+        raise argparse.ArgumentTypeError("resolution must be 16..512")
+    return v
+
+
+def _frames(text: str) -> tuple:
+    from snf.signals.image import SignalError
+    from snf.signals.video import parse_frames
+    try:
+        return parse_frames(text)
+    except SignalError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _methods(text: str) -> tuple:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in names if x not in ("individual", "slimmable", "progressive")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"methods are individual, slimmable, progressive; got {text!r}")
+    return names
+
+
+def _factor(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a factor, got {text!r}") from None
+    if not 0 < v <= 4:
+        raise argparse.ArgumentTypeError("expected a factor in (0, 4]")
+    return v
+
+
+def _scale(text: str) -> float:
+    v = _factor(text)
+    if v > 1:
+        raise argparse.ArgumentTypeError("--scale downscales: expected a factor in (0, 1]")
+    return v
+
+
 def _images_and_budget(p: argparse.ArgumentParser, budget_help: str, steps_note: str) -> None:
     """--images, and --budget or --steps: how `paper` and `rd` are told what to train on and for how long."""
     p.add_argument("--images", default=".", help="folder of images (default: current folder)")
@@ -51,12 +98,34 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", action="store_true", help="no progress on stderr")
     common.add_argument("--threads", type=int, help="CPU threads for training (default: all cores; 1 on a "
                         "busy shared machine, where threads waiting on each other stall every step)")
-    a = sub.add_parser("paper", parents=[common], help="the seed's Tables 1 (and 3): individual, slimmable, "
-                       "progressive at the seed's widths under one budget")
-    _images_and_budget(a, "seconds per method per image (default scales with pixels: 10 s for 128x96, "
-                       "at most 200 s)", "(slimmable: the same total, one joint stage)")
+    a = sub.add_parser("paper", parents=[common], help="the seed's Tables 1-4: individual, slimmable, "
+                       "progressive at the seed's widths under one budget, on photos, meshes and a video; "
+                       "resumable (finished encodes in --out are kept)")
+    a.add_argument("--table", type=_table, action="append", help="run only this table (1 spectral, 2 SDF, "
+                   "3 spatial, 4 temporal; repeatable; default: every table whose input is given)")
+    a.add_argument("--images", help="folder of photos for Tables 1 and 3 (Table 3 takes the first 8)")
+    a.add_argument("--max-images", type=_steps, help="use only the first N photos (by name)")
+    a.add_argument("--meshes", nargs="+", metavar="MESH", help="Table 2: meshes or oriented point clouds")
+    a.add_argument("--mc-resolution", type=_resolution, default=128,
+                   help="Table 2: marching-cubes grid per side for the meshes and Chamfer (default 128)")
+    a.add_argument("--video", help="Table 4: a video file or a folder of frames")
+    a.add_argument("--frames", type=_frames, help="Table 4: frames START:STOP of the video (from 0; e.g. 0:32)")
+    a.add_argument("--scale", type=_scale, default=1.0, help="downscale each photo (Tables 1, 3) or frame "
+                   "(Table 4) by this factor (Lanczos; e.g. 0.5; stated in the table)")
+    g = a.add_mutually_exclusive_group()
+    g.add_argument("--budget", type=_budget, help="seconds of training per method per input (default scales "
+                   "with samples: 10 s for 128x96, at most 200 s)")
+    g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget "
+                   "(slimmable: one joint stage of that many)")
+    a.add_argument("--methods", type=_methods, help="comma-separated: run only these of individual, slimmable, "
+                   "progressive (default: all the table has)")
+    a.add_argument("--widths-scale", type=_factor, default=1.0, help="scale the seed's widths by this factor "
+                   "(a CPU budget for Tables 2 and 4; stated in the table; default 1)")
+    a.add_argument("--batch", type=_steps, help="Tables 2 and 4: samples per step (overrides the preset)")
     a.add_argument("--preset", default="fast", choices=("fast", "paper"),
-                   help="training recipe; paper on a GPU without --budget runs the seed's steps on one image")
+                   help="training recipe; paper on a GPU (--device cuda) without --budget runs the seed's "
+                   "50,000 steps a level")
+    a.add_argument("--device", help="torch device for training (e.g. cuda; default cpu)")
     r = sub.add_parser("rd", parents=[common], help="rate-distortion against JPEG, WebP, JPEG 2000, JPEG XL "
                        "and the progressive-JPEG prefix; CompressAI JSON, BD-rates, PNG plot")
     _images_and_budget(r, "seconds per snf encode (default scales with pixels: 15 s for 128x96, at most "
@@ -67,7 +136,12 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
                        "reconstructions and spectra, PSNR per step for both growth inits, residuals, "
                        "loss landscape")
-    f.add_argument("image", help="an image file")
+    f.add_argument("image", nargs="?", help="an image file (or --from a paper run)")
+    f.add_argument("--from", dest="from_", metavar="RUN", help="draw the seed's Fig. 4-8 from a `snf-bench paper` "
+                   "run's folder (its --out): spectra and strips per level, SDF meshes, video residuals")
+    f.add_argument("--input", help="with --from: which input of each table to draw (default: the first by name)")
+    f.add_argument("--mesh-resolution", type=_resolution, default=96, help="with --from: marching-cubes grid "
+                   "per side for the mesh renders (default 96)")
     g = f.add_mutually_exclusive_group()
     g.add_argument("--budget", type=_budget, help="seconds per encode (default scales with pixels)")
     g.add_argument("--steps", type=_steps, help="training steps per level instead of a time budget")
@@ -122,11 +196,26 @@ def main(argv=None) -> int:
 def _run(args, argv: list) -> int:
     from snf.signals.image import SignalError
     from snf.settings import SettingsError
-    if args.command == "figures" and not os.path.isfile(args.image):
-        raise BenchError(f"{args.image}: no such file")
+    if args.command == "figures":
+        if (args.image is None) == (args.from_ is None):
+            raise BenchError("figures takes an image file or --from a paper run's folder (one of them)")
+        if args.image is not None and not os.path.isfile(args.image):
+            raise BenchError(f"{args.image}: no such file")
+        if args.from_ is not None and not os.path.isdir(args.from_):
+            raise BenchError(f"--from {args.from_}: not a folder")
     if getattr(args, "images", None) is not None:
         from snf.bench.results import list_images
         list_images(args.images)  # fail before creating the output folder
+    if args.command == "paper":
+        from snf.bench.paper import tables_to_run
+        tables_to_run(args)
+        for p in (args.meshes or []) + ([args.video] if args.video else []):
+            if not os.path.exists(p):
+                raise BenchError(f"{p}: no such file")
+        if args.device and args.device.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                raise BenchError(f"--device {args.device}: no CUDA device here")
     if args.threads is not None:
         if not 1 <= args.threads <= 1024:
             raise BenchError("--threads must be 1..1024")
@@ -143,10 +232,8 @@ def _run(args, argv: list) -> int:
         if args.command == "paper":
             from snf.bench import paper
             res = paper.run(args, out, bar, say)
-            text = "\n".join(paper.table(doc, len(doc["per_image"]),
-                                         [v["budget_s"] for v in doc["per_image"].values()])
-                             for doc in res.values())
-            extra = {"files": [f"paper-{g}.json" for g in res]}
+            text = "\n".join(paper.table(doc) for doc in res.values())
+            extra = {"files": [doc["file"] for doc in res.values()]}
         elif args.command == "rd":
             from snf.bench import rd
             res = rd.run(args, out, bar, say)
@@ -154,7 +241,10 @@ def _run(args, argv: list) -> int:
             extra = {"files": [f"{s}.json" for s in res["files"]], "plots": [os.path.basename(p) for p in res["pngs"]],
                      "budgets_s": res["budgets"]}
         else:
-            from snf.bench import figures
+            if args.from_ is not None:
+                from snf.bench import paper_figures as figures
+            else:
+                from snf.bench import figures
             res = figures.run(args, out, bar, say)
             text = "\n".join(f"- {os.path.basename(p)}: {what}" for p, what in res.items()) + "\n"
             extra = {"files": [os.path.basename(p) for p in res]}

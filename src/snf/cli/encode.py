@@ -46,6 +46,10 @@ def parser() -> argparse.ArgumentParser:
                    help="write OUT after each level as a valid prefix file (replaced atomically), so a "
                         "server streams early levels while later ones train; the last write is the "
                         "whole file, byte for byte what a plain encode writes")
+    p.add_argument("--frames", metavar="START:STOP", help="video input: only frames START..STOP-1 (from 0, "
+                   "e.g. 0:32; either side may be left out)")
+    p.add_argument("--scale", type=float, help="video input: downscale each frame by this factor in (0, 1] "
+                   "(Lanczos) as it is read, e.g. 0.5")
     p.add_argument("--force", action="store_true", help="write an output whose name does not end in .snf "
                    "(an output that is one of the inputs is refused even so)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary (failures still print)")
@@ -104,17 +108,71 @@ def body(argv) -> int:
     if args.scheduler:
         raise UsageError("--scheduler runs batches: give an output folder with -o")
     kind = signal_of_input(args.image[0], settings)
+    cut = video_cut(args, kind)
     check_output_path(args.output)
     from snf.cli.guard import check_output
     check_output(args.output, args.image, args.force)
     from snf.encode.service import encode_file
-    summary = encode_file(args.image[0], args.output, settings, kind=kind, threads=args.threads,
+    source = args.image[0]
+    if cut is not None or not args.quiet:  # loaded here: cut, or sized for the time estimate
+        source = load_input(source, settings, kind, cut)
+        if not args.quiet:
+            say_estimate(source, settings, args)
+    summary = encode_file(source, args.output, settings, kind=kind, threads=args.threads,
                           device=args.device, quiet=args.quiet, publish_levels=args.publish_levels)
     if summary.warning:  # also with --quiet: the file is not what the user wants
         print(f"{PROG}: {summary.warning}", file=sys.stderr)
     if not args.quiet:
         print(summary.line(args.output), file=sys.stderr)
     return 0
+
+
+def video_cut(args, kind: str) -> tuple | None:
+    """(frames, scale) from --frames and --scale, or None; one line when they do not apply."""
+    if args.frames is None and args.scale is None:
+        return None
+    if kind != "video":
+        raise UsageError("--frames and --scale apply to a video input (a video file, or a folder of frames "
+                         "with --grow temporal)")
+    from snf.signals.image import SignalError
+    from snf.signals.video import check_scale, parse_frames
+    try:
+        frames = parse_frames(args.frames) if args.frames is not None else None
+        return frames, check_scale(args.scale if args.scale is not None else 1.0)
+    except SignalError as e:
+        raise UsageError(f"--{'frames' if 'frames' in str(e) else 'scale'}: {e}") from None
+
+
+def load_input(path: str, settings: EncodeSettings, kind: str, cut: tuple | None):
+    """The input as the encode service's Signal (a video cut to its frames and scale)."""
+    from snf.encode.service import Signal, load
+    if kind != "video" or cut is None:
+        return load(path, settings, kind)
+    from snf.signals.video import load_video
+    video, fps = load_video(path, frames=cut[0], scale=cut[1])
+    return Signal("video", (video,), {"fps": fps})
+
+
+def say_estimate(signal, settings: EncodeSettings, args) -> None:
+    """Before a long job (a video, a shape, a large picture), the training time timed here."""
+    samples = signal.samples or len(signal.args[0])  # a shape: its surface samples
+    if signal.kind == "image" and samples < LONG_IMAGE_PIXELS:
+        return
+    from snf.encode.estimate import LONG_JOB_S, describe, estimate_seconds
+    from snf.encode.runtime import prepare
+    prepare(args.threads, args.device)
+    s = settings.for_signal(signal.kind)
+    channels = 1 if signal.kind == "sdf" else signal.args[0].shape[-1]
+    what = ""
+    if signal.kind == "video":
+        t, h, w = signal.args[0].shape[:3]
+        what = f"{t} frames of {w}x{h}, "
+    est = estimate_seconds(s, samples, channels, device=args.device)
+    if est["seconds"] >= LONG_JOB_S:
+        print(f"{PROG}: {what}{samples:,} samples; {describe(est)}", file=sys.stderr)
+
+
+LONG_IMAGE_PIXELS = 4 << 20  # pictures below this finish in the preset's few minutes
 
 
 def batch(args, settings: EncodeSettings) -> int:

@@ -36,14 +36,48 @@ def frame_files(folder: str) -> list:
     return [os.path.join(folder, n) for n in sorted(names, key=natural_key)]
 
 
-def load_video(path: str, max_frames: int | None = None) -> tuple:
-    """A folder of frames or a video file -> (uint8 (T, H, W, C), frames per second or None)."""
+def parse_frames(text: str) -> tuple:
+    """'A:B' -> (A, B), frames A..B-1 counted from 0 (either side may be left out: ':32', '100:')."""
+    a, sep, b = str(text).partition(":")
+    try:
+        start = int(a) if a.strip() else 0
+        stop = int(b) if b.strip() else None
+    except ValueError:
+        raise SignalError(f"frames {text!r}: expected START:STOP, e.g. 0:32") from None
+    if not sep or start < 0 or (stop is not None and stop <= start):
+        raise SignalError(f"frames {text!r}: expected START:STOP with 0 <= START < STOP, e.g. 0:32")
+    return start, stop
+
+
+def check_scale(scale: float) -> float:
+    scale = float(scale)
+    if not 0 < scale <= 1:
+        raise SignalError(f"scale {scale:g}: expected a factor in (0, 1], e.g. 0.5")
+    return scale
+
+
+def load_video(path: str, max_frames: int | None = None, frames: tuple | None = None,
+               scale: float = 1.0) -> tuple:
+    """A folder of frames or a video file -> (uint8 (T, H, W, C), frames per second or None).
+
+    `frames` (start, stop) keeps frames start..stop-1 (stop None: to the end) and `scale`
+    downscales each frame (Pillow's Lanczos, sides rounded, at least 1 pixel) as it is read,
+    so part of a long clip fits a CPU's memory and time: only the kept frames are decoded
+    at full size, one at a time."""
+    start, stop = frames or (0, max_frames)
+    if max_frames is not None:
+        stop = start + max_frames if stop is None else min(stop, start + max_frames)
+    scale = check_scale(scale)
     if os.path.isdir(path):
-        files = frame_files(path)[:max_frames]
-        frames = [load_image(f) for f in files]
+        files = frame_files(path)
+        frames_ = [downscale(load_image(f), scale) for f in files[start:stop]]
+        if not frames_:
+            raise SignalError(f"{path}: no frames in {start}:{'' if stop is None else stop} "
+                              f"(the folder has {len(files)})")
         fps = None
     else:
-        frames, fps = _read_video_file(path, max_frames)
+        frames_, fps = _read_video_file(path, start, stop, scale)
+    frames = frames_
     first = frames[0].shape
     for i, f in enumerate(frames):
         if f.shape != first:
@@ -55,7 +89,19 @@ def load_video(path: str, max_frames: int | None = None) -> tuple:
     return video, fps
 
 
-def _read_video_file(path: str, max_frames: int | None) -> tuple:
+def downscale(frame: np.ndarray, scale: float) -> np.ndarray:
+    """A frame or picture scaled by `scale` (Lanczos, sides rounded, at least 1 pixel)."""
+    if scale == 1:
+        return frame
+    from PIL import Image
+    h, w = frame.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    pil = Image.fromarray(frame[..., 0] if frame.shape[2] == 1 else frame)
+    out = np.asarray(pil.resize(size, Image.LANCZOS), np.uint8)
+    return out[..., None] if out.ndim == 2 else out
+
+
+def _read_video_file(path: str, start: int = 0, stop: int | None = None, scale: float = 1.0) -> tuple:
     if not os.path.exists(path):
         raise SignalError(f"{path}: no such file")
     try:
@@ -67,13 +113,15 @@ def _read_video_file(path: str, max_frames: int | None) -> tuple:
         meta = iio.immeta(path)
         frames = []
         for i, f in enumerate(iio.imiter(path)):
-            if max_frames is not None and i >= max_frames:
+            if stop is not None and i >= stop:
                 break
-            frames.append(np.asarray(f, np.uint8)[..., :3] if f.ndim == 3 else np.asarray(f, np.uint8)[..., None])
+            if i >= start:
+                f = np.asarray(f, np.uint8)[..., :3] if f.ndim == 3 else np.asarray(f, np.uint8)[..., None]
+                frames.append(downscale(f, scale))
     except Exception as e:  # imageio raises many kinds for a file it cannot read
         raise SignalError(f"{path}: not a readable video ({e.__class__.__name__})") from None
     if not frames:
-        raise SignalError(f"{path}: no frames")
+        raise SignalError(f"{path}: no frames" + (f" from frame {start} on" if start else ""))
     fps = meta.get("fps") if isinstance(meta, dict) else None
     return frames, float(fps) if fps else None
 
