@@ -68,7 +68,7 @@ def job_example() -> dict:
            "error": None, "asset_id": "photo", "attempts": 0, "created": 1765134000.25, "started": None,
            "finished": None, "updated": 1765134000.25,
            "params": {"settings": enc.to_dict(), "threads": 1, "replace": False, "memory_mb": 3072,
-                      "image": "768x512", "estimate_mb": 704}}
+                      "image": "768x512", "estimate_mb": 704, "publish": False}}
     return job_view(job)
 
 
