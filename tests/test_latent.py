@@ -263,3 +263,30 @@ def test_cost_model_counts_the_latent_family():
     assert c.macs == a.macs() * 768 * 512 and c.params == a.params(4, (768, 512))
     with pytest.raises(cost.CostError, match="multiply-adds"):
         cost.check(header, a, 4, budget=cost.Budget(macs=c.macs - 1))
+
+
+
+def test_a_hostile_meta_chunk_is_ignored_and_snf_info_stays_strict_json(tmp_path):
+    """The meta chunk is informative (section 11.2): a NaN PSNR, a bin value or nesting past
+    the header's depth rule must neither reach snf-info's JSON nor make the file unreadable."""
+    import subprocess
+    import sys
+    from snf import compress
+    img = np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    body = compress(img, field="latent", steps=3)["bytes"]
+    head = read(body, decode=False)
+    deep = []
+    for _ in range(C.MAX_HEADER_DEPTH + 2):
+        deep = [deep]
+    for meta in ({"levels": [{"psnr": float("nan")}] * head.arch.levels}, {"encoder": b"\x00bin"},
+                 {"levels": deep}):
+        hostile = body[:head.ends[-1]] + C.chunk(C.T_META, 0, msgpack.packb(meta, use_bin_type=True)) \
+            + C.chunk(C.T_END, 0, b"")
+        f = tmp_path / "m.snf"
+        f.write_bytes(hostile)
+        r = subprocess.run([sys.executable, "-c", "from snf.cli.info import main; main()", str(f), "--json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        info = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+        assert info["levels_complete"] == head.arch.levels and info["complete"]
+        assert all(lv["psnr"] is None for lv in info["levels"]) and not isinstance(info["encoder"], str)

@@ -24,7 +24,7 @@ def describe(path: str) -> dict:
     return summary(parsed, os.path.getsize(path))
 
 
-STAT_KEYS = ("psnr", "psnr_float", "chamfer", "steps")
+STAT_KEYS = ("psnr", "psnr_float", "chamfer", "steps", "steps_asked")
 
 
 def level_stats(h: dict, k: int) -> dict:
@@ -155,7 +155,7 @@ def latent_summary(parsed, file_bytes: int) -> dict:
     shapes = arch.grid_shapes(size)
     levels, prev = [], parsed.header_end
     for k in range(1, arch.levels + 1):
-        stats = stats_all[k - 1] if len(stats_all) >= k and isinstance(stats_all[k - 1], dict) else {}
+        stats = level_stats({"levels": stats_all}, k)  # the same type rule as a header's levels
         done = k <= parsed.levels_complete
         end = parsed.ends[k - 1] if done else None
         a, b = arch.grid_range(k)

@@ -615,7 +615,8 @@ class Parser:
         elif ctype == T_META and p.meta is None:  # informative: kept if it parses, else ignored
             try:
                 m = msgpack.unpackb(body, raw=False, strict_map_key=False)
-                p.meta = m if isinstance(m, dict) else None
+                check_tree(m)  # the header's type and depth rule (section 2.2); informative, so a
+                p.meta = m if isinstance(m, dict) else None  # meta chunk that breaks it is ignored
             except Exception:
                 pass
         # other ancillary chunks (lower-case first letter) are skipped, whatever their level field
