@@ -175,6 +175,17 @@ def test_rd_measures_every_field_family_with_the_knobs_it_takes():
         rd.snf_variants("50,150")
 
 
+def test_rd_measures_a_latent_encode_whose_settings_live_in_the_meta_chunk():
+    """The latent family writes its encoder record after the levels (format_spec.md 11.2):
+    rd reads it from there (it once looked only in the header and stopped with a KeyError)."""
+    from snf.bench import rd
+    from snf.progress import Bar
+    img = np.random.default_rng(1).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    got = rd.measure_snf(img, {"field": "latent", "quality": 50}, None, Bar(quiet=True), "latent", False, steps=3)
+    assert got["settings"]["field"] == "latent" and got["steps"] == [3]
+    assert len(got["points"]) >= 2
+
+
 def test_paper_prints_the_seed_shaped_table(tmp_path, capsys):
     images = image_folder(tmp_path, "t", 32, 32)
     out = tmp_path / "out"

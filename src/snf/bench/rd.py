@@ -125,8 +125,10 @@ def measure_snf(img, kw: dict, budget: float | None, bar: Bar, label: str, ms: b
     for k in range(1, L + 1):
         n = len(data) if k == L else parsed.ends[k - 1]
         points.append(_point(img, render_image(parsed, k), n, ms))
-    return {"points": points, "seconds": round(seconds, 1), "settings": res["header"]["encoder"]["settings"],
-            "steps": res["timing"]["stage_steps"]}
+    # the latent family keeps its encoder record in the ancillary meta chunk, not the header
+    encoder = res["header"].get("encoder") or (parsed.meta or {}).get("encoder") or {}
+    return {"points": points, "seconds": round(seconds, 1), "settings": encoder.get("settings"),
+            "steps": res["timing"].get("stage_steps")}
 
 
 def run(args, out: str, bar: Bar, say) -> dict:
