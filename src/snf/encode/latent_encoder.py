@@ -1,6 +1,6 @@
 """Image -> .snf bytes in the latent family (format_spec.md section 11): one joint training run.
 
-Recipe (measured in bench/latent/RESULTS.md): every grid, the synthesis and the ARM
+Recipe (measured in bench/RESULTS.md, "Latent field"): every grid, the synthesis and the ARM
 train together with Adam on a cosine-decayed rate; the latents see uniform noise for
 the first part of the run and straight-through rounding after it (the ARM's weights
 then train fake-quantised and its mean rounded, as the coder will use them). The loss

@@ -1,8 +1,8 @@
-"""Latent field bench (bench/latent/RESULTS.md): per level bytes / PSNR against the
+"""Latent field bench (bench/RESULTS.md, "Latent field"): per level bytes / PSNR against the
 progressive-JPEG prefix and whole WebP at the same bytes, encode time.
 
-    OMP_NUM_THREADS=1 nice -n 10 python bench/latent/latent_bench.py kodim03 kodim08 -q 75 \
-        [--effort fast] [--steps N] [--single] [--out bench/latent/runs.jsonl]
+    OMP_NUM_THREADS=1 nice -n 10 python bench/latent_bench.py kodim03 kodim08 -q 75 \
+        [--effort fast] [--steps N] [--single] [--out latent-runs.jsonl]
 
 Photos are names in /work/shared/data/kodak (or paths). `--single` also trains the same
 field as one level (every grid in level 1) at the same -q: the cost of progressiveness.
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--single", action="store_true")
     ap.add_argument("--only-single", action="store_true", help="the single-level field alone")
-    ap.add_argument("--out", default="bench/latent/runs.jsonl")
+    ap.add_argument("--out", default="latent-runs.jsonl")
     ap.add_argument("--keep", help="folder for the .snf files")
     a = ap.parse_args()
     from snf.encode import latent_encoder as le
