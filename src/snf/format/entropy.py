@@ -200,16 +200,21 @@ def encode_segments(segments) -> bytes:
             continue
         f, c = _gather(np.asarray(ints, dtype=np.int64).ravel(), model)
         syms.append((f.tolist(), c.tolist()))
+    return rans_encode([f for freqs, _ in syms for f in freqs], [c for _, cums in syms for c in cums])
+
+
+def rans_encode(freqs, cums) -> bytes:
+    """The rANS encoder of section 8 on (freq, cum) pairs, given in decode order (it runs them
+    backwards): the one loop behind every entropy-coded stream snf writes."""
     x = RANS_L
     out = bytearray()
     step = (RANS_L >> PROB_BITS) << 8
-    for freqs, cums in reversed(syms):
-        for f, c in zip(reversed(freqs), reversed(cums)):
-            x_max = step * f
-            while x >= x_max:
-                out.append(x & 0xFF)
-                x >>= 8
-            x = ((x // f) << PROB_BITS) + (x % f) + c
+    for f, c in zip(reversed(freqs), reversed(cums)):
+        x_max = step * f
+        while x >= x_max:
+            out.append(x & 0xFF)
+            x >>= 8
+        x = ((x // f) << PROB_BITS) + (x % f) + c
     out.reverse()
     return x.to_bytes(4, "little") + bytes(out)
 

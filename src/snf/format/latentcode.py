@@ -160,24 +160,9 @@ def encode_grids(arch: LatentArch, k: int, size: tuple, grids: list, arm: list, 
         freqs.append(f_all)
         cums.append(c_all)
         parent = q
-    return b"".join(head) + _rans_encode(np.concatenate(freqs) if freqs else np.zeros(0, np.int64),
-                                         np.concatenate(cums) if cums else np.zeros(0, np.int64))
-
-
-def _rans_encode(freqs: np.ndarray, cums: np.ndarray) -> bytes:
-    """The rANS encoder of section 8 on given (freq, cum) pairs (symbols in decode order)."""
-    x = entropy.RANS_L
-    out = bytearray()
-    step = (entropy.RANS_L >> entropy.PROB_BITS) << 8
-    pb = entropy.PROB_BITS
-    for f, c in zip(reversed(freqs.tolist()), reversed(cums.tolist())):
-        x_max = step * f
-        while x >= x_max:
-            out.append(x & 0xFF)
-            x >>= 8
-        x = ((x // f) << pb) + (x % f) + c
-    out.reverse()
-    return x.to_bytes(4, "little") + bytes(out)
+    if not freqs:
+        return b"".join(head) + entropy.rans_encode([], [])
+    return b"".join(head) + entropy.rans_encode(np.concatenate(freqs).tolist(), np.concatenate(cums).tolist())
 
 
 def decode_grids(arch: LatentArch, k: int, size: tuple, data: bytes, arm: list, parent) -> list:
