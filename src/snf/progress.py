@@ -37,6 +37,11 @@ class Bar:
         """A permanent line (a level's summary)."""
         if self.quiet:
             return
+        self.warn(text)
+
+    def warn(self, text: str) -> None:
+        """A permanent line that --quiet does not hide: a warning that the result is not
+        what was asked (as `snf-encode` prints a file larger than its PNG)."""
         if self._open:
             self.stream.write("\r\x1b[2K")
             self._open = False

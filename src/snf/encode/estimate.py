@@ -53,7 +53,23 @@ def estimate_seconds(settings: EncodeSettings, samples: int, channels: int = 3, 
             "how": f"{reps} timed steps a level at each level's width and batch, times its steps"}
 
 
-def _time_steps(width: int, layers: int, d_in: int, d_out: int, batch: int, sdf: bool, device, reps: int) -> float:
+def pace_of(widths: list, layers: int, d_in: int, d_out: int, batch: int, sdf: bool = False, device=None,
+            clock=time.perf_counter):
+    """Seconds of one Adam step on `batch` samples at any width, from this machine now: the
+    narrowest and the widest of `widths` are timed (one step each after a warm-up) and the
+    cost drawn through both as a + b w^2 (the hidden matmuls grow with w^2). What the
+    deadline's up-front check (`train.Trainer`) times before the first step: cheap (four
+    steps), and on a busy machine it is what that machine gives now."""
+    lo, hi = min(widths), max(widths)
+    t_lo = _time_steps(lo, layers, d_in, d_out, batch, sdf, device, 1, clock)
+    t_hi = t_lo if hi == lo else _time_steps(hi, layers, d_in, d_out, batch, sdf, device, 1, clock)
+    b = max(0.0, (t_hi - t_lo) / max(1, hi * hi - lo * lo))
+    a = max(0.0, t_lo - b * lo * lo)
+    return lambda w: a + b * w * w
+
+
+def _time_steps(width: int, layers: int, d_in: int, d_out: int, batch: int, sdf: bool, device, reps: int,
+                clock=time.perf_counter) -> float:
     import torch
     dev = torch.device(device or "cpu")
     g = torch.Generator().manual_seed(0)
@@ -79,12 +95,12 @@ def _time_steps(width: int, layers: int, d_in: int, d_out: int, batch: int, sdf:
     step()  # warm-up
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    t = time.perf_counter()
+    t = clock()
     for _ in range(reps):
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    return (time.perf_counter() - t) / reps
+    return (clock() - t) / reps
 
 
 def describe(est: dict) -> str:

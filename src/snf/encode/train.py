@@ -38,6 +38,12 @@ RECHECK_DIV = 20
 # A stage before the last may run this much over its share (the pace drifts by that much
 # within minutes on a shared machine; the later stages then share what is left).
 EARLY_STAGE_SLACK = 1.25
+# The up-front check (`Trainer._outlook`): quantising and judging a level costs at least about
+# this many training steps of its whole network over every sample (measured on a shared 2-core
+# machine: 1.3x at 768x512 to 26x at 192x128, where fixed costs dominate), so a deadline below
+# the estimate cannot be kept. A low figure: the check must not cry wolf; the measured
+# quantisations after each level (`_say_overrun`) catch the rest.
+QUANT_PASSES = 1.2
 
 
 @dataclass
@@ -51,8 +57,12 @@ class Budget:
     measures itself too slow for that trains fewer steps (`Trainer._loop`), and the cut is
     kept in `Trainer.shortened` (the file records it per level: `steps_asked`). On a
     machine fast enough it never acts, so the steps, and the bytes, stay the preset's.
-    The margin past the deadline is what the reserve underestimates: at most about the
-    last level's quantisation (a few seconds on a 768x512 picture)."""
+    The margin past the deadline is what the reserve underestimates: the last level's
+    quantisation less the longest earlier one, plus up to two steps (a stage stops at
+    the first step past its cap, a QAT phase trains at least one): so at most about the
+    last level's quantisation (under 6 s at 768x512 on a shared 2-core machine). Where
+    even that cannot hold, the trainer says so up front (`Trainer._outlook`) or, once
+    measured, after a level (`Trainer._say_overrun`)."""
     steps: list | None
     seconds: float | None = None
     deadline: float | None = None
@@ -98,6 +108,7 @@ class Trainer:
         self.shortened = []       # (level, steps trained, steps asked) where the deadline cut a stage
         self._said = False        # the deadline's cut was said on stderr (once a stage)
         self.overrun = 0.0        # seconds past the deadline foreseen (and said) once quantising alone overran
+        self.outlook = None       # the deadline's up-front check: {"min", "full", "planned"} (`_outlook`)
 
     @property
     def rows(self) -> int:
@@ -138,6 +149,8 @@ class Trainer:
         stages = self.stages()
         share = [sum(per_level(self.preset.share, arch.levels)[k - 1] for k in s) for s in stages]
         post = 0.0  # the longest quantisation (time after a stage's training) measured so far
+        if self.budget.deadline and self.budget.steps and not self.grid:
+            self._outlook(stages, share, t_start)
         for si, levels in enumerate(stages):
             self._stage = (si, len(stages))
             self._level = levels[-1]
@@ -356,6 +369,53 @@ class Trainer:
         fewer = max(step + 1, step + int((cap - elapsed) / max(pace, 1e-9)))
         return steps if fewer >= steps else self._cut(level, fewer, steps)
 
+    def _outlook(self, stages: list, share: list, t_start: float) -> None:
+        """Before the first step, the deadline checked against this machine now: a plain
+        SIREN's Adam step timed at the narrowest and widest widths (`estimate.pace_of`), each
+        stage's steps and quantisation (`QUANT_PASSES`) estimated from it. If even the
+        fewest steps the guard trains (one a stage, two with QAT) and quantising cannot fit,
+        one warning says so now (also under --quiet: the promise is broken); if only fewer
+        steps fit, one line says how many it plans per stage (progress: --quiet hides it).
+        It only speaks: the steps are still cut by the stages' own measurements."""
+        from snf.encode.estimate import MAX_TIMED_BATCH, pace_of
+        arch, n, deadline = self.arch, self._n, self.budget.deadline
+        widths = list(arch.widths)  # each level's whole network: what quantising renders
+        batches = [min(b or n, n) for b in per_level(self.preset.batch, arch.levels)]
+        timed = max(1, min(max(batches), MAX_TIMED_BATCH))
+        if arch.trains_jointly:  # one step runs every width (estimate.py's rule)
+            trained = [sum(widths)]
+        elif arch.causal:  # a progressive stage trains its new units over cached features
+            trained = [widths[0]] + [max(1, round((w * w - v * v) ** 0.5)) for v, w in zip(widths, widths[1:])]
+        else:
+            trained = widths
+        pace = pace_of(trained + widths, arch.layers, arch.d_in, arch.d_out, timed,
+                       sdf=self.make_objective is not None, device=self.device, clock=lambda: time.monotonic())
+        floor = 2 if self.fake_quant is not None else 1
+        step_s, quant_s, asked = [], [], []
+        for levels in stages:
+            k = levels[-1]
+            step_s.append(pace(trained[min(k, len(trained)) - 1]) * batches[k - 1] / timed)
+            quant_s.append(sum(QUANT_PASSES * pace(widths[j - 1]) * n / timed for j in levels))
+            asked.append(sum(self.budget.steps[j - 1] for j in levels))
+        spent = time.monotonic() - t_start  # the probe counts against the deadline too
+        need_min = spent + sum(floor * t + q for t, q in zip(step_s, quant_s))
+        need_full = spent + sum(a * t + q for a, t, q in zip(asked, step_s, quant_s))
+        left = max(0.0, deadline - spent - sum(quant_s))
+        planned = [max(floor, min(a, int(left * share[i] / sum(share) / max(t, 1e-9))))
+                   for i, (a, t) in enumerate(zip(asked, step_s))]
+        self.outlook = {"min": need_min, "full": need_full, "planned": planned if need_full > deadline else asked}
+        if need_min > deadline:
+            self.overrun = need_min - deadline  # said now: not again after a level
+            self.bar.warn(f"snf: the --deadline of {deadline:g} s cannot be kept on this machine now: even "
+                          f"{'two training steps' if floor == 2 else 'one training step'} a level and quantising "
+                          f"take about {_secs(need_min)} s here (timed before training), so the encode will end "
+                          f"late with its levels barely trained (--deadline 0 trains every step)")
+        elif need_full > deadline:
+            plan = ", ".join(f"{p:,} of {a:,}" for p, a in zip(planned, asked))
+            self.bar.line(f"snf: every step would take about {_secs(need_full)} s here now, past the --deadline of "
+                          f"{deadline:g} s: planning{', level by level,' if len(stages) > 1 else ''} about {plan} steps "
+                          f"(re-measured as it trains; recorded in the file; --deadline 0 trains every step)")
+
     def _say_overrun(self, post: float, stages_left: int, left: float) -> None:
         """Once, as soon as it is known: the levels still to come cannot even be quantised
         within what is left of the deadline, so the encode will end late by about this much
@@ -364,7 +424,7 @@ class Trainer:
         if need <= left:
             return
         self.overrun = need - max(left, 0.0)
-        self.bar.line(f"the --deadline of {self.budget.deadline:g} s cannot be kept on this machine now: quantising "
+        self.bar.warn(f"the --deadline of {self.budget.deadline:g} s cannot be kept on this machine now: quantising "
                       f"a level takes about {post:.0f} s here, so the encode will end about {self.overrun:.0f} s "
                       f"late, with the remaining levels barely trained (--deadline 0 trains every step)")
 
@@ -389,6 +449,10 @@ class Trainer:
         si, n = self._stage
         self.progress({"level": level, "levels": self.arch.levels, "step": step, "psnr": round(psnr, 2),
                        "fraction": (si + frac) / n, "text": text})
+
+
+def _secs(x: float) -> str:
+    return f"{x:.1f}" if x < 10 else f"{x:,.0f}"
 
 
 def _adam(params: list, lr: float) -> torch.optim.Adam:
