@@ -96,3 +96,82 @@ def test_an_overrun_that_quantising_alone_makes_is_foreseen_and_said(monkeypatch
     free = Trainer(Arch((6, 12), layers=3), x, v, PRESETS["fast"], Budget(steps=[20, 20], deadline=60.0), seed=0)
     free.run(quantise)
     assert free.overrun == 0.0 and free.stage_steps == [20, 20]
+
+
+# -- the up-front check (issue 27.3): the promise is kept, or said to be unkeepable before training
+
+def _fake_clock(monkeypatch, tick):
+    """A machine whose every clock reading costs `tick` s (the probe, steps and quantising alike):
+    slow or busy by construction, whatever the real machine does."""
+    now = [0.0]
+
+    def monotonic():
+        now[0] += tick
+        return now[0]
+    monkeypatch.setattr(train_mod.time, "monotonic", monotonic)
+    return now
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_deadline_this_machine_cannot_keep_is_said_before_training(monkeypatch, capsys, tiny_png, tmp_path, quiet):
+    from snf.cli.common import run
+    from snf.cli.encode import PROG, body
+    from snf.cli.info import describe
+    _fake_clock(monkeypatch, 0.2)  # a few readings a step: about half a second a step
+    out = tmp_path / "late.snf"
+    argv = [tiny_png, "-o", str(out), "--widths", "4,8", "--layers", "3", "--steps", "400", "--deadline", "0.5"]
+    assert run(PROG, body, argv + ["--quiet"] * quiet) == 0
+    err = capsys.readouterr().err
+    warn = err.find("snf: the --deadline of 0.5 s cannot be kept on this machine now:")
+    assert warn >= 0 and "--deadline 0 trains every step" in err
+    assert err.count("cannot be kept") == 1  # one line, not again after level 1
+    if not quiet:  # before any of level 1's progress or summary
+        first = err.find("level 1")
+        assert 0 <= warn < first
+    else:
+        assert "level 1" not in err
+    levels = describe(str(out))["levels"]
+    assert all(lv["steps_asked"] == 400 and lv["steps"] < 400 for lv in levels)
+
+
+def test_a_busy_machine_ends_within_the_deadline_plus_the_stated_margin(monkeypatch, tiny_image):
+    # every clock reading 0.01 s (a step a few hundredths: the asked steps would take ~40 s),
+    # and quantising level k takes quant[k] s: the stated margin is the last level's
+    # quantisation less the longest earlier one, plus two steps
+    from snf import compress
+    from snf.encode import encoder as enc
+    now = _fake_clock(monkeypatch, 0.01)
+    quant = {1: 0.5, 2: 1.5}
+    code_level = enc._SirenCoder.code_level
+
+    def slow_code_level(self, k, model, refit):
+        now[0] += quant[k]
+        return code_level(self, k, model, refit)
+    monkeypatch.setattr(enc._SirenCoder, "code_level", slow_code_level)
+    seen = {}
+    run = train_mod.Trainer.run
+
+    def spy(self, on_stage_end):
+        seen["t"] = self
+        seen["start"] = now[0]
+        return run(self, on_stage_end)
+    monkeypatch.setattr(train_mod.Trainer, "run", spy)
+    deadline = 8.0
+    out = compress(tiny_image, widths=(6, 12), layers=3, steps=600, deadline=deadline)
+    t = seen["t"]
+    assert t.outlook["full"] > deadline and t.overrun == 0.0  # too slow for every step, fast enough for fewer
+    assert all(p < 600 for p in t.outlook["planned"])
+    assert all(lv["steps"] < lv["steps_asked"] == 600 for lv in out["header"]["levels"])
+    step = 4 * 0.01  # a step's clock readings, generously
+    margin = quant[2] - quant[1] + 2 * step
+    assert t.stage_ends[-1] <= deadline + margin
+    assert t.stage_ends[-1] > deadline * 0.8  # it used the time it had (not a guard that stops at once)
+
+
+def test_a_generous_deadline_says_nothing_and_cuts_nothing(monkeypatch, capsys, tiny_image):
+    from snf import compress
+    _fake_clock(monkeypatch, 1e-4)
+    out = compress(tiny_image, widths=(4, 8), layers=3, steps=60, deadline=600.0, quiet=False)
+    err = capsys.readouterr().err
+    assert "snf:" not in err and "deadline" not in err
+    assert not any("steps_asked" in lv for lv in out["header"]["levels"])
