@@ -175,3 +175,35 @@ def test_a_generous_deadline_says_nothing_and_cuts_nothing(monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert "snf:" not in err and "deadline" not in err
     assert not any("steps_asked" in lv for lv in out["header"]["levels"])
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_latent_deadline_this_machine_cannot_keep_is_said_before_training(monkeypatch, capsys, tiny_png,
+                                                                            tmp_path, quiet):
+    from snf.cli.common import run
+    from snf.cli.encode import PROG, body
+    from snf.cli.info import describe, table
+    _fake_clock(monkeypatch, 0.2)  # a slow machine, by construction
+    out = tmp_path / "late.snf"
+    argv = [tiny_png, "-o", str(out), "--field", "latent", "--steps", "60", "--deadline", "0.5"]
+    assert run(PROG, body, argv + ["--quiet"] * quiet) == 0
+    err = capsys.readouterr().err
+    warn = err.find("snf: the --deadline of 0.5 s cannot be kept on this machine now:")
+    assert warn >= 0 and err.count("cannot be kept") == 1
+    assert "this machine fits" not in err  # one line: the check at step 20 keeps quiet
+    if not quiet:
+        assert 0 <= warn < err.find("latent [")  # before the first progress line
+    info = describe(str(out))
+    done = info["levels"][0]["steps"]  # one model: every level trained the same steps
+    assert all(lv["steps"] == done < lv["steps_asked"] == 60 for lv in info["levels"])
+    assert f"trained {done} of 60 steps (cut by the encoder's --deadline" in table(info)
+
+
+def test_the_latent_probe_leaves_the_bytes_alone(tiny_image):
+    from snf.encode.latent_encoder import compress_latent
+    from snf.settings import EncodeSettings
+    free = compress_latent(tiny_image, EncodeSettings(field="latent", steps=20))
+    held = compress_latent(tiny_image, EncodeSettings(field="latent", steps=20, deadline=600))  # probed, fits
+    assert held["levels"] == free["levels"] and "steps_asked" not in str(held["levels"])
+    meta = held["bytes"].rindex(b"meta") - 4  # the payloads before the meta chunk (its settings record differs)
+    assert held["bytes"][:meta] == free["bytes"][:meta]

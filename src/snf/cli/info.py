@@ -164,6 +164,7 @@ def latent_summary(parsed, file_bytes: int) -> dict:
             "latents": sum(r * c for r, c in shapes[a:b]), "complete": done,
             "bytes": end, "chunk_bytes": (end - prev) if done else None,
             "bpp": round(end * 8 / pixels, 5) if done else None, "psnr": stats.get("psnr"),
+            "steps": stats.get("steps"), "steps_asked": stats.get("steps_asked"),  # a --deadline cut
         })
         prev = end if done else prev
     weights = sum(t.size for t in arch.weight_tensors())
@@ -191,6 +192,7 @@ def latent_table(info: dict) -> str:
         rows.append(f"{lv['level']:>5} {'.'.join(map(str, lv['grids'])):>14} {lv['latents']:>9,} "
                     f"{_n(lv['chunk_bytes']):>8} {_n(cum):>9} "
                     f"{_bpp(lv['bpp']):>7} {_db(lv['psnr']):>8}")
+    rows += cut_lines(info)
     if info["error"]:
         rows.append(f"stopped: {info['error']}")
     return "\n".join(rows)

@@ -74,6 +74,8 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     torch.manual_seed(s.seed)
     steps = s.steps or effort["steps"]
     deadline = None if (s.steps or not str(device).startswith("cpu")) else effort["deadline"]
+    if s.deadline is not None:  # --deadline as given (0: none), as for the SIREN family
+        deadline = s.deadline or None
     if s.time_budget:
         steps, deadline = 10 ** 7, float(s.time_budget)
     lr0 = s.lr or effort["lr"]
@@ -93,6 +95,8 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     probs = np.full(K, (1 - PREFIX_WEIGHTS_LAST) / max(1, K - 1)) if K > 1 else np.ones(1)
     probs[-1] = PREFIX_WEIGHTS_LAST if K > 1 else 1.0
     pixels = w * h
+    said = deadline is not None and s.time_budget is None and \
+        say_outlook(model, target, lam, probs, steps, deadline, bar, s.seed)
     t_train = time.monotonic()
     step, total, cut = 0, steps, False
     last = {}
@@ -117,7 +121,7 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
             fit = max(40, int(deadline / per))
             if fit < total:
                 total, cut = fit, True
-                if s.time_budget is None:
+                if s.time_budget is None and not said:
                     import sys
                     print(f"snf: latent encode: this machine fits {fit} of {steps} steps in "
                           f"{deadline:.0f} s; training those (the bytes depend on the machine)", file=sys.stderr)
@@ -149,7 +153,8 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     levels = []
     for kk in range(1, K + 1):
         values = LatentNetwork(arch, level_arrays, kk).grid(size)
-        levels.append({"psnr": round(psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE)), 2), "steps": step})
+        levels.append({"psnr": round(psnr(img.reshape(-1, c), to_samples(values, VALUE_RANGE)), 2), "steps": step,
+                       **({"steps_asked": steps} if cut and s.time_budget is None else {})})  # as format_spec 4
         bar.line(f"level {kk}/{K}: grids 1/{', 1/'.join(str(1 << f) for f in arch.grids[kk - 1])}, "
                  f"PSNR {levels[-1]['psnr']:.2f} dB")
     header = {"field": "latent", "signal": "image", "size": [w, h], "channels": c, "arch": arch.to_dict(),
@@ -172,3 +177,41 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
         details.update(extra)
     return {"bytes": data, "header": header, "levels": levels, "arch": arch, "timing": timing,
             "bits_per_param": bpp}
+
+
+MIN_DEADLINE_STEPS = 40  # the fewest steps the deadline trains (the check at step 20)
+
+
+def say_outlook(model, target, lam: float, probs, steps: int, deadline: float, bar: Bar, seed: int) -> bool:
+    """Before the first step, the deadline checked against this machine now: three steps of a
+    copy of the model timed (the first a warm-up; the model, its rates and the random streams
+    are untouched, so the bytes do not change). If even the fewest steps the guard trains
+    cannot fit, one warning says so (also under --quiet); if only fewer steps fit, one line
+    says how many it plans. True when a line was said (the check at step 20 then keeps quiet)."""
+    import copy
+    probe = copy.deepcopy(model)
+    opt = torch.optim.Adam(list(probe.parameters()), lr=1e-4)
+    gen = torch.Generator(device=target.device).manual_seed(seed + 1)
+    pixels = target.shape[-1] * target.shape[-2]
+    t = 0.0
+    for i in range(3):
+        if i == 1:
+            t = time.monotonic()
+        q = probe.quantised_latents("noise", gen)
+        loss = ((probe.synthesis(q, len(probs)) - target) ** 2).mean() / 4.0 + lam * probe.rate_bits(q) / pixels
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    per = (time.monotonic() - t) / 2
+    least = min(steps, MIN_DEADLINE_STEPS)
+    if least * per > deadline:
+        bar.warn(f"snf: the --deadline of {deadline:g} s cannot be kept on this machine now: even {least} "
+                 f"training steps take about {least * per:.1f} s here (timed before training), so the latent "
+                 f"encode will end late (--deadline 0 trains every step)")
+        return True
+    if steps * per > deadline:
+        bar.line(f"snf: every step would take about {steps * per:.0f} s here now, past the --deadline of "
+                 f"{deadline:g} s: planning about {max(least, int(deadline / per)):,} of {steps:,} steps "
+                 f"(re-measured at step 20; recorded in the file; the bytes depend on the machine)")
+        return True
+    return False
