@@ -41,9 +41,13 @@ EARLY_STAGE_SLACK = 1.25
 # The up-front check (`Trainer._outlook`): quantising and judging a level costs at least about
 # this many training steps of its whole network over every sample (measured on a shared 2-core
 # machine: 1.3x at 768x512 to 26x at 192x128, where fixed costs dominate), so a deadline below
-# the estimate cannot be kept. A low figure: the check must not cry wolf; the measured
+# the estimate cannot be kept. Low figures: the check must not cry wolf; the measured
 # quantisations after each level (`_say_overrun`) catch the rest.
-QUANT_PASSES = 1.2
+QUANT_PASSES = 1.0
+# ... plus fixed costs (per-row solves and rounding, the level judged as decoded) that dominate
+# on small pictures: at least about this many steps of the narrowest network a level (the same
+# measurements: 0.2-0.4 s a level where these steps take 0.1-0.4 s).
+QUANT_FIXED_STEPS = 20
 
 
 @dataclass
@@ -108,7 +112,7 @@ class Trainer:
         self.shortened = []       # (level, steps trained, steps asked) where the deadline cut a stage
         self._said = False        # the deadline's cut was said on stderr (once a stage)
         self.overrun = 0.0        # seconds past the deadline foreseen (and said) once quantising alone overran
-        self.outlook = None       # the deadline's up-front check: {"min", "full", "planned"} (`_outlook`)
+        self.outlook = None       # the deadline's up-front check: {"min", "full", "planned", "quant"} (`_outlook`)
 
     @property
     def rows(self) -> int:
@@ -166,7 +170,9 @@ class Trainer:
             else:
                 steps, secs = sum(self.budget.steps[k - 1] for k in levels), None
                 if self.budget.deadline:  # the stage's share, after a reserve for the quantisations to come
-                    reserve = post * (len(stages) - si)
+                    reserve = post * (len(stages) - si)  # measured, and at least the up-front estimate
+                    if self.outlook is not None:
+                        reserve = max(reserve, sum(self.outlook["quant"][si:]))
                     cap = self.budget.stage_seconds(share, si, time.monotonic() - t_start, reserve)
                     cap *= 1.0 if si == len(stages) - 1 else EARLY_STAGE_SLACK
             t_loop = time.monotonic()
@@ -376,7 +382,8 @@ class Trainer:
         fewest steps the guard trains (one a stage, two with QAT) and quantising cannot fit,
         one warning says so now (also under --quiet: the promise is broken); if only fewer
         steps fit, one line says how many it plans per stage (progress: --quiet hides it).
-        It only speaks: the steps are still cut by the stages' own measurements."""
+        The steps are still cut by the stages' own measurements; the estimated quantisations
+        are reserved from the start (before any is measured, the first stage would take them)."""
         from snf.encode.estimate import MAX_TIMED_BATCH, pace_of
         arch, n, deadline = self.arch, self._n, self.budget.deadline
         widths = list(arch.widths)  # each level's whole network: what quantising renders
@@ -395,7 +402,8 @@ class Trainer:
         for levels in stages:
             k = levels[-1]
             step_s.append(pace(trained[min(k, len(trained)) - 1]) * batches[k - 1] / timed)
-            quant_s.append(sum(QUANT_PASSES * pace(widths[j - 1]) * n / timed for j in levels))
+            quant_s.append(sum(QUANT_PASSES * pace(widths[j - 1]) * n / timed + QUANT_FIXED_STEPS * pace(min(widths))
+                               for j in levels))
             asked.append(sum(self.budget.steps[j - 1] for j in levels))
         spent = time.monotonic() - t_start  # the probe counts against the deadline too
         need_min = spent + sum(floor * t + q for t, q in zip(step_s, quant_s))
@@ -403,12 +411,13 @@ class Trainer:
         left = max(0.0, deadline - spent - sum(quant_s))
         planned = [max(floor, min(a, int(left * share[i] / sum(share) / max(t, 1e-9))))
                    for i, (a, t) in enumerate(zip(asked, step_s))]
-        self.outlook = {"min": need_min, "full": need_full, "planned": planned if need_full > deadline else asked}
+        self.outlook = {"min": need_min, "full": need_full, "planned": planned if need_full > deadline else asked,
+                        "quant": quant_s}
         if need_min > deadline:
             self.overrun = need_min - deadline  # said now: not again after a level
             self.bar.warn(f"snf: the --deadline of {deadline:g} s cannot be kept on this machine now: even "
                           f"{'two training steps' if floor == 2 else 'one training step'} a level and quantising "
-                          f"take about {_secs(need_min)} s here (timed before training), so the encode will end "
+                          f"take at least about {_secs(need_min)} s here (timed before training), so the encode will end "
                           f"late with its levels barely trained (--deadline 0 trains every step)")
         elif need_full > deadline:
             plan = ", ".join(f"{p:,} of {a:,}" for p, a in zip(planned, asked))
@@ -425,7 +434,7 @@ class Trainer:
             return
         self.overrun = need - max(left, 0.0)
         self.bar.warn(f"the --deadline of {self.budget.deadline:g} s cannot be kept on this machine now: quantising "
-                      f"a level takes about {post:.0f} s here, so the encode will end about {self.overrun:.0f} s "
+                      f"a level takes about {_secs(post)} s here, so the encode will end about {_secs(self.overrun)} s "
                       f"late, with the remaining levels barely trained (--deadline 0 trains every step)")
 
     def _cut(self, level: int, fewer: int, steps: int) -> int:
