@@ -43,7 +43,7 @@ EARLY_STAGE_SLACK = 1.25
 # machine: 1.3x at 768x512 to 26x at 192x128, where fixed costs dominate), so a deadline below
 # the estimate cannot be kept. Low figures: the check must not cry wolf; the measured
 # quantisations after each level (`_say_overrun`) catch the rest.
-QUANT_PASSES = 1.0
+QUANT_PASSES = 0.8
 # ... plus fixed costs (per-row solves and rounding, the level judged as decoded) that dominate
 # on small pictures: at least about this many steps of the narrowest network a level (the same
 # measurements: 0.2-0.4 s a level where these steps take 0.1-0.4 s).
