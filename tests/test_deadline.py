@@ -207,3 +207,13 @@ def test_the_latent_probe_leaves_the_bytes_alone(tiny_image):
     assert held["levels"] == free["levels"] and "steps_asked" not in str(held["levels"])
     meta = held["bytes"].rindex(b"meta") - 4  # the payloads before the meta chunk (its settings record differs)
     assert held["bytes"][:meta] == free["bytes"][:meta]
+
+
+def test_the_margin_is_stated_in_the_help_and_the_docs():
+    from pathlib import Path
+    from snf.cli.encode import parser
+    text = " ".join(parser().format_help().split())
+    assert "end within the deadline plus a margin of about the last level's quantisation" in text
+    assert "Default 260 with the fast preset's steps" in text  # formatted, not a template
+    docs = " ".join((Path(__file__).parent.parent / "docs" / "usage.md").read_text().split())
+    assert "end within the deadline plus about the last level's quantisation" in docs

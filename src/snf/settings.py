@@ -101,7 +101,8 @@ class EncodeSettings:
                                         "(said on stderr and recorded in the file as steps_asked; the bytes then "
                                         "depend on the machine). The training and quantising end within the "
                                         "deadline plus a margin of about the last level's quantisation (under 6 s "
-                                        "at 768x512), or it says before training that they cannot. Default {DEFAULT_DEADLINE:.0f} with the fast "
+                                        "at 768x512), or it says that they cannot (before training where a few "
+                                        f"timed steps show it). Default {DEFAULT_DEADLINE:.0f} with the fast "
                                         "preset's steps, none with --steps; 0: none", form=False, metavar="SECONDS")
     seed: int = _opt(0, "random seed")
     lr: float | None = _opt(None, "learning rate (overrides the preset)")
