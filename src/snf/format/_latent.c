@@ -4,8 +4,10 @@
  * the reference and the fallback. For every latent in raster order, grid after grid,
  * it gathers the causal context, runs the integer ARM (Q8 weights, int64 sums, floor
  * shifts, clamps: the same operations as snf.field.latent.arm_int), picks the model
- * (amax of the grid, RATIOS[s]) and rANS-decodes the residual (section 8's coder).
- * Bad data never crashes or loops: every read is bounds-checked.
+ * (amax of the grid, RATIOS[s]) and rANS-decodes the residual with section 8's coder,
+ * the one in rans_decode.h that _rans.c uses too (a table per scale, found by binary
+ * search: at most 64 tables of 2*amax+1 symbols, no 2^15-entry lookup tables). Bad
+ * data never crashes or loops: every read is bounds-checked.
  *
  * decode_grids(data: bytes, plan: bytes (u32 triples rows, cols, amax), parent: bytes (int32
  *   rows*cols of the parent of the first grid, or empty), prows, pcols, arm: bytes (int64
@@ -17,10 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROB_BITS 15
-#define PROB_SCALE (1u << PROB_BITS)
-#define RANS_L (1u << 23)
-#define MAX_AMAX 8191u
+#include "rans_decode.h"
+
 #define N_NEIGH 8
 #define N_CTX 9
 #define N_SCALES 64
@@ -38,35 +38,6 @@ static const uint32_t RATIOS[N_SCALES] = {
     62364, 62703, 63006, 63277, 63520, 63737, 63930, 64104, 64258, 64397, 64520, 64630, 64728, 64816,
     64894, 64964, 65026, 65081, 65131, 65175};
 
-/* cum over symbol index 0..2*amax+1 (cum[n] = 2^15); frequencies are differences. */
-static void build_cum(uint32_t amax, uint32_t ratio, uint32_t *cum)
-{
-    uint64_t *w = malloc(sizeof(uint64_t) * (amax + 1));
-    w[0] = 1ull << 24;
-    uint64_t total = w[0];
-    for (uint32_t m = 1; m <= amax; m++) {
-        w[m] = (w[m - 1] * ratio) >> 16;
-        total += 2 * w[m];
-    }
-    uint32_t n = 2 * amax + 1, spare = PROB_SCALE - n, sum = 0;
-    uint32_t *freq = malloc(sizeof(uint32_t) * n);
-    for (uint32_t m = 0; m <= amax; m++) {
-        uint32_t f = 1 + (uint32_t)((w[m] * spare) / total);
-        freq[amax + m] = f;
-        freq[amax - m] = f;
-        sum += m ? 2 * f : f;
-    }
-    freq[amax] += PROB_SCALE - sum;
-    uint32_t c = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        cum[i] = c;
-        c += freq[i];
-    }
-    cum[n] = c;
-    free(freq);
-    free(w);
-}
-
 static inline int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* floor(v / 256) for any int64 (an arithmetic shift, spelled without relying on it) */
@@ -80,9 +51,9 @@ static PyObject *decode_grids(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     const char *err = NULL;
-    uint32_t *cums[N_SCALES] = {0};
+    uint32_t *tabs[N_SCALES] = {0}; /* per scale: freq (2*amax+1), then cum (2*amax+2) */
     const uint8_t *d = (const uint8_t *)db.buf;
-    Py_ssize_t len = db.len, pos = 4;
+    rans_dec rd;
     Py_ssize_t ngrid = pb.len / 12;
     const uint32_t *plan = (const uint32_t *)pb.buf;
     const int32_t *par0 = (const int32_t *)parb.buf;
@@ -98,16 +69,15 @@ static PyObject *decode_grids(PyObject *self, PyObject *args)
         total += (Py_ssize_t)plan[3 * g] * plan[3 * g + 1];
     }
     if (total > cap) { err = "output buffer too small"; goto done; }
-    if (len < 4) { err = "entropy-coded stream shorter than its 4-byte state"; goto done; }
-    uint32_t x = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
-    if (x < RANS_L || x >= (RANS_L << 8)) { err = "entropy-coded stream starts with an invalid state"; goto done; }
+    if ((err = rans_dec_init(&rd, d, (size_t)db.len))) goto done;
     Py_BEGIN_ALLOW_THREADS
     Py_ssize_t o = 0;
     const int32_t *par = prows ? par0 : NULL;
     uint32_t pr = prows, pc = pcols;
     for (Py_ssize_t g = 0; g < ngrid && !err; g++) {
         uint32_t rows = plan[3 * g], cols = plan[3 * g + 1], amax = plan[3 * g + 2];
-        for (int s = 0; s < N_SCALES; s++) { free(cums[s]); cums[s] = NULL; }
+        uint32_t nsym = 2 * amax + 1;
+        for (int s = 0; s < N_SCALES; s++) { free(tabs[s]); tabs[s] = NULL; }
         int32_t *q = out + o;
         for (uint32_t i = 0; i < rows && !err; i++) {
             uint32_t prow = par ? (uint32_t)(((uint64_t)i * pr) / rows) : 0;
@@ -138,27 +108,17 @@ static PyObject *decode_grids(PyObject *self, PyObject *args)
                 o1 = fdiv256(o1) + w[2 * fan + 1];
                 int64_t pred = clamp64(fdiv256(o0 + 128), -LATENT_MAX, LATENT_MAX);
                 int s = (int)clamp64(fdiv256(o1 + 128), 0, N_SCALES - 1);
-                if (!cums[s]) {
-                    cums[s] = malloc(sizeof(uint32_t) * (2 * amax + 2));
-                    if (!cums[s]) { err = "out of memory"; break; }
-                    build_cum(amax, RATIOS[s], cums[s]);
+                if (!tabs[s]) {
+                    tabs[s] = malloc(sizeof(uint32_t) * (2 * (size_t)nsym + 1));
+                    if (!tabs[s]) { err = "out of memory"; break; }
+                    rans_build_table(amax, RATIOS[s], tabs[s], tabs[s] + nsym, NULL);
                 }
-                const uint32_t *cm = cums[s];
-                uint32_t slot = x & (PROB_SCALE - 1);
-                uint32_t lo = 0, hi = 2 * amax + 1; /* largest i with cm[i] <= slot */
-                while (hi - lo > 1) {
-                    uint32_t mid = (lo + hi) / 2;
-                    if (cm[mid] <= slot) lo = mid; else hi = mid;
-                }
-                int64_t v = (int64_t)lo - (int64_t)amax + pred;
+                const uint32_t *f = tabs[s], *cm = tabs[s] + nsym;
+                uint32_t sym = rans_find(cm, nsym, rans_dec_slot(&rd));
+                int64_t v = (int64_t)sym - (int64_t)amax + pred;
                 if (v > LATENT_MAX || v < -LATENT_MAX) { err = "a latent beyond \xc2\xb1" "4095"; break; }
                 q[(size_t)i * cols + j] = (int32_t)v;
-                x = (cm[lo + 1] - cm[lo]) * (x >> PROB_BITS) + slot - cm[lo];
-                while (x < RANS_L) {
-                    if (pos >= len) { err = "entropy-coded stream is truncated"; break; }
-                    x = (x << 8) | d[pos++];
-                }
-                if (err) break;
+                if ((err = rans_dec_advance(&rd, f[sym], cm[sym]))) break;
             }
         }
         par = q;
@@ -166,11 +126,11 @@ static PyObject *decode_grids(PyObject *self, PyObject *args)
         pc = cols;
         o += (Py_ssize_t)rows * cols;
     }
-    if (!err && (x != RANS_L || pos != len))
-        err = "entropy-coded stream does not end where its symbols do";
+    if (!err)
+        err = rans_dec_finish(&rd);
     Py_END_ALLOW_THREADS
 done:
-    for (int s = 0; s < N_SCALES; s++) free(cums[s]);
+    for (int s = 0; s < N_SCALES; s++) free(tabs[s]);
     if (err)
         PyErr_SetString(PyExc_ValueError, err);
     else {

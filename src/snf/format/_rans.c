@@ -1,12 +1,11 @@
-/* rANS decoder for entropy-coded level payloads (format_spec.md section 7).
+/* rANS decoder for entropy-coded level payloads (format_spec.md section 8).
  *
  * Optional accelerator for snf.format.entropy: the pure-Python decoder there is
  * the reference and the fallback; this one decodes the same bytes to the same
- * integers about a hundred times faster. Builds each segment's table with the
- * same integer arithmetic (discretised Laplace, 15-bit frequencies), then runs
- * the byte-wise rANS loop. Bad data never crashes or loops: every read is
- * bounds-checked, the state stays in [2^23, 2^31), and each symbol reads at most
- * two bytes.
+ * integers about a hundred times faster. The table and the rANS loop are the
+ * shared ones of rans_decode.h (also _latent.c's); this file adds the plan of
+ * segments, the causal contexts and a slot -> symbol lookup table per model. Bad
+ * data never crashes or loops (see rans_decode.h).
  *
  * decode_plan(data: bytes, plan: bytes (u32 quadruples rows, cols, first model, models;
  *        native order), models: bytes (u32 pairs amax, ratio), out: writable int32 buffer
@@ -22,39 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROB_BITS 15
-#define PROB_SCALE (1u << PROB_BITS)
-#define RANS_L (1u << 23)
-#define MAX_AMAX 8191u
-#define MAX_RATIO 65535u
+#include "rans_decode.h"
 
-/* freq/cum over symbol index 0..2*amax, lut: slot -> symbol index. */
-static void build_table(uint32_t amax, uint32_t ratio, uint32_t *freq, uint32_t *cum, uint16_t *lut)
-{
-    uint64_t w[MAX_AMAX + 1];
-    w[0] = 1ull << 24;
-    uint64_t total = w[0];
-    for (uint32_t m = 1; m <= amax; m++) {
-        w[m] = (w[m - 1] * ratio) >> 16;
-        total += 2 * w[m];
-    }
-    uint32_t n = 2 * amax + 1, spare = PROB_SCALE - n, sum = 0;
-    for (uint32_t m = 0; m <= amax; m++) {
-        uint32_t f = 1 + (uint32_t)((w[m] * spare) / total);
-        freq[amax + m] = f;
-        freq[amax - m] = f;
-        sum += m ? 2 * f : f;
-    }
-    freq[amax] += PROB_SCALE - sum;
-    uint32_t c = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        cum[i] = c;
-        for (uint32_t j = 0; j < freq[i]; j++)
-            lut[c + j] = (uint16_t)i;
-        c += freq[i];
-    }
-    cum[n] = c;
-}
+#define MAX_RATIO 65535u
 
 #define N_CTX 4
 #define LATENT_MAX 4095
@@ -69,7 +38,7 @@ static PyObject *decode_plan(PyObject *self, PyObject *args)
     uint32_t *freq = NULL, *cum = NULL;
     uint16_t *lut = NULL;
     const uint8_t *d = (const uint8_t *)db.buf;
-    Py_ssize_t len = db.len, pos = 4;
+    rans_dec rd;
     Py_ssize_t nseg = pb.len / 16, nmod = mb.len / 8;
     const uint32_t *plan = (const uint32_t *)pb.buf, *mod = (const uint32_t *)mb.buf;
     int32_t *out = (int32_t *)ob.buf;
@@ -85,9 +54,7 @@ static PyObject *decode_plan(PyObject *self, PyObject *args)
         if (n > (uint64_t)(cap - o)) { err = "output buffer too small"; goto done; }
         o += (Py_ssize_t)n;
     }
-    if (len < 4) { err = "entropy-coded stream shorter than its 4-byte state"; goto done; }
-    uint32_t x = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
-    if (x < RANS_L || x >= (RANS_L << 8)) { err = "entropy-coded stream starts with an invalid state"; goto done; }
+    if ((err = rans_dec_init(&rd, d, (size_t)db.len))) goto done;
     freq = malloc(sizeof(uint32_t) * (2 * MAX_AMAX + 1) * N_CTX);
     cum = malloc(sizeof(uint32_t) * (2 * MAX_AMAX + 2) * N_CTX);
     lut = malloc(sizeof(uint16_t) * PROB_SCALE * N_CTX);
@@ -101,8 +68,8 @@ static PyObject *decode_plan(PyObject *self, PyObject *args)
         if (!n) continue;
         for (uint32_t m = 0; m < count; m++) {
             amaxs[m] = mod[2 * (first + m)];
-            build_table(amaxs[m], mod[2 * (first + m) + 1], freq + m * (2 * MAX_AMAX + 1),
-                        cum + m * (2 * MAX_AMAX + 2), lut + (size_t)m * PROB_SCALE);
+            rans_build_table(amaxs[m], mod[2 * (first + m) + 1], freq + m * (2 * MAX_AMAX + 1),
+                             cum + m * (2 * MAX_AMAX + 2), lut + (size_t)m * PROB_SCALE);
         }
         int32_t *q = out + o;
         for (uint64_t i = 0; i < n; i++) {
@@ -117,21 +84,16 @@ static PyObject *decode_plan(PyObject *self, PyObject *args)
                 b = sum == 0 ? 0 : sum <= 3 ? 1 : sum <= 6 ? 2 : 3;
             }
             const uint32_t *f = freq + b * (2 * MAX_AMAX + 1), *cm = cum + b * (2 * MAX_AMAX + 2);
-            uint32_t slot = x & (PROB_SCALE - 1), sym = lut[(size_t)b * PROB_SCALE + slot];
+            uint32_t sym = lut[(size_t)b * PROB_SCALE + rans_dec_slot(&rd)];
             int32_t v = (int32_t)sym - (int32_t)amaxs[b] + pred;
             if (count == N_CTX && (v > LATENT_MAX || v < -LATENT_MAX)) { err = "a latent beyond \xc2\xb1" "4095"; break; }
             q[i] = v;
-            x = f[sym] * (x >> PROB_BITS) + slot - cm[sym];
-            while (x < RANS_L) {
-                if (pos >= len) { err = "entropy-coded stream is truncated"; break; }
-                x = (x << 8) | d[pos++];
-            }
-            if (err) break;
+            if ((err = rans_dec_advance(&rd, f[sym], cm[sym]))) break;
         }
         o += (Py_ssize_t)n;
     }
-    if (!err && (x != RANS_L || pos != len))
-        err = "entropy-coded stream does not end where its symbols do";
+    if (!err)
+        err = rans_dec_finish(&rd);
     Py_END_ALLOW_THREADS
 done:
     if (err)
