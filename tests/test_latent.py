@@ -290,3 +290,38 @@ def test_a_hostile_meta_chunk_is_ignored_and_snf_info_stays_strict_json(tmp_path
         info = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
         assert info["levels_complete"] == head.arch.levels and info["complete"]
         assert all(lv["psnr"] is None for lv in info["levels"]) and not isinstance(info["encoder"], str)
+
+
+def test_training_pieces_match_their_reference_operations():
+    """The trainer's rewritten pieces (soft rounding, the channels-first synthesis with its
+    shifted-mix 3x3 convs) compute what the reference operations do."""
+    import torch
+    import torch.nn.functional as F
+    from snf.encode.latent_model import LatentModel, conv3x3, soft_round
+    from snf.field.latent import LatentArch
+    y = torch.linspace(-3.2, 3.2, 257)
+    off = y[(y - y.floor() - 0.5).abs() > 0.01]  # away from the half-way points
+    assert (soft_round(off, 1e-3) - torch.round(off)).abs().max() < 1e-3  # a low temperature: rounding
+    assert (soft_round(y, 10.0) - y).abs().max() < 0.01          # a high temperature: the identity
+    assert bool((soft_round(y, 0.3)[1:] >= soft_round(y, 0.3)[:-1]).all())  # monotone
+    g = torch.Generator().manual_seed(0)
+    x, w, b = torch.randn(3, 9, 13, generator=g), torch.randn(3, 3, 3, 3, generator=g), torch.randn(3, generator=g)
+    assert torch.allclose(conv3x3(x, w, b), F.conv2d(x[None], w, b, padding=1)[0], atol=1e-5)
+    arch = LatentArch(((2,), (1,), (0,)), d_out=3)
+    m = LatentModel(arch, (12, 8), seed=1)
+    for p in list(m.latents) + list(m.syn):
+        p.data.normal_(0, 0.5, generator=g)
+    q = m.quantised_latents("round")
+    out = m.synthesis(q, 3)
+    # the same synthesis in the (N, C) layout with the library's conv
+    feats = torch.stack([F.interpolate(t[None, None], size=(8, 12), mode="bilinear", align_corners=False).reshape(-1)
+                         for t in q], 1)
+    p = list(m.syn)
+    h = F.relu(F.linear(F.relu(F.linear(feats, p[0], p[1])), p[2], p[3]))
+    img = F.linear(h, p[4], p[5]).T.reshape(1, 3, 8, 12)
+    for j in range(arch.conv):
+        img = img + F.conv2d(img, p[6 + 2 * j], p[7 + 2 * j], padding=1)
+    assert torch.allclose(out, img, atol=1e-4)
+    m.temperature = 0.2
+    soft = m.quantised_latents("soft", torch.Generator().manual_seed(3))
+    assert all((s - t).abs().max() <= 1.0 for s, t in zip(soft, m.latents))  # within noise + rounding of y

@@ -1,8 +1,9 @@
 """Image -> .snf bytes in the latent family (format_spec.md section 11): one joint training run.
 
 Recipe (measured in bench/RESULTS.md, "Latent field"): every grid, the synthesis and the ARM
-train together with Adam on a cosine-decayed rate; the latents see uniform noise for
-the first part of the run and straight-through rounding after it (the ARM's weights
+train together with Adam on a cosine-decayed rate; the latents pass through a soft rounding around uniform noise, s_T(s_T(y) + u) with T
+annealed from 0.3 to 0.1 (C3's proxy), for the first 90 % of the steps, and straight-through
+rounding after it (the ARM's weights
 then train fake-quantised and its mean rounded, as the coder will use them). The loss
 is the distortion of one served prefix per step (tail-drop: level k's picture, with
 the grids of later levels zero, as a reader fills them) plus lambda times the rate of
@@ -31,11 +32,13 @@ from snf.decode.render import to_samples
 
 # Per effort: steps (full-picture steps at 768x512 scale with the picture's area), lr, and the
 # wall-clock seconds the steps must fit in on a CPU (a slower machine trains fewer: said on stderr).
-EFFORTS = {"fast": {"steps": 420, "lr": 1e-2, "lr_latent": 0.2, "deadline": 240.0},
+EFFORTS = {"fast": {"steps": 1000, "lr": 1e-2, "lr_latent": 0.2, "deadline": 240.0},
            "slow": {"steps": 3000, "lr": 1e-2, "lr_latent": 0.1, "deadline": 1700.0}}
-NOISE_PHASE = 0.7        # fraction of the steps with noise; straight-through rounding after
+NOISE_PHASE = 0.9        # fraction of the steps with the rounding proxy; straight-through rounding after
 PREFIX_WEIGHTS_LAST = 0.5  # tail-drop: the last level's share of the steps, the rest split evenly
 MIN_LR_FRACTION = 0.02
+PROXY = "soft"           # the rounding proxy before straight-through: "noise" or "soft" (bench/RESULTS.md)
+SOFT_T = (0.3, 0.1)      # soft rounding's temperature, start and end of the proxy phase
 
 
 def lambda_of_quality(q: int) -> float:
@@ -106,7 +109,9 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
             model.arm_fq = model.mu_round = True
         for g in opt.param_groups:
             g["lr"] = g["scale"] * lr0 * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * frac)))
-        q = model.quantised_latents("noise" if frac < NOISE_PHASE else "ste", gen)
+        if PROXY == "soft":
+            model.temperature = SOFT_T[0] + (SOFT_T[1] - SOFT_T[0]) * min(1.0, frac / NOISE_PHASE)
+        q = model.quantised_latents(PROXY if frac < NOISE_PHASE else "ste", gen)
         k = int(rng.choice(K, p=probs)) + 1
         out = model.synthesis(q, k)
         d = ((out - target) ** 2).mean() / 4.0  # MSE on a 0..1 scale

@@ -58,6 +58,7 @@ class LatentModel(nn.Module):
         # context gathers, fixed by the layout: parent rows/cols of each grid
         self.parents = [None] + [tuple(torch.from_numpy(x) for x in L.parent_index(r, c, *self.shapes[i]))
                                  for i, (r, c) in enumerate(self.shapes[1:])]
+        self.temperature = 0.3  # soft rounding's temperature (quantised_latents "soft")
         self.arm_fq = False  # fake-quantise the ARM's weights (Q8, the coder's shifts)
         self.mu_round = False
 
@@ -67,6 +68,9 @@ class LatentModel(nn.Module):
         for y in self.latents:
             if how == "noise":
                 out.append(y + torch.rand(y.shape, generator=gen, device=y.device) - 0.5)
+            elif how == "soft":  # soft rounding around uniform noise (C3's proxy): s_T(s_T(y) + u)
+                u = torch.rand(y.shape, generator=gen, device=y.device) - 0.5
+                out.append(soft_round(soft_round(y, self.temperature) + u, self.temperature))
             elif how == "ste":
                 out.append(y + (torch.round(y) - y).detach())
             else:
@@ -144,6 +148,13 @@ class LatentModel(nn.Module):
         if GEOMETRIC:
             return geometric_bits(sym, mu, b).sum()
         return laplace_bits(sym, mu, b).sum()
+
+
+def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
+    """A differentiable rounding: the identity as t grows, round(y) as t -> 0 (Agustsson and
+    Theis 2020; C3 anneals t while training)."""
+    m = torch.floor(y) + 0.5
+    return m + 0.5 * torch.tanh((y - m) / t) / math.tanh(0.5 / t)
 
 
 def conv3x3(img: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
