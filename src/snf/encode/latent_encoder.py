@@ -35,7 +35,7 @@ from snf.decode.render import to_samples
 EFFORTS = {"fast": {"steps": 1000, "lr": 1e-2, "lr_latent": 0.2, "deadline": 240.0},
            "slow": {"steps": 3000, "lr": 1e-2, "lr_latent": 0.1, "deadline": 1700.0}}
 NOISE_PHASE = 0.9        # fraction of the steps with the rounding proxy; straight-through rounding after
-PREFIX_WEIGHTS_LAST = 0.5  # tail-drop: the last level's share of the steps, the rest split evenly
+PREFIX_WEIGHTS_LAST = 0.3  # tail-drop: the last level's share of the steps, the rest split evenly
 MIN_LR_FRACTION = 0.02
 PROXY = "soft"           # the rounding proxy before straight-through: "noise" or "soft" (bench/RESULTS.md)
 SOFT_T = (0.3, 0.1)      # soft rounding's temperature, start and end of the proxy phase
