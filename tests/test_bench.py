@@ -133,7 +133,7 @@ def test_reference_curves_say_reference_and_their_source():
 
 def test_rd_writes_compressai_json_plot_and_sidecar(tmp_path, monkeypatch, capsys):
     from snf.bench import rd
-    monkeypatch.setattr(rd, "snf_variants", lambda values: ([{"bits": 8}], []))  # one encode keeps it short
+    monkeypatch.setattr(rd, "snf_variants", lambda values, fields=None: ([{"bits": 8}], []))  # one encode keeps it short
     images = image_folder(tmp_path, "a", 48, 32)
     out = tmp_path / "out"
     assert main(["rd", "--images", str(images), "--budget", "0.5", "--out", str(out), "--quiet"]) == 0
@@ -173,6 +173,32 @@ def test_rd_measures_every_field_family_with_the_knobs_it_takes():
     assert rd.snf_variants("25,50,75") == (variants, notes)
     with pytest.raises(rd.BenchError, match="quality 150"):
         rd.snf_variants("50,150")
+
+
+def test_rd_fields_and_the_whole_file_curve_over_qualities(tmp_path, capsys):
+    """--fields measures only the families named; two --values give a whole-file curve (each
+    file's last level) with BD-rates against the whole-file codecs, AVIF among them."""
+    from snf.bench import rd
+    variants, notes = rd.snf_variants("25,75", "latent")
+    assert variants == [{"field": "latent", "quality": 25}, {"field": "latent", "quality": 75}]
+    assert any(n == "field siren left out: not in --fields" for n in notes)
+    with pytest.raises(rd.BenchError, match="no field family 'jpeg'"):
+        rd.snf_variants(None, "latent,jpeg")
+    images = image_folder(tmp_path, "a", 48, 32)
+    out = tmp_path / "out"
+    assert main(["rd", "--images", str(images), "--fields", "latent", "--values", "25,75", "--steps", "30",
+                 "--out", str(out), "--quiet"]) == 0
+    last = json.load(open(out / "snf-fieldlatent-last-levels.json"))
+    per = last["per_image"]["a"]
+    q25 = json.load(open(out / "snf-fieldlatent-quality25.json"))["per_image"]["a"]
+    q75 = json.load(open(out / "snf-fieldlatent-quality75.json"))["per_image"]["a"]
+    assert per["quality"] == [25, 75]
+    assert per["bytes"] == [q25["bytes"][-1], q75["bytes"][-1]] and per["psnr-rgb"] == [q25["psnr-rgb"][-1],
+                                                                                          q75["psnr-rgb"][-1]]
+    assert (out / "avif.json").exists() and "AVIF" in json.load(open(out / "avif.json"))["name"]
+    bd = json.load(open(out / "bd-rate.json"))["rates"]
+    assert set(bd["snf-fieldlatent-last-levels"]) >= {"webp", "avif", "jpegxl"}
+    assert "snf-fieldlatent-last-levels" in capsys.readouterr().out
 
 
 def test_rd_measures_a_latent_encode_whose_settings_live_in_the_meta_chunk():

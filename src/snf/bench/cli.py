@@ -132,7 +132,10 @@ def parser() -> argparse.ArgumentParser:
                        "200 s)", "(deterministic: same bytes on any machine load)")
     r.add_argument("--values", help="comma-separated --quality values to measure, for each field family that "
                    "takes --quality (default: 25,50,75); a family that takes neither --quality nor --bits "
-                   "(grid) is measured once at its own recipe, and the run says so")
+                   "(grid) is measured once at its own recipe, and the run says so; with two or more values "
+                   "a family also gets a whole-file curve (its last levels) and BD-rates for it")
+    r.add_argument("--fields", help="comma-separated field families to measure (e.g. latent; default: every "
+                   "family); the others are said to be left out")
     f = sub.add_parser("figures", parents=[common], help="the seed's figures for one image: per-level "
                        "reconstructions and spectra, PSNR per step for both growth inits, residuals, "
                        "loss landscape")

@@ -1,7 +1,7 @@
 """The classical codecs snf is measured against, each as bytes -> 8-bit picture.
 
-JPEG and WebP come from Pillow; JPEG 2000 and JPEG XL from `imagecodecs` (its
-wheel bundles OpenJPEG and libjxl). A codec missing from the installed build is
+JPEG and WebP come from Pillow; JPEG 2000, JPEG XL and AVIF from `imagecodecs` (its
+wheel bundles OpenJPEG, libjxl and libavif). A codec missing from the installed build is
 reported by `available()` with the reason, and the benchmark goes on without it.
 
 Progressive competitors, measured at a given number of bytes:
@@ -32,6 +32,7 @@ JPEG_QUALITIES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95)  # 
 WEBP_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 J2K_PSNR_TARGETS = (22, 25, 28, 31, 34, 37, 40, 44)   # imagecodecs' `level` for JPEG 2000 is a PSNR goal
 JXL_DISTANCES = (12.0, 8.0, 6.0, 4.0, 3.0, 2.0, 1.5, 1.0, 0.5)
+AVIF_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90)  # imagecodecs' avif_encode level (libavif quality)
 J2K_LAYER_RATES = (640, 320, 160, 80, 40, 20, 10, 5)  # compression ratios of the quality layers
 
 
@@ -80,15 +81,25 @@ def _jxl_dec(data):
     return np.asarray(_imagecodecs().jpegxl_decode(data), dtype=np.uint8)
 
 
+def _avif_enc(img, level):
+    return bytes(_imagecodecs().avif_encode(img, level=level))
+
+
+def _avif_dec(data):
+    return np.asarray(_imagecodecs().avif_decode(data), dtype=np.uint8)[..., :3]
+
+
 CODECS = {
     "jpeg": ("quality", JPEG_QUALITIES, lambda img, q: _pil_encode(img, "JPEG", quality=q), _pil_decode),
     "webp": ("quality", WEBP_QUALITIES, lambda img, q: _pil_encode(img, "WEBP", quality=q), _pil_decode),
     "jpeg2000": ("psnr target", J2K_PSNR_TARGETS, _j2k_enc, _j2k_dec),
     "jpegxl": ("distance", JXL_DISTANCES, _jxl_enc, _jxl_dec),
+    "avif": ("quality", AVIF_QUALITIES, _avif_enc, _avif_dec),
 }
 
 LABELS = {"jpeg": "JPEG (Pillow/libjpeg)", "webp": "WebP (Pillow/libwebp)",
-          "jpeg2000": "JPEG 2000 (imagecodecs/OpenJPEG)", "jpegxl": "JPEG XL (imagecodecs/libjxl)"}
+          "jpeg2000": "JPEG 2000 (imagecodecs/OpenJPEG)", "jpegxl": "JPEG XL (imagecodecs/libjxl)",
+          "avif": "AVIF (imagecodecs/libavif)"}
 
 
 def available(name: str) -> str | None:

@@ -19,7 +19,8 @@ def _mpl():
 
 
 STYLE = {"jpeg": ("tab:orange", "s"), "webp": ("tab:green", "^"), "jpeg2000": ("tab:purple", "v"),
-         "jpegxl": ("tab:brown", "D"), "jpeg2000-layer-prefixes": ("tab:pink", "x")}
+         "jpegxl": ("tab:brown", "D"), "jpeg2000-layer-prefixes": ("tab:pink", "x"),
+         "avif": ("tab:olive", "P")}
 
 
 def _draw(ax, files: dict, refs: dict, snf_slugs: list, image: str | None) -> None:

@@ -27,13 +27,18 @@ QUALITIES = (25, 50, 75)   # snf --quality values tried, for the field families 
 BITS = (8, 6, 4)           # --bits, for the families that take bits but not a quality
 
 
-def snf_variants(values: str | None = None) -> tuple:
+def snf_variants(values: str | None = None, fields: str | None = None) -> tuple:
     """The snf settings to measure, and a note for each field family measured differently or
     left out: every family this build's EncodeSettings accepts, at each --quality value
     (else each --bits value) if it takes that knob, else once at its own recipe. `values`
     (--values) applies to the families that take the knob; a value refused by every family
-    is an error (one outside the knob's range), never a silently smaller run."""
+    is an error (one outside the knob's range), never a silently smaller run. `fields`
+    (--fields, comma-separated) measures only those families; the others are said to be left out."""
     from snf.settings import FIELDS, EncodeSettings, SettingsError
+    chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else list(FIELDS)
+    unknown = [f for f in chosen if f not in FIELDS]
+    if unknown:
+        raise BenchError(f"--fields: no field family {unknown[0]!r} (known: {', '.join(FIELDS)})")
     try:
         asked = [int(v) for v in values.split(",")] if values else None
     except ValueError:
@@ -47,6 +52,9 @@ def snf_variants(values: str | None = None) -> tuple:
             return str(e)
     out, notes = [], []
     for field in FIELDS:
+        if field not in chosen:
+            notes.append(f"field {field} left out: not in --fields")
+            continue
         fam = {} if field == "siren" else {"field": field}  # the default family keeps its old labels
         why = why_not(**fam)
         if why:
@@ -67,6 +75,37 @@ def snf_variants(values: str | None = None) -> tuple:
             notes.append(f"field {field} measured once, at its own recipe: it takes neither --quality nor "
                          f"--bits ({why_not(**fam, quality=QUALITIES[-1])})")
     return out, notes
+
+
+def last_level_curves(methods: dict, variants: list) -> dict:
+    """Per field family measured at two or more --quality (or --bits) values: one curve of
+    the whole files (each setting's last level), the single-rate curve a codec is usually
+    judged by; its BD-rates against the whole-file codecs are the issue's figure of merit."""
+    groups = {}
+    for kw in variants:
+        knob = "quality" if "quality" in kw else "bits" if "bits" in kw else None
+        if knob is None:
+            continue
+        fam = {k: v for k, v in kw.items() if k != knob}
+        groups.setdefault((tuple(sorted(fam.items())), knob), []).append(kw)
+    out = {}
+    for (fam, knob), kws in groups.items():
+        if len(kws) < 2:
+            continue
+        fam = dict(fam)
+        slug = variant_slug(fam) + "-last-levels" if fam else "snf-last-levels"
+        name = variant_label(fam) + f" (whole files, {knob} " + ",".join(str(kw[knob]) for kw in kws) + ")"
+        per = {}
+        for image in methods[variant_slug(kws[0])]["per_image"]:
+            curves = [methods[variant_slug(kw)]["per_image"].get(image) for kw in kws]
+            if any(c is None for c in curves):
+                continue
+            per[image] = {k: [c[k][-1] for c in curves] for k in curves[0] if isinstance(curves[0][k], list)
+                          and k in ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb")}
+            per[image][knob] = [kw[knob] for kw in kws]
+        out[slug] = {"name": name, "description": f"snf {name}: the last level of each setting's file, one "
+                     f"point per {knob}", "per_image": per}
+    return out
 
 
 def variant_label(kw: dict) -> str:
@@ -133,7 +172,7 @@ def measure_snf(img, kw: dict, budget: float | None, bar: Bar, label: str, ms: b
 
 def run(args, out: str, bar: Bar, say) -> dict:
     paths = list_images(args.images)
-    variants, notes = snf_variants(args.values)
+    variants, notes = snf_variants(args.values, getattr(args, "fields", None))
     for note in notes:
         say(note)
     present = {}
@@ -198,6 +237,8 @@ def run(args, out: str, bar: Bar, say) -> dict:
                 "cut after each whole layer (tile-part length fixed, EOC appended)", stem, _curve(pts))
         bar.line(f"{stem}: classical codecs done")
 
+    lasts = last_level_curves(methods, variants)
+    methods.update(lasts)
     files = {}
     for slug, m in methods.items():
         doc = compressai(m["name"], m["description"], m["per_image"], _mean(m["per_image"]))
@@ -208,14 +249,14 @@ def run(args, out: str, bar: Bar, say) -> dict:
     os.makedirs(os.path.join(out, "reference"), exist_ok=True)
     for slug, doc in refs.items():
         write_json(os.path.join(out, "reference", f"{slug}.json"), doc)
-    bd = bd_rates(files, [variant_slug(kw) for kw in variants])
+    bd = bd_rates(files, [variant_slug(kw) for kw in variants] + sorted(lasts))
     write_json(os.path.join(out, "bd-rate.json"), bd)
     from snf.bench import plot
     pngs = plot.rd_plots(files, refs, [variant_slug(kw) for kw in variants], out)
     return {"files": sorted(files), "budgets": budgets, "bd": bd, "pngs": pngs, "variants": variants}
 
 
-ANCHORS = ("jpeg", "webp", "jpeg2000", "jpegxl", "jpeg2000-layer-prefixes")
+ANCHORS = ("jpeg", "webp", "jpeg2000", "jpegxl", "avif", "jpeg2000-layer-prefixes")
 
 
 def bd_rates(files: dict, snf_slugs: list) -> dict:
@@ -223,7 +264,8 @@ def bd_rates(files: dict, snf_slugs: list) -> dict:
     out = {"implementation": bdrate.implementation(), "metric": "psnr-rgb", "rates": {}}
     for s in snf_slugs:
         row = {}
-        anchors = [a for a in ANCHORS if a in files] + [f"jpeg-progressive-prefix-at-{s}"]
+        anchors = [a for a in ANCHORS if a in files] + \
+            ([f"jpeg-progressive-prefix-at-{s}"] if f"jpeg-progressive-prefix-at-{s}" in files else [])
         for a in anchors:
             per, why = {}, None
             for image, c in files[s]["per_image"].items():
@@ -245,6 +287,8 @@ def tables(res: dict, files_dir: str) -> str:
     lines = []
     for kw in res["variants"]:
         slug = variant_slug(kw)
+        if not os.path.exists(os.path.join(files_dir, f"jpeg-progressive-prefix-at-{slug}.json")):
+            continue
         d = json.load(open(os.path.join(files_dir, f"{slug}.json")))
         pj = json.load(open(os.path.join(files_dir, f"jpeg-progressive-prefix-at-{slug}.json")))
         lines += [f"**{d['name']}**", "",
@@ -265,7 +309,7 @@ def tables(res: dict, files_dir: str) -> str:
               "| snf setting | " + " | ".join(anchors) + " | progressive-JPEG prefix, same bytes |",
               "| --- |" + " --- |" * (len(anchors) + 1)]
     for s, row in bd["rates"].items():
-        pj = next(v for a, v in row.items() if a.startswith("jpeg-progressive"))
+        pj = next((v for a, v in row.items() if a.startswith("jpeg-progressive")), {"mean": None})
         lines.append(f"| {s} | " + " | ".join(_f(row[a]["mean"], 1, sign=True) if a in row else "-"
                                                 for a in anchors) + f" | {_f(pj['mean'], 1, sign=True)} |")
     return "\n".join(lines) + "\n"
