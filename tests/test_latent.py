@@ -325,3 +325,13 @@ def test_training_pieces_match_their_reference_operations():
     m.temperature = 0.2
     soft = m.quantised_latents("soft", torch.Generator().manual_seed(3))
     assert all((s - t).abs().max() <= 1.0 for s, t in zip(soft, m.latents))  # within noise + rounding of y
+
+
+def test_small_pictures_get_a_smaller_network_and_more_steps():
+    from snf.encode.latent_encoder import EFFORTS, default_arch, default_steps
+    small, big = default_arch((192, 128), 3), default_arch((768, 512), 3)
+    assert small.grids == ((5, 4, 3), (2,), (1,), (0,)) and big.grids == ((6, 5, 4, 3), (2,), (1,), (0,))
+    n = lambda a: sum(t.size for t in a.weight_tensors())  # noqa: E731
+    assert n(small) < n(big) / 2
+    assert default_steps((192, 128), "fast") > default_steps((768, 512), "fast") == EFFORTS["fast"]["steps"]
+    assert default_steps((192, 128), "slow") == EFFORTS["slow"]["steps"]
