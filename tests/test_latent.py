@@ -335,3 +335,11 @@ def test_small_pictures_get_a_smaller_network_and_more_steps():
     assert n(small) < n(big) / 2
     assert default_steps((192, 128), "fast") > default_steps((768, 512), "fast") == EFFORTS["fast"]["steps"]
     assert default_steps((192, 128), "slow") == EFFORTS["slow"]["steps"]
+
+
+def test_quality_maps_to_a_falling_rate_weight_with_a_knee_at_90():
+    from snf.encode.latent_encoder import lambda_of_quality as lam
+    assert all(lam(q) > lam(q + 1) for q in range(100))
+    assert lam(0) == pytest.approx(0.1) and lam(90) == pytest.approx(10 ** -3.25)
+    assert lam(100) == pytest.approx(10 ** -4.5)          # the top reaches far lower than the line below 90
+    assert lam(100) < 10 ** (-1 - 0.025 * 100) / 5
