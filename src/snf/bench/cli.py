@@ -126,7 +126,7 @@ def parser() -> argparse.ArgumentParser:
                    help="training recipe; paper on a GPU (--device cuda) without --budget runs the seed's "
                    "50,000 steps a level")
     a.add_argument("--device", help="torch device for training (e.g. cuda; default cpu)")
-    r = sub.add_parser("rd", parents=[common], help="rate-distortion against JPEG, WebP, JPEG 2000, JPEG XL "
+    r = sub.add_parser("rd", parents=[common], help="rate-distortion against JPEG, WebP, JPEG 2000, JPEG XL, AVIF "
                        "and the progressive-JPEG prefix; CompressAI JSON, BD-rates, PNG plot")
     _images_and_budget(r, "seconds per snf encode (default scales with pixels: 15 s for 128x96, at most "
                        "200 s)", "(deterministic: same bytes on any machine load)")
