@@ -100,8 +100,8 @@ def last_level_curves(methods: dict, variants: list) -> dict:
             curves = [methods[variant_slug(kw)]["per_image"].get(image) for kw in kws]
             if any(c is None for c in curves):
                 continue
-            per[image] = {k: [c[k][-1] for c in curves] for k in curves[0] if isinstance(curves[0][k], list)
-                          and k in ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb")}
+            per[image] = {k: [c[k][-1] for c in curves] for k in ("bytes", "bpp", "psnr-rgb", "ms-ssim-rgb")
+                          if k in curves[0]}
             per[image][knob] = [kw[knob] for kw in kws]
         out[slug] = {"name": name, "description": f"snf {name}: the last level of each setting's file, one "
                      f"point per {knob}", "per_image": per}
@@ -287,8 +287,6 @@ def tables(res: dict, files_dir: str) -> str:
     lines = []
     for kw in res["variants"]:
         slug = variant_slug(kw)
-        if not os.path.exists(os.path.join(files_dir, f"jpeg-progressive-prefix-at-{slug}.json")):
-            continue
         d = json.load(open(os.path.join(files_dir, f"{slug}.json")))
         pj = json.load(open(os.path.join(files_dir, f"jpeg-progressive-prefix-at-{slug}.json")))
         lines += [f"**{d['name']}**", "",

@@ -1,10 +1,10 @@
 """Image -> .snf bytes in the latent family (format_spec.md section 11): one joint training run.
 
 Recipe (measured in bench/RESULTS.md, "Latent field"): every grid, the synthesis and the ARM
-train together with Adam on a cosine-decayed rate; the latents pass through a soft rounding around uniform noise, s_T(s_T(y) + u) with T
-annealed from 0.3 to 0.1 (C3's proxy), for the first 90 % of the steps, and straight-through
-rounding after it (the ARM's weights
-then train fake-quantised and its mean rounded, as the coder will use them). The loss
+train together with Adam on a cosine-decayed rate; the latents pass through a soft rounding
+around uniform noise, s_T(s_T(y) + u) with T annealed from 0.3 to 0.1 (C3's proxy), for the
+first 90 % of the steps, and straight-through rounding after it (the ARM's weights then
+train fake-quantised and its mean rounded, as the coder will use them). The loss
 is the distortion of one served prefix per step (tail-drop: level k's picture, with
 the grids of later levels zero, as a reader fills them) plus lambda times the rate of
 every latent, lambda from `-q`. The levels are coded only at the end (they come from
@@ -61,6 +61,15 @@ def lambda_of_quality(q: int) -> float:
 # Rows: (at most this many pixels, synthesis widths, conv layers, ARM (width, layers), steps
 # of the fast effort (cheaper steps: more of them fit its deadline)).
 SMALL = ((49_152, (8,), 1, (8, 1), 2000),)
+# The deadline's check: pace measured at this step; the fewest steps a cut trains.
+DEADLINE_CHECK_STEP = 20
+MIN_DEADLINE_STEPS = 40
+
+
+def _small_row(size: tuple):
+    """The `SMALL` row a picture of this size falls in, or None."""
+    w, h = size
+    return next((row for row in SMALL if w * h <= row[0]), None)
 
 
 def default_arch(size: tuple, channels: int) -> LatentArch:
@@ -71,19 +80,17 @@ def default_arch(size: tuple, channels: int) -> LatentArch:
     top = max(0, min(6, int(math.floor(math.log2(max(1, min(w, h))))) - 2))
     first = tuple(range(top, 2, -1)) or (top,)
     rest = tuple((f,) for f in range(min(first) - 1, -1, -1))
-    for pixels, syn, conv, arm, _ in SMALL:
-        if w * h <= pixels:
-            return LatentArch((first,) + rest, syn=syn, conv=conv, arm=arm, d_out=channels)
+    row = _small_row(size)
+    if row is not None:
+        _, syn, conv, arm, _ = row
+        return LatentArch((first,) + rest, syn=syn, conv=conv, arm=arm, d_out=channels)
     return LatentArch((first,) + rest, d_out=channels)
 
 
 def default_steps(size: tuple, effort: str) -> int:
     """The effort's steps for a picture of this size (more on small pictures, `SMALL`)."""
-    w, h = size
-    for pixels, _, _, _, steps in SMALL:
-        if w * h <= pixels and effort == "fast":
-            return steps
-    return EFFORTS[effort]["steps"]
+    row = _small_row(size)
+    return row[4] if row is not None and effort == "fast" else EFFORTS[effort]["steps"]
 
 
 def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, quiet: bool = True,
@@ -125,7 +132,6 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     K = arch.levels
     probs = np.full(K, (1 - PREFIX_WEIGHTS_LAST) / max(1, K - 1)) if K > 1 else np.ones(1)
     probs[-1] = PREFIX_WEIGHTS_LAST if K > 1 else 1.0
-    pixels = w * h
     said = deadline is not None and s.time_budget is None and \
         say_outlook(model, target, lam, probs, steps, deadline, bar, s.seed)
     t_train = time.monotonic()
@@ -141,17 +147,15 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
             model.temperature = SOFT_T[0] + (SOFT_T[1] - SOFT_T[0]) * min(1.0, frac / NOISE_PHASE)
         q = model.quantised_latents(PROXY if frac < NOISE_PHASE else "ste", gen)
         k = int(rng.choice(K, p=probs)) + 1
-        out = model.synthesis(q, k)
-        d = ((out - target) ** 2).mean() / 4.0  # MSE on a 0..1 scale
-        r = model.rate_bits(q) / pixels
+        d, r = _distortion_rate(model, q, k, target)
         loss = d + lam * r
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        if step == 20 and deadline is not None:  # a machine too slow for the steps trains fewer
+        if step == DEADLINE_CHECK_STEP and deadline is not None:  # a machine too slow for the steps trains fewer
             per = (time.monotonic() - t_train) / step
-            fit = max(40, int(deadline / per))
+            fit = max(MIN_DEADLINE_STEPS, int(deadline / per))
             if fit < total:
                 total, cut = fit, True
                 if s.time_budget is None and not said:
@@ -212,7 +216,11 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
             "bits_per_param": bpp}
 
 
-MIN_DEADLINE_STEPS = 40  # the fewest steps the deadline trains (the check at step 20)
+def _distortion_rate(model, q: list, k: int, target):
+    """(MSE on a 0..1 scale of level k's picture, bits per pixel of every latent): the two
+    terms of the training loss."""
+    d = ((model.synthesis(q, k) - target) ** 2).mean() / 4.0
+    return d, model.rate_bits(q) / (target.shape[-1] * target.shape[-2])
 
 
 def say_outlook(model, target, lam: float, probs, steps: int, deadline: float, bar: Bar, seed: int) -> bool:
@@ -225,13 +233,13 @@ def say_outlook(model, target, lam: float, probs, steps: int, deadline: float, b
     probe = copy.deepcopy(model)
     opt = torch.optim.Adam(list(probe.parameters()), lr=1e-4)
     gen = torch.Generator(device=target.device).manual_seed(seed + 1)
-    pixels = target.shape[-1] * target.shape[-2]
     t = 0.0
     for i in range(3):
         if i == 1:
             t = time.monotonic()
         q = probe.quantised_latents("noise", gen)
-        loss = ((probe.synthesis(q, len(probs)) - target) ** 2).mean() / 4.0 + lam * probe.rate_bits(q) / pixels
+        d, r = _distortion_rate(probe, q, len(probs), target)
+        loss = d + lam * r
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -245,6 +253,6 @@ def say_outlook(model, target, lam: float, probs, steps: int, deadline: float, b
     if steps * per > deadline:
         bar.line(f"snf: every step would take about {steps * per:.0f} s here now, past the --deadline of "
                  f"{deadline:g} s: planning about {max(least, int(deadline / per)):,} of {steps:,} steps "
-                 f"(re-measured at step 20; recorded in the file; the bytes depend on the machine)")
+                 f"(re-measured at step {DEADLINE_CHECK_STEP}; recorded in the file; the bytes depend on the machine)")
         return True
     return False

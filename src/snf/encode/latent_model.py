@@ -168,6 +168,7 @@ def conv3x3(img: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor
             out = out + torch.einsum("oc,chw->ohw", w[:, :, dy, dx], p[:, dy:dy + h, dx:dx + wd])
     return out
 
+
 GEOMETRIC = True  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
 
 
