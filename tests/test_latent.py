@@ -297,7 +297,8 @@ def test_training_pieces_match_their_reference_operations():
     shifted-mix 3x3 convs) compute what the reference operations do."""
     import torch
     import torch.nn.functional as F
-    from snf.encode.latent_model import LatentModel, conv3x3, soft_round
+    from snf.encode.conv3x3 import conv3x3
+    from snf.encode.latent_model import LatentModel, soft_round
     from snf.field.latent import LatentArch
     y = torch.linspace(-3.2, 3.2, 257)
     off = y[(y - y.floor() - 0.5).abs() > 0.01]  # away from the half-way points

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snf.encode import bilinear, conv3x3, thinmlp
 from snf.field import latent as L
 from snf.field.latent import LatentArch
 
@@ -83,20 +84,15 @@ class LatentModel(nn.Module):
         n = self.arch.grid_range(k)[1]
         # channels-first (C, N) layout throughout: a (16, 7) @ (7, N) product is about twice as
         # fast on a CPU as the (N, 7) @ (7, 16) one, forward and backward (bench/RESULTS.md)
-        feats = [F.interpolate(g[None, None], size=(h, w), mode="bilinear", align_corners=False).reshape(-1)
-                 if g.shape != (h, w) else g.reshape(-1) for g in q[:n]]
-        zeros = len(self.arch.factors) - n
-        x = torch.stack(feats, 0)
-        if zeros:
-            x = torch.cat([x, x.new_zeros(zeros, x.shape[1])], 0)
+        total = len(self.arch.factors)
+        x = bilinear.features(q[:n], total, (w, h)) if FUSED else bilinear.features_torch(q[:n], total, (w, h))
         p = self.syn
         ns = len(self.arch.syn)
-        for i in range(ns):
-            x = F.relu(torch.addmm(p[2 * i + 1][:, None], p[2 * i], x))
-        y = torch.addmm(p[2 * ns + 1][:, None], p[2 * ns], x)
+        y = thinmlp.mlp(x, list(p[:2 * ns + 2])) if FUSED else thinmlp.mlp_torch(x, list(p[:2 * ns + 2]))
         img = y.reshape(self.arch.d_out, h, w)
         for j in range(self.arch.conv):
-            img = img + conv3x3(img, p[2 * ns + 2 + 2 * j], p[2 * ns + 3 + 2 * j])
+            conv = conv3x3.conv3x3 if FUSED else conv3x3.conv3x3_torch
+            img = img + conv(img, p[2 * ns + 2 + 2 * j], p[2 * ns + 3 + 2 * j])
         return img[None]
 
     def arm_effective(self) -> list:
@@ -136,10 +132,7 @@ class LatentModel(nn.Module):
         a = self.contexts(q)
         sym = torch.cat([x.reshape(-1) for x in q])
         w = self.arm_params()
-        nl = self.arch.arm[1]
-        for i in range(nl):
-            a = F.relu(torch.addmm(w[2 * i + 1][:, None], w[2 * i], a))
-        o = torch.addmm(w[2 * nl + 1][:, None], w[2 * nl], a)
+        o = thinmlp.mlp(a, w) if FUSED else thinmlp.mlp_torch(a, w)
         mu = o[0]
         if self.mu_round:
             mu = mu + (torch.round(mu) - mu).detach()
@@ -157,18 +150,7 @@ def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
     return m + 0.5 * torch.tanh((y - m) / t) / math.tanh(0.5 / t)
 
 
-def conv3x3(img: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """F.conv2d(img[None], w, b, padding=1)[0] for a few channels, as nine shifted channel
-    mixes: on a CPU about 1.5x faster than the library convolution's backward at 3 channels."""
-    _, h, wd = img.shape
-    p = F.pad(img, (1, 1, 1, 1))
-    out = b[:, None, None]
-    for dy in range(3):
-        for dx in range(3):
-            out = out + torch.einsum("oc,chw->ohw", w[:, :, dy, dx], p[:, dy:dy + h, dx:dx + wd])
-    return out
-
-
+FUSED = True  # the synthesis MLP, its conv layers and the ARM through the C kernels where built
 GEOMETRIC = True  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
 
 
