@@ -344,3 +344,27 @@ def test_quality_maps_to_a_falling_rate_weight_with_a_knee_at_90():
     assert lam(0) == pytest.approx(0.1) and lam(90) == pytest.approx(10 ** -3.25)
     assert lam(100) == pytest.approx(10 ** -4.5)          # the top reaches far lower than the line below 90
     assert lam(100) < 10 ** (-1 - 0.025 * 100) / 5
+
+
+def test_weight_steps_are_chosen_by_rate_and_distortion():
+    """A rate weight near zero keeps the finest synthesis step; a huge one the coarsest; each
+    choice is a file the reader decodes to the values the encoder rendered."""
+    from snf.decode.latent_render import LatentNetwork
+    from snf.decode.render import to_samples
+    from snf.encode.latent_encoder import WEIGHT_LEVEL_CHOICES, choose_weight_steps
+    from snf.field.latent import LatentArch
+    arch = LatentArch(((2,), (1,), (0,)), syn=(8,), conv=1, arm=(8, 1), d_out=3)
+    rng = np.random.default_rng(4)
+    size = (48, 32)
+    ws = [rng.normal(0, 0.15, t.shape).astype(np.float32) for t in arch.weight_tensors()]
+    grids = [rng.integers(-3, 4, s).astype(np.int64) for s in arch.grid_shapes(size)]
+    lat = [g.astype(np.float32) for g in grids]
+    values = LatentNetwork(arch, [ws + lat[:1], lat[1:2], lat[2:]], 3).grid(size)
+    img = to_samples(values, (-1.0, 1.0)).reshape(size[1], size[0], 3)  # what the float weights make
+    fine = choose_weight_steps(arch, ws, grids, img, 1e-12)
+    coarse = choose_weight_steps(arch, ws, grids, img, 1e3)
+    assert fine[2] == max(WEIGHT_LEVEL_CHOICES) and coarse[2] == min(WEIGHT_LEVEL_CHOICES)
+    assert len(coarse[0]) < len(fine[0])
+    for wpart, deq, _ in (fine, coarse):
+        back, _ = lc.decode_weights(arch, wpart)
+        assert all(np.array_equal(a, b) for a, b in zip(back, deq))

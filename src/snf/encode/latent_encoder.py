@@ -7,8 +7,11 @@ first 90 % of the steps, and straight-through rounding after it (the ARM's weigh
 train fake-quantised and its mean rounded, as the coder will use them). The loss
 is the distortion of one served prefix per step (tail-drop: level k's picture, with
 the grids of later levels zero, as a reader fills them) plus lambda times the rate of
-every latent, lambda from `-q`. The levels are coded only at the end (they come from
-one model), so `publish` is never called before the whole file exists.
+every latent, lambda from `-q`. After training, the synthesis weights' step is chosen by
+rate-distortion (`choose_weight_steps`). The levels are coded only at the end (they come from
+one model), so `publish` is never called before the whole file exists. On a CPU the step runs
+through C kernels (`thinmlp`, `conv3x3`, `bilinear`: about 2.4x faster than torch's operations
+at 768x512), the same arithmetic up to float rounding.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ EFFORTS = {"fast": {"steps": 1000, "lr": 1e-2, "lr_latent": 0.2, "deadline": 240
 NOISE_PHASE = 0.9        # fraction of the steps with the rounding proxy; straight-through rounding after
 PREFIX_WEIGHTS_LAST = 0.3  # tail-drop: the last level's share of the steps, the rest split evenly
 MIN_LR_FRACTION = 0.02
+PAIR_WEIGHT = 0.0        # > 0: each step's loss is the last level's distortion plus this times one earlier prefix's
 PROXY = "soft"           # the rounding proxy before straight-through: "noise" or "soft" (bench/RESULTS.md)
 SOFT_T = (0.3, 0.1)      # soft rounding's temperature, start and end of the proxy phase
 
@@ -140,15 +144,28 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     while step < total:
         frac = step / total
         if frac >= NOISE_PHASE and not model.arm_fq:
+            # the last phase: latents rounded and frozen (straight-through gradients move them
+            # the wrong way: bench/RESULTS.md, "The last phase"); the synthesis and the ARM
+            # (fake-quantised, its mean rounded, as the coder uses them) fit the rounded latents
             model.arm_fq = model.mu_round = True
+            for y in model.latents:
+                y.requires_grad_(False)
+                y.data.copy_(torch.round(y.data))
         for g in opt.param_groups:
             g["lr"] = g["scale"] * lr0 * (MIN_LR_FRACTION + (1 - MIN_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * frac)))
         if PROXY == "soft":
             model.temperature = SOFT_T[0] + (SOFT_T[1] - SOFT_T[0]) * min(1.0, frac / NOISE_PHASE)
         q = model.quantised_latents(PROXY if frac < NOISE_PHASE else "ste", gen)
-        k = int(rng.choice(K, p=probs)) + 1
-        d, r = _distortion_rate(model, q, k, target)
-        loss = d + lam * r
+        if PAIR_WEIGHT and K > 1:  # the whole picture every step, plus one earlier prefix
+            k = int(rng.choice(K - 1)) + 1
+            d, r = _distortion_rate(model, q, K, target)
+            dk = ((model.synthesis(q, k) - target) ** 2).mean() / 4.0
+            loss = d + PAIR_WEIGHT * dk + lam * r
+            k = K
+        else:
+            k = int(rng.choice(K, p=probs)) + 1
+            d, r = _distortion_rate(model, q, k, target)
+            loss = d + lam * r
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -177,9 +194,9 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
 
     # ---- quantise and code: what the decoder will see
     ws, lat = to_numpy(model)
-    wpart, deq = lc.encode_weights(arch, ws)
-    arm = lc.arm_weights(deq, arch)
     grids = [np.clip(np.rint(y), -L.LATENT_MAX, L.LATENT_MAX).astype(np.int64) for y in lat]
+    wpart, deq, weight_levels = choose_weight_steps(arch, ws, grids, img, lam)
+    arm = lc.arm_weights(deq, arch)
     payloads, parent = [], None
     for kk in range(1, K + 1):
         a, b = arch.grid_range(kk)
@@ -202,7 +219,7 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     timing = {"stage_seconds": [train_seconds], "stage_ends": [step], "stage_steps": [step]}
     extra = {"train_seconds": train_seconds, "total_seconds": time.monotonic() - t0, "steps": step,
               "latent_bytes_estimate": round(est_bytes), "latent_bytes": sum(len(x) for x in payloads) - len(wpart),
-              "weight_bytes": len(wpart),
+              "weight_bytes": len(wpart), "weight_levels": weight_levels,
               "cut_by_deadline": cut, "device": str(device)}
     if progress is not None:
         progress({"level": K, "levels": K, "step": step, "psnr": levels[-1]["psnr"], "fraction": 1.0,
@@ -214,6 +231,32 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
         details.update(extra)
     return {"bytes": data, "header": header, "levels": levels, "arch": arch, "timing": timing,
             "bits_per_param": bpp}
+
+
+# Synthesis weight steps tried after training (a tensor's step is about its peak / this): the
+# encoder keeps the one with the least distortion + lambda * rate of the whole picture. Any
+# step is a valid file (the step is in the tensor's head); coarser steps make level 1 smaller.
+WEIGHT_LEVEL_CHOICES = (63, 31, 15)
+
+
+def choose_weight_steps(arch: LatentArch, ws: list, grids: list, img: np.ndarray, lam: float) -> tuple:
+    """(weights part, dequantised weights, levels) of the weight step in WEIGHT_LEVEL_CHOICES
+    with the least MSE (0..1 scale, the whole picture) + lam * weight bits per pixel. The ARM's
+    steps are left as trained (its fake-quantised weights set the latents' code)."""
+    h, w, c = img.shape
+    target = img.reshape(-1, c).astype(np.float32) / 255.0
+    lat = [g.astype(np.float32) for g in grids]
+    best = None
+    for levels in WEIGHT_LEVEL_CHOICES:
+        wpart, deq = lc.encode_weights(arch, ws, levels)
+        values = LatentNetwork(arch, [deq + lat], 1).grid((w, h)) if arch.levels == 1 else \
+            LatentNetwork(arch, [deq + lat[slice(*arch.grid_range(1))]] +
+                          [lat[slice(*arch.grid_range(kk))] for kk in range(2, arch.levels + 1)], arch.levels).grid((w, h))
+        rec = to_samples(values, VALUE_RANGE).astype(np.float32) / 255.0
+        cost = float(np.mean((rec - target) ** 2)) + lam * len(wpart) * 8 / (w * h)
+        if best is None or cost < best[0]:
+            best = (cost, wpart, deq, levels)
+    return best[1], best[2], best[3]
 
 
 def _distortion_rate(model, q: list, k: int, target):

@@ -9,6 +9,7 @@ within the integer rounding.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -150,7 +151,10 @@ def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
     return m + 0.5 * torch.tanh((y - m) / t) / math.tanh(0.5 / t)
 
 
-FUSED = True  # the synthesis MLP, its conv layers and the ARM through the C kernels where built
+# The synthesis MLP, its conv layers, its upsampling and the ARM through the C kernels where built
+# (thinmlp, conv3x3, bilinear); SNF_TRAIN_KERNELS=0 in the environment runs torch's own operations
+# (the reference: for checks and A/B timings).
+FUSED = os.environ.get("SNF_TRAIN_KERNELS", "1") != "0"
 GEOMETRIC = True  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
 
 

@@ -25,6 +25,11 @@ from snf.format.coded import STEPS, code_at_least
 from snf.format.entropy import EntropyError
 
 WEIGHT_LEVELS = 63   # encoder's choice: a synthesis tensor's step is about its peak / 63
+# Encoder's choice: an ARM tensor's step is the coarsest power of two with peak / step >= this.
+# Why 128, not 32: with 32, a tensor's step doubles whenever its peak crosses a power of two,
+# and the latents' code length jumped by up to 60 % between consecutive training steps of
+# the fake-quantised last phase (bench/RESULTS.md, "The last phase").
+ARM_LEVELS = 128
 U16 = struct.Struct("<H")
 U32 = struct.Struct("<I")
 
@@ -50,10 +55,10 @@ def max_coded_size(arch: LatentArch, k: int, size: tuple) -> int:
 
 def arm_shift(a: np.ndarray) -> int:
     """Encoder's choice of an ARM tensor's code (Q8 units = q << shift): the coarsest step
-    with peak / step >= 32, never coarser than MAX_ARM_SHIFT."""
+    with peak / step >= ARM_LEVELS, never coarser than MAX_ARM_SHIFT."""
     peak = float(np.abs(a).max()) * 256 if a.size else 0.0
     s = 0
-    while s < L.MAX_ARM_SHIFT and peak / (1 << (s + 1)) >= 32:
+    while s < L.MAX_ARM_SHIFT and peak / (1 << (s + 1)) >= ARM_LEVELS:
         s += 1
     return s
 
