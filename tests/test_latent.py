@@ -368,3 +368,18 @@ def test_weight_steps_are_chosen_by_rate_and_distortion():
     for wpart, deq, _ in (fine, coarse):
         back, _ = lc.decode_weights(arch, wpart)
         assert all(np.array_equal(a, b) for a, b in zip(back, deq))
+
+
+def test_levels_merges_the_finest_grids_and_is_recorded():
+    from snf.encode.latent_encoder import default_arch
+    assert default_arch((768, 512), 3, 1).grids == ((6, 5, 4, 3, 2, 1, 0),)
+    assert default_arch((768, 512), 3, 2).grids == ((6, 5, 4, 3), (2, 1, 0))
+    assert default_arch((768, 512), 3, 4) == default_arch((768, 512), 3)
+    with pytest.raises(ValueError, match="1..4 levels"):
+        default_arch((768, 512), 3, 5)
+    s = EncodeSettings(field="latent", levels=2)
+    assert s.header_record()["levels"] == 2 and "levels" not in EncodeSettings(field="latent").header_record()
+    with pytest.raises(SettingsError, match="latent field only"):
+        EncodeSettings(levels=2)
+    with pytest.raises(SettingsError, match="levels must be"):
+        EncodeSettings(field="latent", levels=0)

@@ -17,6 +17,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from snf.field.arch import (DEFAULT_LAYERS, FAMILIES, GROWS, INITS, MODES, SIGNALS, Arch, ArchError,
                             arch_for_signal, parse_widths)
 from snf.field.grid import GridArch, GridArchError, parse_grid_levels
+from snf.field.latent import MAX_LEVELS as LATENT_MAX_LEVELS
 from snf.format.entropy import MAX_CODED_BITS  # --bits: levels are rANS-coded, integers within +-MAX_AMAX
 from snf.format.quant import MIN_BITS
 
@@ -25,10 +26,10 @@ SDF_BITS = 8             # --bits of an SDF when not given: its steps are fixed,
 
 PRESET_NAMES = ("fast", "paper")  # snf.encode.presets.PRESETS has one entry per name (tested)
 FIELDS = FAMILIES        # --field: every field family the container reads can be encoded
-GRID_ONLY = ("field", "grid", "effort")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
+GRID_ONLY = ("field", "grid", "effort", "levels")  # settings a SIREN encode leaves out of its header (from_dict restores the defaults)
 GRID_KEYS = ("field", "grid", "steps", "time_budget", "seed", "lr", "batch")  # the settings a grid encode reads
 DEFAULT_GRID = "6.5.4:12,3:8,2:8"
-LATENT_KEYS = ("field", "quality", "effort", "steps", "time_budget", "deadline", "seed", "lr")  # what a latent encode reads
+LATENT_KEYS = ("field", "quality", "effort", "levels", "steps", "time_budget", "deadline", "seed", "lr")  # what a latent encode reads
 EFFORTS = ("fast", "slow")
 MAX_STEPS = 10_000_000
 MAX_TIME_BUDGET = 7 * 86400.0
@@ -104,6 +105,10 @@ class EncodeSettings:
                                         "at 768x512), or it says that they cannot (before training where a few "
                                         f"timed steps show it). Default {DEFAULT_DEADLINE:.0f} with the fast "
                                         "preset's steps, none with --steps; 0: none", form=False, metavar="SECONDS")
+    levels: int | None = _opt(None, "latent field: how many levels its grids are sent in, 1 to the picture's "
+                                    "most (4 at 768x512: the coarse grids, then 1/4, 1/2, 1/1; default: the most); "
+                                    "fewer merges the finest into one level: 1 gives one level, no early pictures, "
+                                    "and about a quarter fewer bytes at the same PSNR (bench/RESULTS.md)")
     seed: int = _opt(0, "random seed")
     lr: float | None = _opt(None, "learning rate (overrides the preset)")
     batch: int | None = _opt(None, "samples per step (overrides the preset)")
@@ -116,7 +121,7 @@ class EncodeSettings:
                      else tuple(int(w) for w in self.widths))
             for name in ("seed",):
                 set_(name, _int(getattr(self, name), name))
-            for name in ("layers", "steps", "batch", "bits", "quality"):
+            for name in ("layers", "steps", "batch", "bits", "quality", "levels"):
                 if getattr(self, name) is not None:
                     set_(name, _int(getattr(self, name), name))
             for name in ("time_budget", "lr", "deadline"):
@@ -153,6 +158,11 @@ class EncodeSettings:
                                     "--grid, --batch, --widths, --layers and --init do not apply to it")
         elif self.effort != "fast":
             raise SettingsError("effort applies to the latent field only")
+        elif self.levels is not None:
+            raise SettingsError("levels applies to the latent field only (a siren's levels are its --widths, "
+                                "a grid's its --grid)")
+        if self.levels is not None and not 1 <= self.levels <= LATENT_MAX_LEVELS:
+            raise SettingsError(f"levels must be 1..{LATENT_MAX_LEVELS}")
         if self.effort not in EFFORTS:
             raise SettingsError(f"effort {self.effort!r} is not known (choose {', '.join(EFFORTS)})")
         if self.mode not in MODES:

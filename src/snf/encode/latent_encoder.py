@@ -76,19 +76,28 @@ def _small_row(size: tuple):
     return next((row for row in SMALL if w * h <= row[0]), None)
 
 
-def default_arch(size: tuple, channels: int) -> LatentArch:
+def default_arch(size: tuple, channels: int, levels: int | None = None) -> LatentArch:
     """Grids 1/1 .. 1/2^F with F = min(6, floor(log2(short side)) - 2): level 1 the factors
     F..3 (or F alone on small pictures), then one level per finer grid; a smaller network on
-    small pictures (`SMALL`)."""
+    small pictures (`SMALL`). `levels` (--levels) fewer than that merges the finest levels
+    into one (level 1 stays as small as it was: the first picture comes as early)."""
     w, h = size
     top = max(0, min(6, int(math.floor(math.log2(max(1, min(w, h))))) - 2))
     first = tuple(range(top, 2, -1)) or (top,)
     rest = tuple((f,) for f in range(min(first) - 1, -1, -1))
+    grids = (first,) + rest
+    if levels is not None:
+        if not 1 <= levels <= len(grids):
+            raise ValueError(f"a {w}x{h} picture's latent grids make 1..{len(grids)} levels, not {levels}")
+        if levels == 1:
+            grids = (tuple(f for g in grids for f in g),)
+        else:
+            grids = grids[:levels - 1] + (tuple(f for g in grids[levels - 1:] for f in g),)
     row = _small_row(size)
     if row is not None:
         _, syn, conv, arm, _ = row
-        return LatentArch((first,) + rest, syn=syn, conv=conv, arm=arm, d_out=channels)
-    return LatentArch((first,) + rest, d_out=channels)
+        return LatentArch(grids, syn=syn, conv=conv, arm=arm, d_out=channels)
+    return LatentArch(grids, d_out=channels)
 
 
 def default_steps(size: tuple, effort: str) -> int:
@@ -107,7 +116,11 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
     t0 = time.monotonic()
     h, w, c = img.shape
     size = (w, h)
-    arch = default_arch(size, c)
+    try:
+        arch = default_arch(size, c, s.levels)
+    except ValueError as e:
+        from snf.settings import SettingsError
+        raise SettingsError(str(e)) from None
     effort = EFFORTS[s.effort]
     quality = DEFAULT_QUALITY if s.quality is None else s.quality
     lam = lambda_of_quality(quality)
