@@ -90,7 +90,7 @@ def main() -> None:
                 s = EncodeSettings(field="latent", quality=q, effort=a.effort, steps=a.steps)
                 arch_fn = le.default_arch
                 if one_level:
-                    le.default_arch = lambda size, c: (lambda A: le.LatentArch((A.factors,), d_out=c))(arch_fn(size, c))
+                    le.default_arch = lambda size, c, levels=None: (lambda A: le.LatentArch((A.factors,), syn=A.syn, conv=A.conv, arm=A.arm, d_out=c))(arch_fn(size, c))
                 t = time.monotonic()
                 details = {}
                 try:

@@ -8,17 +8,7 @@
  * are still in L1. Results are identical to a layer-by-layer evaluation that sums
  * each unit's products in the same order (k = 0, 1, ...).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
+#include "../kernels.h"
 
 /* sin: x = k pi + r with a three-part Cody-Waite pi (r in [-pi/2, pi/2]), then
  * an odd degree-9 polynomial (least squares on Chebyshev nodes, 5e-9 in exact

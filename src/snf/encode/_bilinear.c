@@ -11,16 +11,7 @@
  * i1 = min(i0 + 1, in - 1), weight of i1 = src - i0. The caller runs one grid per thread
  * (the GIL is released in C).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdlib.h>
-#include <string.h>
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
+#include "../kernels.h"
 
 static void taps(int in, int out, int *i0, int *i1, float *l1)
 {
@@ -79,18 +70,6 @@ CLONES static void up_bwd(const float *restrict gout, int r, int c, float *restr
     }
 }
 
-static int get_f32(PyObject *o, Py_buffer *v, int writable, Py_ssize_t count, const char *what)
-{
-    if (PyObject_GetBuffer(o, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    if (v->itemsize != 4 || !v->format || strcmp(v->format, "f") != 0 || v->len != count * 4) {
-        PyErr_Format(PyExc_ValueError, "%s must be contiguous float32 of %zd values", what, count);
-        PyBuffer_Release(v);
-        return -1;
-    }
-    return 0;
-}
-
 /* run(src, r, c, dst, H, W, backward): forward: src the grid (r, c), dst (H, W); backward:
  * src the gradient (H, W), dst the grid's gradient (r, c). */
 static PyObject *py_run(PyObject *self, PyObject *args)
@@ -105,8 +84,8 @@ static PyObject *py_run(PyObject *self, PyObject *args)
     Py_buffer bs, bd;
     Py_ssize_t ns = backward ? (Py_ssize_t)H * W : (Py_ssize_t)r * c;
     Py_ssize_t nd = backward ? (Py_ssize_t)r * c : (Py_ssize_t)H * W;
-    if (get_f32(os, &bs, 0, ns, "source") < 0) return NULL;
-    if (get_f32(od, &bd, 1, nd, "destination") < 0) { PyBuffer_Release(&bs); return NULL; }
+    if (snf_f32_buffer(os, &bs, 0, ns, "source") < 0) return NULL;
+    if (snf_f32_buffer(od, &bd, 1, nd, "destination") < 0) { PyBuffer_Release(&bs); return NULL; }
     int *iy = malloc(sizeof(int) * 2 * ((size_t)H + W));
     float *l = malloc(sizeof(float) * ((size_t)H + W));
     float *hrow = malloc(sizeof(float) * (size_t)r * W);

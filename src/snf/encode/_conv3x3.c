@@ -10,17 +10,7 @@
  * thread, GIL released) and sums the ranges' weight gradients in range order. A sum over
  * pixels goes through 16 fixed lanes (column x adds to lane x mod 16), summed at the end.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdlib.h>
-#include <stdint.h>
-#include <string.h>
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
+#include "../kernels.h"
 
 #define MAXC 4
 #define LANES 16
@@ -107,18 +97,6 @@ CLONES static void grad_rows(const float *restrict x, const float *restrict g, i
     }
 }
 
-static int get_f32(PyObject *o, Py_buffer *v, int writable, Py_ssize_t count, const char *what)
-{
-    if (PyObject_GetBuffer(o, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    if (v->itemsize != 4 || !v->format || strcmp(v->format, "f") != 0 || v->len != count * 4) {
-        PyErr_Format(PyExc_ValueError, "%s must be contiguous float32 of %zd values", what, count);
-        PyBuffer_Release(v);
-        return -1;
-    }
-    return 0;
-}
-
 /* forward(x, c, h, w, k, b, y, r0, r1): y rows r0..r1-1.
  * backward(x, g, c, h, w, k, dx, dk, db, r0, r1): dx rows r0..r1-1 (dx may be None); the
  * range's weight and bias gradients added to dk, db. */
@@ -133,10 +111,10 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     }
     Py_buffer bx, bk, bb, by;
     Py_ssize_t n = (Py_ssize_t)C * h * w;
-    if (get_f32(ox, &bx, 0, n, "x") < 0) return NULL;
-    if (get_f32(ok_, &bk, 0, C * C * 9, "weight") < 0) { PyBuffer_Release(&bx); return NULL; }
-    if (get_f32(ob, &bb, 0, C, "bias") < 0) { PyBuffer_Release(&bx); PyBuffer_Release(&bk); return NULL; }
-    if (get_f32(oy, &by, 1, n, "y") < 0) {
+    if (snf_f32_buffer(ox, &bx, 0, n, "x") < 0) return NULL;
+    if (snf_f32_buffer(ok_, &bk, 0, C * C * 9, "weight") < 0) { PyBuffer_Release(&bx); return NULL; }
+    if (snf_f32_buffer(ob, &bb, 0, C, "bias") < 0) { PyBuffer_Release(&bx); PyBuffer_Release(&bk); return NULL; }
+    if (snf_f32_buffer(oy, &by, 1, n, "y") < 0) {
         PyBuffer_Release(&bx); PyBuffer_Release(&bk); PyBuffer_Release(&bb);
         return NULL;
     }
@@ -169,7 +147,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     const char *names[6] = {"x", "dy", "weight", "weight gradient", "bias gradient", "dx"};
     for (int i = 0; i < 6 && ok; i++) {
         if (i == 5 && odx == Py_None) break;
-        if (get_f32(objs[i], &b[nb], i >= 3, counts[i], names[i]) < 0) ok = 0; else nb++;
+        if (snf_f32_buffer(objs[i], &b[nb], i >= 3, counts[i], names[i]) < 0) ok = 0; else nb++;
     }
     float *rows = NULL, *lanes = NULL;
     if (ok) {

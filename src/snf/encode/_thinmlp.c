@@ -18,16 +18,7 @@
  * The same kernel runs the context model (ARM) over every latent in training: it is the
  * same shape of network (9 -> 12 -> 12 -> 2), over contexts instead of pixels.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdlib.h>
-#include <string.h>
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
+#include "../kernels.h"
 
 #define PB 64        /* pixels per block */
 #define LANES 16     /* lanes of a sum over pixels */
@@ -157,18 +148,6 @@ static void run(const Net *net, const float *x, Py_ssize_t n, Py_ssize_t n0, Py_
 
 /* ---------------------------------------------------------------- Python glue */
 
-static int get_f32(PyObject *o, Py_buffer *v, int writable, const char *what)
-{
-    if (PyObject_GetBuffer(o, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    if (v->itemsize != 4 || !v->format || strcmp(v->format, "f") != 0) {
-        PyErr_Format(PyExc_TypeError, "%s must be contiguous float32", what);
-        PyBuffer_Release(v);
-        return -1;
-    }
-    return 0;
-}
-
 /* run(x, n, n0, n1, dims, weights, biases, y, dy, dx, dweights, dbiases): every array a
  * contiguous float32 buffer; y None in a backward call, dy/dx/dweights/dbiases None in a
  * forward call (dx may be None in a backward call). */
@@ -204,7 +183,7 @@ static PyObject *py_run(PyObject *self, PyObject *args)
     int nb = 0, ok = 1;
     float *dw[MAXL], *db[MAXL];
 #define TAKE(obj, wr, what, count, dst) do { \
-        if (ok && get_f32(obj, &bufs[nb], wr, what) == 0) { \
+        if (ok && snf_f32_buffer(obj, &bufs[nb], wr, -1, what) == 0) { \
             if (bufs[nb].len != (Py_ssize_t)(count) * 4) { PyErr_Format(PyExc_ValueError, "%s has the wrong size", what); ok = 0; } \
             dst = (float *)bufs[nb].buf; nb++; \
         } else ok = 0; } while (0)
