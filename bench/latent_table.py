@@ -49,20 +49,32 @@ def main() -> None:
     ap.add_argument("--family", default="snf-fieldlatent-quality75")
     ap.add_argument("--reference", help="coolchic5_kodak.json (CompressAI format, per image)")
     ap.add_argument("--single", help="latent_bench.py --only-single JSONL: BD-rate against the single-level field")
+    ap.add_argument("--runs", help="latent_bench.py JSONL (e.g. the slow effort): tabled instead of the rd run's "
+                                   "files, against the first folder's codec curves")
     a = ap.parse_args()
     ref = json.load(open(a.reference))["results"] if a.reference else {}
     rows, sums = [], {"jpeg": [], "webp": [], "jpegxl": [], "avif": [], "cc": []}
     head = ("| photo | level | bytes | bpp | PSNR | JPEG prefix | WebP | JPEG XL | AVIF | Cool-chic 5.0 (reference) |\n"
             "|---|---|---|---|---|---|---|---|---|---|")
-    for folder in a.folders:
-        snf = load(folder, a.family)
+    for folder in (a.folders[:1] if a.runs else a.folders):
+        snf = load(folder, a.family) if not a.runs else True
         prefix_name = "jpeg-progressive-prefix-at-" + a.family
         prefix = load(folder, prefix_name)
+        if a.runs:  # latent_bench.py records: their own prefix figures, one row group per run
+            snf, prefix = {"per_image": {}}, {"per_image": {}}
+            for line in open(a.runs):
+                rec = json.loads(line)
+                key = f"{rec['photo'][:-4]} -q {rec['q']}"
+                lv = rec["levels"]
+                snf["per_image"][key] = {"bytes": [x["bytes"] for x in lv], "bpp": [x["bpp"] for x in lv],
+                                         "psnr-rgb": [x["psnr"] for x in lv], "photo": rec["photo"][:-4]}
+                prefix["per_image"][key] = {"psnr-rgb": [x["jpeg_prefix"] for x in lv]}
         codecs = {k: load(folder, k) for k, _ in CODECS}
         if snf is None:
             continue
-        for photo, r in sorted(snf["per_image"].items()):
-            pre = prefix["per_image"].get(photo, {}) if prefix else {}
+        for label, r in sorted(snf["per_image"].items()):
+            photo = r.get("photo", label)
+            pre = prefix["per_image"].get(label, {}) if prefix else {}
             for k, (n, bpp, p) in enumerate(zip(r["bytes"], r["bpp"], r["psnr-rgb"])):
                 jp = pre.get("psnr-rgb", [None] * len(r["bytes"]))[k] if pre else None
                 cells = []
@@ -78,7 +90,7 @@ def main() -> None:
                     sums["jpeg"].append(p - jp)
                 if ccv is not None:
                     sums["cc"].append(p - ccv)
-                rows.append(f"| {photo} | {k + 1} | {n:,} | {bpp:.3f} | {p:.2f} | {fmt(jp)} ({fmt(None if jp is None else p - jp, True)}) | "
+                rows.append(f"| {label} | {k + 1} | {n:,} | {bpp:.3f} | {p:.2f} | {fmt(jp)} ({fmt(None if jp is None else p - jp, True)}) | "
                             + " | ".join(fmt(v) for v in cells) + f" | {fmt(ccv)} |")
     print(head)
     print("\n".join(rows))
