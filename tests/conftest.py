@@ -43,7 +43,8 @@ def tiny_encoded(tiny_image) -> dict:
 # HARDWARE (CUDA, a GPU in the browser), raised through `hardware_skip`.
 
 HARDWARE = "hardware:"
-C_EXTENSIONS = ("snf.format._rans", "snf.decode._fastfield")
+C_EXTENSIONS = ("snf.format._rans", "snf.decode._fastfield", "snf.format._latent", "snf.encode._thinmlp",
+                "snf.encode._conv3x3", "snf.encode._bilinear")
 
 
 def under_ci() -> bool:
