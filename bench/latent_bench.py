@@ -5,7 +5,7 @@ progressive-JPEG prefix and whole WebP at the same bytes, encode time.
         [--effort fast] [--steps N] [--single] [--out latent-runs.jsonl]
 
 Photos are names in /work/shared/data/kodak (or paths). `--single` also trains the same
-field as one level (every grid in level 1) at the same -q: the cost of progressiveness.
+field as one level (`--levels 1`: every grid in level 1) at the same -q: the cost of progressiveness.
 WebP: Pillow, default method, qualities 0..100; its PSNR at our bytes is interpolated
 linearly in log(bytes) between the two qualities around them (no extrapolation: None).
 """
@@ -87,16 +87,11 @@ def main() -> None:
             if a.only_single:
                 variants = [("single", True)]
             for label, one_level in variants:
-                s = EncodeSettings(field="latent", quality=q, effort=a.effort, steps=a.steps)
-                arch_fn = le.default_arch
-                if one_level:
-                    le.default_arch = lambda size, c, levels=None: (lambda A: le.LatentArch((A.factors,), syn=A.syn, conv=A.conv, arm=A.arm, d_out=c))(arch_fn(size, c))
+                s = EncodeSettings(field="latent", quality=q, effort=a.effort, steps=a.steps,
+                                   levels=1 if one_level else None)
                 t = time.monotonic()
                 details = {}
-                try:
-                    res = le.compress_latent(img, s, details=details)
-                finally:
-                    le.default_arch = arch_fn
+                res = le.compress_latent(img, s, details=details)
                 secs = time.monotonic() - t
                 p = read(res["bytes"])
                 ends = list(p.ends)

@@ -5,7 +5,7 @@
  * align_corners=False) and a stack stay the reference and the fallback). Why it exists:
  * torch's upsampling backward is a scatter over every output pixel, and the stack of six
  * upsampled grids another full copy: together about a quarter of a 768x512 training step
- * (bench/RESULTS.md, "Faster steps, round 3"). Here the interpolation is done separably
+ * (bench/RESULTS.md, latent field, "Round 3"). Here the interpolation is done separably
  * (along rows, then between two rows), the backward the same way in reverse, in the
  * source-index rule torch uses: src = max(0, (dst + 0.5) * in / out - 0.5), i0 = floor(src),
  * i1 = min(i0 + 1, in - 1), weight of i1 = src - i0. The caller runs one grid per thread

@@ -4,7 +4,7 @@
  * Optional accelerator for snf.encode.conv3x3 (torch's nine shifted channel mixes stay the
  * reference and the fallback). Why it exists: at 3 channels a conv layer is 81 multiply-adds
  * a pixel, so torch's batched products and copies are all overhead and memory traffic
- * (bench/RESULTS.md, "Faster steps, round 3"); here each output row is made from three
+ * (bench/RESULTS.md, latent field, "Round 3"); here each output row is made from three
  * padded input rows in one pass. Layout: x and y are (c, h, w) row-major, the weight
  * (c, c, 3, 3) as torch's, the bias (c). The caller splits the rows into ranges (one per
  * thread, GIL released) and sums the ranges' weight gradients in range order. A sum over

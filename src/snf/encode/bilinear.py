@@ -2,8 +2,8 @@
 stacked as rows of one (grids, pixels) matrix.
 
 Why: torch's upsampling backward scatters over every output pixel and the stack is one more
-full copy (about a quarter of a 768x512 training step, bench/RESULTS.md "Faster steps,
-round 3"); `_bilinear.c` interpolates separably, forward and backward, straight into and out
+full copy (about a quarter of a 768x512 training step, bench/RESULTS.md latent field,
+"Round 3"); `_bilinear.c` interpolates separably, forward and backward, straight into and out
 of the matrix's rows. Grids are split into one group per torch thread (the GIL is released
 in C); each grid's gradient is computed whole by one thread, so the bits do not depend on
 the thread count. Without the built kernel, or off the CPU, `features` is torch's
@@ -14,12 +14,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from snf.encode.thinmlp import run_ranges
+from snf.encode.kernels import load, run_ranges
 
-try:
-    from snf.encode import _bilinear as _c
-except ImportError:  # the optional kernel was not built
-    _c = None
+_c = load("_bilinear")
 
 
 def features_torch(grids: list, total: int, size: tuple) -> torch.Tensor:

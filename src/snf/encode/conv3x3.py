@@ -1,7 +1,7 @@
 """A 3x3 convolution of a few channels (the latent field's residual conv layers) for training.
 
 Why: at 3 channels a layer is 81 multiply-adds a pixel, so torch's batched products and
-copies are the cost (bench/RESULTS.md, "Faster steps, round 3"). `_conv3x3.c` makes each
+copies are the cost (bench/RESULTS.md, latent field, "Round 3"). `_conv3x3.c` makes each
 output row from three padded input rows; rows are split into one range per torch thread
 (the GIL is released in C) and the ranges' weight gradients summed in range order, so a
 result depends on the thread count only. Without the built kernel, or off the CPU,
@@ -12,12 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from snf.encode.thinmlp import run_ranges
+from snf.encode.kernels import load, run_ranges, sum_in_order
 
-try:
-    from snf.encode import _conv3x3 as _c
-except ImportError:  # the optional kernel was not built
-    _c = None
+_c = load("_conv3x3")
 
 MAX_CHANNELS = 4
 
@@ -72,8 +69,5 @@ class _Conv(torch.autograd.Function):
             _c.backward(xa, ga, c, h, wd, wa, dxa, dk.numpy(), db.numpy(), r0, r1)
             return dk, db
 
-        parts = run_ranges(part, _row_ranges(h, wd))
-        dk, db = parts[0]
-        for k2, b2 in parts[1:]:  # range order: the same sums for the same thread count
-            dk, db = dk + k2, db + b2
+        dk, db = sum_in_order(run_ranges(part, _row_ranges(h, wd)))
         return dx, dk, db

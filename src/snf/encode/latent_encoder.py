@@ -40,7 +40,6 @@ EFFORTS = {"fast": {"steps": 1000, "lr": 1e-2, "lr_latent": 0.2, "deadline": 240
 NOISE_PHASE = 0.9        # fraction of the steps with the rounding proxy; straight-through rounding after
 PREFIX_WEIGHTS_LAST = 0.3  # tail-drop: the last level's share of the steps, the rest split evenly
 MIN_LR_FRACTION = 0.02
-PAIR_WEIGHT = 0.0        # > 0: each step's loss is the last level's distortion plus this times one earlier prefix's
 PROXY = "soft"           # the rounding proxy before straight-through: "noise" or "soft" (bench/RESULTS.md)
 SOFT_T = (0.3, 0.1)      # soft rounding's temperature, start and end of the proxy phase
 
@@ -158,7 +157,7 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
         frac = step / total
         if frac >= NOISE_PHASE and not model.arm_fq:
             # the last phase: latents rounded and frozen (straight-through gradients move them
-            # the wrong way: bench/RESULTS.md, "The last phase"); the synthesis and the ARM
+            # the wrong way: bench/RESULTS.md, latent field, "Round 3"); the synthesis and the ARM
             # (fake-quantised, its mean rounded, as the coder uses them) fit the rounded latents
             model.arm_fq = model.mu_round = True
             for y in model.latents:
@@ -169,16 +168,9 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
         if PROXY == "soft":
             model.temperature = SOFT_T[0] + (SOFT_T[1] - SOFT_T[0]) * min(1.0, frac / NOISE_PHASE)
         q = model.quantised_latents(PROXY if frac < NOISE_PHASE else "ste", gen)
-        if PAIR_WEIGHT and K > 1:  # the whole picture every step, plus one earlier prefix
-            k = int(rng.choice(K - 1)) + 1
-            d, r = _distortion_rate(model, q, K, target)
-            dk = ((model.synthesis(q, k) - target) ** 2).mean() / 4.0
-            loss = d + PAIR_WEIGHT * dk + lam * r
-            k = K
-        else:
-            k = int(rng.choice(K, p=probs)) + 1
-            d, r = _distortion_rate(model, q, k, target)
-            loss = d + lam * r
+        k = int(rng.choice(K, p=probs)) + 1
+        d, r = _distortion_rate(model, q, k, target)
+        loss = d + lam * r
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -215,8 +207,7 @@ def compress_latent(img: np.ndarray, settings: EncodeSettings | None = None, *, 
         a, b = arch.grid_range(kk)
         payloads.append(lc.encode_level(arch, kk, size, grids[a:b], arm, parent, wpart if kk == 1 else b""))
         parent = grids[b - 1]
-    level_arrays = [deq + [g.astype(np.float32) for g in grids[slice(*arch.grid_range(1))]]] + \
-        [[g.astype(np.float32) for g in grids[slice(*arch.grid_range(kk))]] for kk in range(2, K + 1)]
+    level_arrays = _level_arrays(arch, deq, grids)
     levels = []
     for kk in range(1, K + 1):
         values = LatentNetwork(arch, level_arrays, kk).grid(size)
@@ -258,18 +249,22 @@ def choose_weight_steps(arch: LatentArch, ws: list, grids: list, img: np.ndarray
     steps are left as trained (its fake-quantised weights set the latents' code)."""
     h, w, c = img.shape
     target = img.reshape(-1, c).astype(np.float32) / 255.0
-    lat = [g.astype(np.float32) for g in grids]
     best = None
     for levels in WEIGHT_LEVEL_CHOICES:
         wpart, deq = lc.encode_weights(arch, ws, levels)
-        values = LatentNetwork(arch, [deq + lat], 1).grid((w, h)) if arch.levels == 1 else \
-            LatentNetwork(arch, [deq + lat[slice(*arch.grid_range(1))]] +
-                          [lat[slice(*arch.grid_range(kk))] for kk in range(2, arch.levels + 1)], arch.levels).grid((w, h))
+        values = LatentNetwork(arch, _level_arrays(arch, deq, grids), arch.levels).grid((w, h))
         rec = to_samples(values, VALUE_RANGE).astype(np.float32) / 255.0
         cost = float(np.mean((rec - target) ** 2)) + lam * len(wpart) * 8 / (w * h)
         if best is None or cost < best[0]:
             best = (cost, wpart, deq, levels)
     return best[1], best[2], best[3]
+
+
+def _level_arrays(arch: LatentArch, deq: list, grids: list) -> list:
+    """What a reader holds after decoding every level: level 1's weights and grids, then each
+    later level's grids (float32), as `LatentNetwork` takes them."""
+    return [deq + [g.astype(np.float32) for g in grids[slice(*arch.grid_range(kk))]] if kk == 1 else
+            [g.astype(np.float32) for g in grids[slice(*arch.grid_range(kk))]] for kk in range(1, arch.levels + 1)]
 
 
 def _distortion_rate(model, q: list, k: int, target):

@@ -9,7 +9,6 @@ within the integer rounding.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
@@ -86,14 +85,13 @@ class LatentModel(nn.Module):
         # channels-first (C, N) layout throughout: a (16, 7) @ (7, N) product is about twice as
         # fast on a CPU as the (N, 7) @ (7, 16) one, forward and backward (bench/RESULTS.md)
         total = len(self.arch.factors)
-        x = bilinear.features(q[:n], total, (w, h)) if FUSED else bilinear.features_torch(q[:n], total, (w, h))
+        x = bilinear.features(q[:n], total, (w, h))
         p = self.syn
         ns = len(self.arch.syn)
-        y = thinmlp.mlp(x, list(p[:2 * ns + 2])) if FUSED else thinmlp.mlp_torch(x, list(p[:2 * ns + 2]))
+        y = thinmlp.mlp(x, list(p[:2 * ns + 2]))
         img = y.reshape(self.arch.d_out, h, w)
         for j in range(self.arch.conv):
-            conv = conv3x3.conv3x3 if FUSED else conv3x3.conv3x3_torch
-            img = img + conv(img, p[2 * ns + 2 + 2 * j], p[2 * ns + 3 + 2 * j])
+            img = img + conv3x3.conv3x3(img, p[2 * ns + 2 + 2 * j], p[2 * ns + 3 + 2 * j])
         return img[None]
 
     def arm_effective(self) -> list:
@@ -133,7 +131,7 @@ class LatentModel(nn.Module):
         a = self.contexts(q)
         sym = torch.cat([x.reshape(-1) for x in q])
         w = self.arm_params()
-        o = thinmlp.mlp(a, w) if FUSED else thinmlp.mlp_torch(a, w)
+        o = thinmlp.mlp(a, w)
         mu = o[0]
         if self.mu_round:
             mu = mu + (torch.round(mu) - mu).detach()
@@ -151,10 +149,6 @@ def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
     return m + 0.5 * torch.tanh((y - m) / t) / math.tanh(0.5 / t)
 
 
-# The synthesis MLP, its conv layers, its upsampling and the ARM through the C kernels where built
-# (thinmlp, conv3x3, bilinear); SNF_TRAIN_KERNELS=0 in the environment runs torch's own operations
-# (the reference: for checks and A/B timings).
-FUSED = os.environ.get("SNF_TRAIN_KERNELS", "1") != "0"
 GEOMETRIC = True  # the rate term uses the coder's own (two-sided geometric) model, not Laplace bins
 
 

@@ -2,7 +2,7 @@
 
 Why: at 7 -> 16 -> 16 -> 3 units torch spends most of a training step streaming thin
 (16, H*W) activations, ReLU masks and their gradients through memory (bench/RESULTS.md,
-"Faster steps, round 3"); `_thinmlp.c` runs blocks of pixels through every layer in L1 and
+latent field, "Round 3"); `_thinmlp.c` runs blocks of pixels through every layer in L1 and
 recomputes the activations in the backward pass. The pixels are split into one range per
 torch thread (the GIL is released in C) and the ranges' weight gradients summed in range
 order, so a result depends on the thread count only, as torch's own reductions do.
@@ -10,17 +10,12 @@ Without the built kernel, or off the CPU, `mlp` is torch's layer-by-layer path.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import torch
 import torch.nn.functional as F
 
-try:
-    from snf.encode import _thinmlp as _c
-except ImportError:  # the optional kernel was not built
-    _c = None
+from snf.encode.kernels import load, run_ranges, sum_in_order
 
-_POOL: dict = {}
+_c = load("_thinmlp")
 _BLOCK = 64  # the kernel's pixels per block: ranges start on a block
 
 
@@ -52,16 +47,6 @@ def _ranges(n: int) -> list:
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-def run_ranges(fn, ranges: list) -> list:
-    """[fn(a, b) for (a, b) in ranges], one thread a range (the C kernels release the GIL)."""
-    if len(ranges) == 1:
-        return [fn(*ranges[0])]
-    pool = _POOL.get(len(ranges))
-    if pool is None:
-        pool = _POOL[len(ranges)] = ThreadPoolExecutor(len(ranges), thread_name_prefix="snf-thinmlp")
-    return list(pool.map(lambda r: fn(*r), ranges))
-
-
 def _dims(x, params) -> list:
     return [int(x.shape[0])] + [int(params[2 * i].shape[0]) for i in range(len(params) // 2)]
 
@@ -91,15 +76,9 @@ class _Fused(torch.autograd.Function):
         dxa = dx.numpy() if need_x else None
 
         def part(a, b):
-            gw = [torch.zeros_like(p) for p in ps[0::2]]
-            gb = [torch.zeros_like(p) for p in ps[1::2]]
-            _c.run(xa, n, a, b, dims, ws, bs, None, dya, dxa, [g.numpy() for g in gw], [g.numpy() for g in gb])
-            return gw, gb
+            grads = [torch.zeros_like(p) for p in ps]  # w, b pairs, in the parameters' order
+            _c.run(xa, n, a, b, dims, ws, bs, None, dya, dxa, [g.numpy() for g in grads[0::2]],
+                   [g.numpy() for g in grads[1::2]])
+            return grads
 
-        parts = run_ranges(part, _ranges(n))
-        gw, gb = parts[0]
-        for w2, b2 in parts[1:]:  # range order: the same sums for the same thread count
-            gw = [u + v for u, v in zip(gw, w2)]
-            gb = [u + v for u, v in zip(gb, b2)]
-        grads = [g for pair in zip(gw, gb) for g in pair]
-        return (dx, *grads)
+        return (dx, *sum_in_order(run_ranges(part, _ranges(n))))

@@ -28,7 +28,7 @@ WEIGHT_LEVELS = 63   # encoder's choice: a synthesis tensor's step is about its 
 # Encoder's choice: an ARM tensor's step is the coarsest power of two with peak / step >= this.
 # Why 128, not 32: with 32, a tensor's step doubles whenever its peak crosses a power of two,
 # and the latents' code length jumped by up to 60 % between consecutive training steps of
-# the fake-quantised last phase (bench/RESULTS.md, "The last phase").
+# the fake-quantised last phase (bench/RESULTS.md, latent field, "Round 3").
 ARM_LEVELS = 128
 U16 = struct.Struct("<H")
 U32 = struct.Struct("<I")
